@@ -1,0 +1,337 @@
+//! The physical memory map, whatever protocol delivered it, and its
+//! validation.
+//!
+//! Boot information is input: it can be missing, overlapping, zero-length,
+//! or describe memory the kernel cannot use. Each case is an error value
+//! with a message that names the entry, reported once a console exists.
+
+use core::fmt;
+
+/// Most entries kept; more is an error, not a silent truncation.
+pub const MAX_REGIONS: usize = 64;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RegionKind {
+    Ram,
+    Reserved,
+    AcpiReclaimable,
+    AcpiNvs,
+    Unusable,
+    Other(u32),
+}
+
+impl RegionKind {
+    /// From an e820 / multiboot / PVH type number (they agree).
+    pub const fn from_e820(t: u32) -> RegionKind {
+        match t {
+            1 => RegionKind::Ram,
+            2 => RegionKind::Reserved,
+            3 => RegionKind::AcpiReclaimable,
+            4 => RegionKind::AcpiNvs,
+            5 => RegionKind::Unusable,
+            t => RegionKind::Other(t),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Region {
+    pub start: u64,
+    pub len: u64,
+    pub kind: RegionKind,
+}
+
+impl Region {
+    pub const fn end(&self) -> u64 {
+        self.start.wrapping_add(self.len)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MemMapError {
+    /// The boot protocol carried no memory map.
+    Missing(&'static str),
+    /// A structure pointer led outside readable memory.
+    Unreadable {
+        what: &'static str,
+        addr: u64,
+    },
+    /// An entry is malformed (bad size field).
+    Malformed {
+        index: usize,
+        what: &'static str,
+    },
+    TooMany,
+    ZeroLength {
+        index: usize,
+        start: u64,
+    },
+    Wraps {
+        index: usize,
+        start: u64,
+        len: u64,
+    },
+    Overlap {
+        a: usize,
+        b: usize,
+        start: u64,
+    },
+    /// No RAM below 4 GiB at all.
+    NoLowRam,
+}
+
+impl fmt::Display for MemMapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            MemMapError::Missing(why) => write!(f, "no memory map: {why}"),
+            MemMapError::Unreadable { what, addr } => {
+                write!(f, "{what} at {addr:#x} is outside readable memory")
+            }
+            MemMapError::Malformed { index, what } => {
+                write!(f, "memory map entry {index} is malformed: {what}")
+            }
+            MemMapError::TooMany => write!(f, "memory map has more than {MAX_REGIONS} entries"),
+            MemMapError::ZeroLength { index, start } => {
+                write!(f, "memory map entry {index} at {start:#x} has zero length")
+            }
+            MemMapError::Wraps { index, start, len } => write!(
+                f,
+                "memory map entry {index} ({start:#x} + {len:#x}) runs past the end of the 64-bit address space"
+            ),
+            MemMapError::Overlap { a, b, start } => {
+                write!(f, "memory map entries {a} and {b} overlap at {start:#x}")
+            }
+            MemMapError::NoLowRam => write!(
+                f,
+                "memory map has no RAM below 4 GiB: every RAM entry lies beyond what a 32-bit kernel can map"
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MemoryMap {
+    regions: [Region; MAX_REGIONS],
+    len: usize,
+}
+
+impl Default for MemoryMap {
+    fn default() -> Self {
+        MemoryMap {
+            regions: [Region {
+                start: 0,
+                len: 0,
+                kind: RegionKind::Reserved,
+            }; MAX_REGIONS],
+            len: 0,
+        }
+    }
+}
+
+impl fmt::Debug for MemoryMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.regions()).finish()
+    }
+}
+
+const FOUR_GIB: u64 = 1 << 32;
+
+impl MemoryMap {
+    pub fn push(&mut self, r: Region) -> Result<(), MemMapError> {
+        if self.len == MAX_REGIONS {
+            return Err(MemMapError::TooMany);
+        }
+        self.regions[self.len] = r;
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn regions(&self) -> &[Region] {
+        &self.regions[..self.len]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Checks the map as a whole: no zero-length or wrapping entry, no two
+    /// entries overlapping, and some RAM below 4 GiB.
+    pub fn validate(&self) -> Result<(), MemMapError> {
+        let r = self.regions();
+        if r.is_empty() {
+            return Err(MemMapError::Missing("the memory map is empty"));
+        }
+        for (i, e) in r.iter().enumerate() {
+            if e.len == 0 {
+                return Err(MemMapError::ZeroLength {
+                    index: i,
+                    start: e.start,
+                });
+            }
+            if e.start.checked_add(e.len).is_none() {
+                return Err(MemMapError::Wraps {
+                    index: i,
+                    start: e.start,
+                    len: e.len,
+                });
+            }
+        }
+        for (i, a) in r.iter().enumerate() {
+            for (j, b) in r.iter().enumerate().skip(i + 1) {
+                if a.start < b.end() && b.start < a.end() {
+                    return Err(MemMapError::Overlap {
+                        a: i,
+                        b: j,
+                        start: a.start.max(b.start),
+                    });
+                }
+            }
+        }
+        if !r
+            .iter()
+            .any(|e| e.kind == RegionKind::Ram && e.start < FOUR_GIB)
+        {
+            return Err(MemMapError::NoLowRam);
+        }
+        Ok(())
+    }
+
+    /// The end of the highest RAM below 4 GiB (clipped there): what a
+    /// 32-bit kernel can ever address without PAE highmem tricks.
+    pub fn ram_end_below_4g(&self) -> u64 {
+        self.regions()
+            .iter()
+            .filter(|e| e.kind == RegionKind::Ram && e.start < FOUR_GIB)
+            .map(|e| e.end().min(FOUR_GIB))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Total RAM bytes in the map.
+    pub fn ram_total(&self) -> u64 {
+        self.regions()
+            .iter()
+            .filter(|e| e.kind == RegionKind::Ram)
+            .map(|e| e.len)
+            .sum()
+    }
+
+    /// RAM at or above 4 GiB, which this kernel leaves alone.
+    pub fn ram_above_4g(&self) -> u64 {
+        self.regions()
+            .iter()
+            .filter(|e| e.kind == RegionKind::Ram)
+            .map(|e| e.end().saturating_sub(e.start.max(FOUR_GIB)))
+            .sum()
+    }
+
+    /// Is `[start, end)` entirely RAM?
+    pub fn is_ram(&self, start: u64, end: u64) -> bool {
+        // Entries are validated not to overlap, so walk the RAM pieces in
+        // order of start and see that they cover the range.
+        let mut at = start;
+        while at < end {
+            match self
+                .regions()
+                .iter()
+                .find(|e| e.kind == RegionKind::Ram && e.start <= at && at < e.end())
+            {
+                Some(e) => at = e.end(),
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(entries: &[(u64, u64, u32)]) -> MemoryMap {
+        let mut m = MemoryMap::default();
+        for &(start, len, t) in entries {
+            m.push(Region {
+                start,
+                len,
+                kind: RegionKind::from_e820(t),
+            })
+            .unwrap();
+        }
+        m
+    }
+
+    #[test]
+    fn qemu_like_map_is_fine() {
+        let m = map(&[
+            (0, 0x9fc00, 1),
+            (0x9fc00, 0x400, 2),
+            (0xf0000, 0x10000, 2),
+            (0x100000, 0x7ee0000, 1),
+        ]);
+        assert_eq!(m.validate(), Ok(()));
+        assert_eq!(m.ram_end_below_4g(), 0x7fe0000);
+        assert!(m.is_ram(0x100000, 0x200000));
+        assert!(!m.is_ram(0x9f000, 0x101000));
+    }
+
+    #[test]
+    fn rejects_bad_maps() {
+        assert_eq!(
+            map(&[]).validate(),
+            Err(MemMapError::Missing("the memory map is empty"))
+        );
+        assert_eq!(
+            map(&[(0, 0x9fc00, 1), (0x100000, 0, 1)]).validate(),
+            Err(MemMapError::ZeroLength {
+                index: 1,
+                start: 0x100000
+            })
+        );
+        assert_eq!(
+            map(&[(0x100000, 0x400000, 1), (0x200000, 0x100000, 2)]).validate(),
+            Err(MemMapError::Overlap {
+                a: 0,
+                b: 1,
+                start: 0x200000
+            })
+        );
+        assert!(matches!(
+            map(&[(0x100000, 0x100000, 1), (0xffff_ffff_ffff_0000, 0x20000, 1)]).validate(),
+            Err(MemMapError::Wraps { index: 1, .. })
+        ));
+        assert_eq!(
+            map(&[(0x1_0000_0000, 0x4000_0000, 1)]).validate(),
+            Err(MemMapError::NoLowRam)
+        );
+    }
+
+    #[test]
+    fn ram_above_4g_is_clipped_not_rejected() {
+        let m = map(&[(0x100000, 0xbff0_0000, 1), (0x1_0000_0000, 0x4000_0000, 1)]);
+        assert_eq!(m.validate(), Ok(()));
+        assert_eq!(m.ram_end_below_4g(), 0xc000_0000);
+        assert_eq!(m.ram_above_4g(), 0x4000_0000);
+    }
+
+    #[test]
+    fn too_many_entries_is_an_error() {
+        let mut m = MemoryMap::default();
+        for i in 0..MAX_REGIONS as u64 {
+            m.push(Region {
+                start: i << 20,
+                len: 1 << 20,
+                kind: RegionKind::Ram,
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            m.push(Region {
+                start: 0,
+                len: 1,
+                kind: RegionKind::Ram
+            }),
+            Err(MemMapError::TooMany)
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! How pagetable code reaches physical memory.
+//!
+//! In the kernel a frame is reached through the direct map (`PAGE_OFFSET +
+//! pa`), which only covers what the boot environment mapped until the
+//! kernel's own map is built. In host tests a frame is a page of a `Vec`.
+//! Pagetable code only ever goes through these traits, so the same code
+//! builds real pagetables at boot and simulated ones under `cargo test`.
+
+use arch_i386::{Pfn, PhysAddr};
+
+/// Frame access for pagetable code.
+pub trait PhysMem {
+    /// A pointer to the first byte of frame `pfn`. It is always readable;
+    /// it is writable unless the frame is a pagetable page that the backend
+    /// made read-only (then writes go through the backend's hooks).
+    fn page(&self, pfn: Pfn) -> *mut u8;
+}
+
+/// Read-only access to boot-time structures at physical addresses, with a
+/// bound: boot information can point anywhere, and a bad pointer must be an
+/// error, not a fault.
+pub trait PhysRead {
+    /// Copies `buf.len()` bytes from `pa`, or fails if any of them is not
+    /// accessible.
+    fn read(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<(), PhysAddr>;
+
+    fn read_u32(&self, pa: PhysAddr) -> Result<u32, PhysAddr> {
+        let mut b = [0; 4];
+        self.read(pa, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn read_u64(&self, pa: PhysAddr) -> Result<u64, PhysAddr> {
+        let mut b = [0; 8];
+        self.read(pa, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+}
+
+/// The boot page allocator as pagetable code sees it.
+pub trait PageAlloc {
+    /// A zeroed frame that is reachable through [`PhysMem`], or `None`.
+    fn alloc_page(&mut self) -> Option<Pfn>;
+}
+
+/// A byte slice standing in for physical memory from address 0 (tests,
+/// and the loaders that build boot structures in a buffer).
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl PhysRead for Bytes<'_> {
+    fn read(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<(), PhysAddr> {
+        let start = usize::try_from(pa.0).map_err(|_| pa)?;
+        let end = start.checked_add(buf.len()).ok_or(pa)?;
+        buf.copy_from_slice(self.0.get(start..end).ok_or(pa)?);
+        Ok(())
+    }
+}
