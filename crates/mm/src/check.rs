@@ -1,0 +1,322 @@
+//! The self-check: walk the live pagetable and verify what the kernel
+//! promised, independently of how it was built.
+//!
+//! Invariants over the kernel half, `[PAGE_OFFSET, FIXADDR_TOP)`:
+//! - every low frame `pfn < max_low_pfn` is mapped at `PAGE_OFFSET + pfn *
+//!   4K`, and nothing else in the kernel half maps anything (so each low
+//!   page is mapped exactly once there);
+//! - kernel text is read-only and executable, rodata read-only, everything
+//!   else non-executable when NX is on; no kernel page is user-accessible;
+//! - the fixmap and persistent-kmap areas have their pte pages, empty;
+//! - where the backend requires it, every pagetable page is mapped
+//!   read-only (Xen PV).
+//!
+//! Violations are counted and the first few described; the ptdump-style
+//! summary goes to a callback so the kernel can print it.
+
+use core::fmt;
+
+use arch_i386::layout::PAGE_OFFSET;
+use arch_i386::paging::present;
+use arch_i386::{Level, Pfn, PteFlags};
+
+use crate::layout::{Layout, Section};
+use crate::walk::{Mapping, Walker};
+use crate::Caps;
+
+/// A run of mappings with the same flags and page size, contiguous in both
+/// virtual and physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpRange {
+    pub start: u32,
+    pub end: u64,
+    pub pfn: Pfn,
+    pub flags: PteFlags,
+    pub size: u32,
+}
+
+impl fmt::Display for DumpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.end - self.start as u64;
+        let (n, unit) = if len >= 1 << 20 && len % (1 << 20) == 0 {
+            (len >> 20, "M")
+        } else {
+            (len >> 10, "K")
+        };
+        let fl = self.flags;
+        write!(
+            f,
+            "{:#010x}-{:#010x} {:>5}{} {} {} {} {} {:>2}{} -> pfn {:#x}",
+            self.start,
+            self.end,
+            n,
+            unit,
+            if fl.contains(PteFlags::RW) {
+                "RW"
+            } else {
+                "ro"
+            },
+            if fl.contains(PteFlags::NX) {
+                "NX"
+            } else {
+                "x "
+            },
+            if fl.contains(PteFlags::USER) {
+                "USR"
+            } else {
+                "ker"
+            },
+            if fl.contains(PteFlags::GLOBAL) {
+                "GLB"
+            } else {
+                "   "
+            },
+            if self.size >= 1 << 20 {
+                self.size >> 20
+            } else {
+                self.size >> 10
+            },
+            if self.size >= 1 << 20 { "M" } else { "K" },
+            self.pfn.0,
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// A low frame's direct-map address maps nothing.
+    Missing {
+        va: u32,
+    },
+    WrongFrame {
+        va: u32,
+        want: Pfn,
+        got: Pfn,
+    },
+    Permission {
+        va: u32,
+        why: &'static str,
+    },
+    /// A kernel-half mapping outside the direct map.
+    Stray {
+        va: u32,
+        pfn: Pfn,
+    },
+    /// A required pte page is missing (fixmap, pkmap).
+    NoTable {
+        va: u32,
+        what: &'static str,
+    },
+    /// A pagetable page is writable in the kernel's map.
+    WritableTable {
+        pfn: Pfn,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Problem::Missing { va } => write!(f, "{va:#010x}: low memory not mapped"),
+            Problem::WrongFrame { va, want, got } => {
+                write!(f, "{va:#010x}: maps pfn {got} instead of {want}")
+            }
+            Problem::Permission { va, why } => write!(f, "{va:#010x}: {why}"),
+            Problem::Stray { va, pfn } => write!(f, "{va:#010x}: unexpected mapping of pfn {pfn}"),
+            Problem::NoTable { va, what } => write!(f, "{va:#010x}: no pte page for the {what}"),
+            Problem::WritableTable { pfn } => {
+                write!(f, "pagetable page pfn {pfn} is mapped writable")
+            }
+        }
+    }
+}
+
+const KEEP: usize = 4;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Report {
+    pub mapped_pages: u32,
+    pub large_pages: u32,
+    pub pte_tables: u32,
+    pub pmd_tables: u32,
+    pub problems: u32,
+    pub first: [Option<Problem>; KEEP],
+    /// Pages mapped below PAGE_OFFSET (e.g. the PAE identity alias).
+    pub user_pages: u32,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.problems == 0
+    }
+    fn add(&mut self, p: Problem) {
+        if (self.problems as usize) < KEEP {
+            self.first[self.problems as usize] = Some(p);
+        }
+        self.problems += 1;
+    }
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+        self.first.iter().flatten()
+    }
+}
+
+/// Checks the pagetable `w` walks; `dump` receives the ptdump ranges of
+/// the kernel half.
+pub fn check(
+    w: &Walker,
+    layout: &Layout,
+    caps: &Caps,
+    readonly_tables: bool,
+    mut dump: impl FnMut(&DumpRange),
+) -> Report {
+    let mut r = Report::default();
+    let direct_end = layout.direct_map_end() as u64;
+    let top = layout.fixaddr_top as u64 + 4096;
+    let mut expect = PAGE_OFFSET as u64;
+    let mut run: Option<DumpRange> = None;
+
+    w.for_each_mapping(PAGE_OFFSET, top, |m| {
+        r.mapped_pages += m.size / 4096;
+        if m.size > 4096 {
+            r.large_pages += 1;
+        }
+        check_mapping(&mut r, &m, layout, caps, direct_end, &mut expect);
+        // Coalesce into ptdump ranges.
+        let next_pfn = |d: &DumpRange| Pfn(d.pfn.0 + ((d.end - d.start as u64) >> 12) as u32);
+        match run.as_mut() {
+            Some(d)
+                if d.end == m.va as u64
+                    && d.flags == m.flags
+                    && d.size == m.size
+                    && next_pfn(d) == m.pfn =>
+            {
+                d.end += m.size as u64;
+            }
+            _ => {
+                if let Some(d) = run.take() {
+                    dump(&d);
+                }
+                run = Some(DumpRange {
+                    start: m.va,
+                    end: m.va as u64 + m.size as u64,
+                    pfn: m.pfn,
+                    flags: m.flags,
+                    size: m.size,
+                });
+            }
+        }
+    });
+    if let Some(d) = run {
+        dump(&d);
+    }
+    while expect < direct_end {
+        r.add(Problem::Missing { va: expect as u32 });
+        expect = direct_end;
+    }
+
+    // The fixmap and pkmap need their pte pages.
+    let (fix_start, fix_end) = layout.fixmap_range();
+    let pmd_size = layout.mode.pmd_size() as u64;
+    let mut va = fix_start as u64;
+    while va < fix_end {
+        require_table(&mut r, w, va as u32, "fixmap");
+        va += pmd_size;
+    }
+    require_table(&mut r, w, layout.pkmap_base, "persistent-kmap area");
+
+    // Pagetable pages: count them, and check they are read-only if the
+    // backend needs that.
+    w.for_each_table(PAGE_OFFSET, top, |pfn, level| {
+        match level {
+            Level::Pte => r.pte_tables += 1,
+            Level::Pmd => r.pmd_tables += 1,
+            Level::Pgd => {}
+        }
+        if readonly_tables && pfn.0 < layout.max_low_pfn.0 {
+            let va = PAGE_OFFSET + (pfn.0 << 12);
+            let writable = match w.pte(va) {
+                Some(e) => e.read() & PteFlags::RW.bits() != 0,
+                // Under a large page (or unmapped, already reported).
+                None => w
+                    .pmd(va)
+                    .map(|p| p.read() & PteFlags::RW.bits() != 0)
+                    .unwrap_or(false),
+            };
+            if writable {
+                r.add(Problem::WritableTable { pfn });
+            }
+        }
+    });
+
+    w.for_each_mapping(0, PAGE_OFFSET as u64, |m| r.user_pages += m.size / 4096);
+    r
+}
+
+fn require_table(r: &mut Report, w: &Walker, va: u32, what: &'static str) {
+    let ok = w.pmd(va).map(|p| {
+        let v = p.read();
+        present(v) && !w.is_large(v)
+    });
+    if ok != Some(true) {
+        r.add(Problem::NoTable { va, what });
+    }
+}
+
+fn check_mapping(
+    r: &mut Report,
+    m: &Mapping,
+    layout: &Layout,
+    caps: &Caps,
+    direct_end: u64,
+    expect: &mut u64,
+) {
+    let va = m.va as u64;
+    if va >= direct_end {
+        r.add(Problem::Stray {
+            va: m.va,
+            pfn: m.pfn,
+        });
+        return;
+    }
+    if va > *expect {
+        r.add(Problem::Missing { va: *expect as u32 });
+    }
+    *expect = va + m.size as u64;
+    let want = Pfn(((va - PAGE_OFFSET as u64) >> 12) as u32);
+    if m.pfn != want {
+        r.add(Problem::WrongFrame {
+            va: m.va,
+            want,
+            got: m.pfn,
+        });
+    }
+    if m.flags.contains(PteFlags::USER) {
+        r.add(Problem::Permission {
+            va: m.va,
+            why: "kernel page is user-accessible",
+        });
+    }
+    let section = if m.size > 4096 {
+        if layout.image.overlaps_protected(m.va, m.size) {
+            r.add(Problem::Permission {
+                va: m.va,
+                why: "large page covers kernel text/rodata",
+            });
+        }
+        Section::Data
+    } else {
+        layout.image.section(m.va)
+    };
+    let rw = m.flags.contains(PteFlags::RW);
+    let nx = m.flags.contains(PteFlags::NX);
+    let why = match section {
+        Section::Text if rw => Some("kernel text is writable"),
+        Section::Text if nx => Some("kernel text is not executable"),
+        Section::Rodata if rw => Some("rodata is writable"),
+        Section::Rodata if caps.nx && !nx => Some("rodata is executable"),
+        Section::Data if caps.nx && !nx => Some("data is executable (W^X)"),
+        _ => None,
+    };
+    if let Some(why) = why {
+        r.add(Problem::Permission { va: m.va, why });
+    }
+}

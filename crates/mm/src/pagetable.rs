@@ -1,0 +1,326 @@
+//! `pagetable_init`: the kernel's own pagetable, built idempotently.
+//!
+//! Follows Linux 2.6.21 arch/i386/mm/init.c after the seed patch, function
+//! for function: `one_md_table_init` (a pmd page under a PAE pgd entry),
+//! `one_page_table_init` (a pte page under a pmd entry),
+//! `kernel_physical_mapping_init` (the direct map), `page_table_range_init`
+//! (pte pages for a range, no entries) and `permanent_kmaps_init`. Each
+//! allocates only where the entry it would fill is empty.
+
+use arch_i386::layout::PAGE_OFFSET;
+use arch_i386::paging::present;
+use arch_i386::{Level, PagingMode, Pfn, PteFlags};
+use paravirt::{EntryRef, Hypervisor, PageAlloc, PagetableSetup, PhysMem};
+
+use crate::layout::{Layout, Section};
+use crate::walk::Walker;
+use crate::MmError;
+
+/// Paging features the build may use (CPU and backend agreeing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    pub large_pages: bool,
+    pub global_pages: bool,
+    pub nx: bool,
+}
+
+/// What the build did, for the boot log and the benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BuildStats {
+    /// New pagetable pages by level.
+    pub pgd_pages: u32,
+    pub pmd_pages: u32,
+    pub pte_pages: u32,
+    /// Entries written: 4 KiB ptes and large-page pmds.
+    pub ptes_written: u32,
+    pub large_written: u32,
+    /// Entries found present and kept.
+    pub ptes_kept: u32,
+    pub large_kept: u32,
+    /// pte pages found present and used in place (shared).
+    pub pte_pages_kept: u32,
+    /// Backend calls that wrote entries (a range call counts once).
+    pub write_calls: u32,
+}
+
+impl BuildStats {
+    pub fn table_pages(&self) -> u32 {
+        self.pgd_pages + self.pmd_pages + self.pte_pages
+    }
+}
+
+/// The kernel's pagetable, once built.
+#[derive(Clone, Copy, Debug)]
+pub struct Pagetable {
+    pub mode: PagingMode,
+    pub root: Pfn,
+    /// The persistent-kmap pte page (Linux's pkmap_page_table).
+    pub pkmap_table: Pfn,
+    pub stats: BuildStats,
+}
+
+/// Builds the kernel pagetable in a fresh root and makes it live.
+pub fn pagetable_init(
+    hv: &dyn Hypervisor,
+    mem: &dyn PhysMem,
+    alloc: &mut dyn PageAlloc,
+    layout: &Layout,
+    caps: Caps,
+) -> Result<Pagetable, MmError> {
+    let mode = layout.mode;
+    let base = alloc.alloc_page().ok_or(MmError::OutOfMemory {
+        what: "pgd",
+        allocated: 0,
+    })?;
+    hv.alloc_pd(base)?;
+    let mut setup = PagetableSetup {
+        mode,
+        base,
+        mem,
+        alloc: &mut *alloc,
+        large_pages: caps.large_pages,
+        global_pages: caps.global_pages,
+        nx: caps.nx,
+    };
+    hv.pagetable_setup_start(&mut setup)?;
+
+    let mut b = Builder {
+        w: Walker {
+            hv,
+            mem,
+            mode,
+            root: base,
+        },
+        alloc: &mut *alloc,
+        layout,
+        caps,
+        stats: BuildStats {
+            pgd_pages: 1,
+            ..Default::default()
+        },
+    };
+    hv.enter_lazy_mmu();
+    let built = b.kernel_physical_mapping_init().and_then(|_| {
+        // Fixed mappings: only the pagetable structure has to be created;
+        // the mappings are set one by one later (set_fixmap).
+        let (start, end) = layout.fixmap_range();
+        b.page_table_range_init(start, end)?;
+        b.permanent_kmaps_init()
+    });
+    // Flush what was batched even if building failed, so a hypervisor's
+    // own error (if any) is the one reported.
+    let flushed = hv.leave_lazy_mmu();
+    let pkmap_table = built?;
+    flushed?;
+    let stats = b.stats;
+
+    let mut setup = PagetableSetup {
+        mode,
+        base,
+        mem,
+        alloc,
+        large_pages: caps.large_pages,
+        global_pages: caps.global_pages,
+        nx: caps.nx,
+    };
+    hv.pagetable_setup_done(&mut setup)?;
+    Ok(Pagetable {
+        mode,
+        root: base,
+        pkmap_table,
+        stats,
+    })
+}
+
+/// Kernel mapping permissions for a section of the direct map.
+pub fn prot(caps: &Caps, section: Section) -> PteFlags {
+    let mut f = PteFlags::PRESENT | PteFlags::ACCESSED | PteFlags::DIRTY;
+    if caps.global_pages {
+        f |= PteFlags::GLOBAL;
+    }
+    let nx = if caps.nx {
+        PteFlags::NX
+    } else {
+        PteFlags::empty()
+    };
+    match section {
+        Section::Text => f,
+        Section::Rodata => f | nx,
+        Section::Data => f | PteFlags::RW | nx,
+    }
+}
+
+struct Builder<'a, 'b> {
+    w: Walker<'a>,
+    alloc: &'b mut dyn PageAlloc,
+    layout: &'a Layout,
+    caps: Caps,
+    stats: BuildStats,
+}
+
+impl Builder<'_, '_> {
+    fn new_page(&mut self, what: &'static str) -> Result<Pfn, MmError> {
+        self.alloc.alloc_page().ok_or(MmError::OutOfMemory {
+            what,
+            allocated: self.stats.table_pages(),
+        })
+    }
+
+    /// The pmd entry for `va`, creating the pmd page under a PAE pgd entry
+    /// if there is none (`one_md_table_init`). 2-level has no pmd page.
+    fn one_md_table_init(&mut self, va: u32) -> Result<EntryRef, MmError> {
+        if self.w.mode == PagingMode::Pae {
+            let pgd = self.w.pgd(va);
+            if !present(pgd.read()) {
+                let pmd = self.new_page("pmd")?;
+                self.w.hv.alloc_pd(pmd)?;
+                let val = self.w.hv.make_pte(pmd, PteFlags::PDPT_ENTRY);
+                self.w.hv.set_pgd(&pgd, val)?;
+                self.stats.pmd_pages += 1;
+                self.stats.write_calls += 1;
+            }
+        }
+        Ok(self.w.pmd(va).expect("pmd present after one_md_table_init"))
+    }
+
+    /// The pte page under `pmd`, creating an empty one if there is none
+    /// (`one_page_table_init`). None if the pmd holds a large page.
+    fn one_page_table_init(&mut self, pmd: &EntryRef) -> Result<Option<Pfn>, MmError> {
+        let v = pmd.read();
+        if present(v) {
+            if self.w.is_large(v) {
+                return Ok(None);
+            }
+            return Ok(Some(self.w.pte_table(v)));
+        }
+        let pte = self.new_page("pte")?;
+        self.w.hv.alloc_pt(pte)?;
+        let val = self.w.hv.make_pte(pte, PteFlags::KERNPG_TABLE);
+        self.w.hv.set_pmd(pmd, val)?;
+        self.stats.pte_pages += 1;
+        self.stats.write_calls += 1;
+        Ok(Some(pte))
+    }
+
+    /// Maps every low frame at `PAGE_OFFSET + pfn * 4K`.
+    fn kernel_physical_mapping_init(&mut self) -> Result<(), MmError> {
+        let mode = self.w.mode;
+        let per_pmd = mode.ptrs_per_pte();
+        let max_low = self.layout.max_low_pfn.0;
+        let mut pfn = 0;
+        while pfn < max_low {
+            let va = PAGE_OFFSET + (pfn << 12);
+            let end = (pfn + per_pmd).min(max_low);
+            let pmd = self.one_md_table_init(va)?;
+            let v = pmd.read();
+            if present(v) {
+                if self.w.is_large(v) {
+                    self.stats.large_kept += 1;
+                } else {
+                    self.stats.pte_pages_kept += 1;
+                    let table = self.w.pte_table(v);
+                    self.fill_ptes(table, pfn, end, false)?;
+                }
+            } else if self.caps.large_pages
+                && end == pfn + per_pmd
+                && !self.layout.image.overlaps_protected(va, mode.pmd_size())
+            {
+                // A whole pmd of plain data: one large page.
+                let flags = prot(&self.caps, Section::Data) | PteFlags::PSE;
+                let val = self.w.hv.make_pte(Pfn(pfn), flags);
+                self.w.hv.set_pmd(&pmd, val)?;
+                self.stats.large_written += 1;
+                self.stats.write_calls += 1;
+            } else {
+                // Fill the fresh pte page before linking it: until then no
+                // pagetable can reach it, so no hypervisor needs to see the
+                // individual writes.
+                let table = self.new_page("pte")?;
+                self.w.hv.alloc_pt(table)?;
+                self.fill_ptes(table, pfn, end, true)?;
+                let val = self.w.hv.make_pte(table, PteFlags::KERNPG_TABLE);
+                self.w.hv.set_pmd(&pmd, val)?;
+                self.stats.pte_pages += 1;
+                self.stats.write_calls += 1;
+            }
+            pfn += per_pmd;
+        }
+        Ok(())
+    }
+
+    /// Maps frames `[pfn, end)` in pte page `table` (all under one pmd),
+    /// in runs of equal permissions; on a page that already has entries,
+    /// only the runs of empty ones.
+    fn fill_ptes(
+        &mut self,
+        table: Pfn,
+        mut pfn: u32,
+        end: u32,
+        fresh: bool,
+    ) -> Result<(), MmError> {
+        let mode = self.w.mode;
+        let image = self.layout.image;
+        let base = (PAGE_OFFSET + (pfn << 12)) & !(mode.pmd_size() - 1);
+        while pfn < end {
+            let va = PAGE_OFFSET + (pfn << 12);
+            let boundary =
+                ((image.next_boundary(va) - PAGE_OFFSET as u64) >> 12).min(end as u64) as u32;
+            let flags = prot(&self.caps, image.section(va));
+            let first = self.w.entry(table, Level::Pte, mode.pte_index(va), base);
+            if fresh {
+                self.w
+                    .hv
+                    .set_pte_range(&first, boundary - pfn, Pfn(pfn), flags)?;
+                self.stats.ptes_written += boundary - pfn;
+                self.stats.write_calls += 1;
+            } else {
+                let mut i = 0;
+                while pfn + i < boundary {
+                    if present(first.add(i).read()) {
+                        self.stats.ptes_kept += 1;
+                        i += 1;
+                        continue;
+                    }
+                    let mut n = 1;
+                    while pfn + i + n < boundary && !present(first.add(i + n).read()) {
+                        n += 1;
+                    }
+                    self.w
+                        .hv
+                        .set_pte_range(&first.add(i), n, Pfn(pfn + i), flags)?;
+                    self.stats.ptes_written += n;
+                    self.stats.write_calls += 1;
+                    i += n;
+                }
+            }
+            pfn = boundary;
+        }
+        Ok(())
+    }
+
+    /// Makes sure pte pages exist for `[start, end)`; writes no ptes.
+    /// Returns the last pte page.
+    fn page_table_range_init(&mut self, start: u32, end: u64) -> Result<Option<Pfn>, MmError> {
+        let pmd_size = self.w.mode.pmd_size() as u64;
+        let mut va = start as u64 & !(pmd_size - 1);
+        let mut last = None;
+        while va < end {
+            let pmd = self.one_md_table_init(va as u32)?;
+            if let Some(t) = self.one_page_table_init(&pmd)? {
+                last = Some(t);
+            }
+            va += pmd_size;
+        }
+        Ok(last)
+    }
+
+    fn permanent_kmaps_init(&mut self) -> Result<Pfn, MmError> {
+        let start = self.layout.pkmap_base;
+        let end = start as u64 + self.layout.last_pkmap as u64 * 4096;
+        self.page_table_range_init(start, end)?
+            .ok_or(MmError::LargePage {
+                va: arch_i386::VirtAddr(start),
+                what: "persistent-kmap area",
+            })
+    }
+}
