@@ -171,9 +171,9 @@ pub fn has_cpuid() -> bool {
 /// Runs the CPUID instruction.
 #[cfg(target_arch = "x86")]
 pub fn cpuid(leaf: u32, subleaf: u32) -> Regs {
-    // SAFETY: CPUID is unprivileged and has no side effects; callers check
+    // CPUID is unprivileged and has no side effects; callers check
     // `has_cpuid` first.
-    let r = unsafe { core::arch::x86::__cpuid_count(leaf, subleaf) };
+    let r = core::arch::x86::__cpuid_count(leaf, subleaf);
     Regs {
         eax: r.eax,
         ebx: r.ebx,

@@ -176,6 +176,11 @@ pub trait Hypervisor: Sync {
         Pfn(arch_i386::cr::read_cr3() >> 12)
     }
 
+    /// The faulting address of the last page fault.
+    fn read_cr2(&self) -> u32 {
+        arch_i386::cr::read_cr2()
+    }
+
     fn write_cr3(&self, root: Pfn) -> HvResult {
         arch_i386::cr::write_cr3(root.addr().0 as u32);
         Ok(())

@@ -1,0 +1,88 @@
+//! From the entry registers to a `BootInfo`: every detection input in one
+//! place, parsed before any backend is chosen.
+
+use arch_i386::layout::PAGE_OFFSET;
+use arch_i386::{cpu, PhysAddr, Pfn, VirtAddr};
+use paravirt::memmap::MemMapError;
+use paravirt::{bootparams, multiboot, pvh, BootInfo, BootProtocol};
+
+use crate::head::{self, PROTO_LINUX_BOOT, PROTO_MULTIBOOT, PROTO_PVH, PROTO_XEN_PV};
+use crate::mem::BootRead;
+
+/// A ring-1 Linux-boot entry (lguest): boot_params and its command line
+/// sit in the first pages, which the host maps; read no further than this
+/// before the backend says how much is mapped.
+const RING1_READ_LIMIT: u64 = 1 << 20;
+
+pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
+    let sym = head::symbols();
+    let limit = if cpl == 0 {
+        sym.boot_map_end as u64
+    } else {
+        RING1_READ_LIMIT
+    };
+    let rd = BootRead { limit };
+    let pa = PhysAddr(info as u64);
+    let mut boot = match protocol {
+        PROTO_MULTIBOOT => {
+            let mut b = BootInfo::new(BootProtocol::Multiboot { info: pa });
+            multiboot::parse(&rd, pa, &mut b);
+            b
+        }
+        PROTO_PVH => {
+            let version = pvh::probe(&rd, pa);
+            let mut b = BootInfo::new(BootProtocol::Pvh {
+                start_info: pa,
+                version: version.unwrap_or(0),
+            });
+            match version {
+                Some(_) => pvh::parse(&rd, pa, &mut b),
+                None => {
+                    b.memory_error = Some(MemMapError::Malformed {
+                        index: 0,
+                        what: "PVH entry without an hvm_start_info (bad magic)",
+                    })
+                }
+            }
+            b
+        }
+        PROTO_LINUX_BOOT => {
+            let probed = bootparams::probe(&rd, pa);
+            let mut b = BootInfo::new(BootProtocol::LinuxBoot {
+                boot_params: pa,
+                hardware_subarch: probed.map(|p| p.1).unwrap_or(0),
+            });
+            match probed {
+                Some(_) => bootparams::parse(&rd, pa, &mut b),
+                None => b.memory_error = Some(MemMapError::Missing("no boot_params header (HdrS) at esi")),
+            }
+            b
+        }
+        PROTO_XEN_PV => {
+            // Xen maps start_info for us; its first 32 bytes are the magic.
+            let mut magic = [0u8; 32];
+            // SAFETY: Xen PV enters with esi = a mapped start_info page.
+            unsafe { core::ptr::copy_nonoverlapping(info as *const u8, magic.as_mut_ptr(), 32) };
+            BootInfo::new(BootProtocol::XenPv {
+                start_info: VirtAddr(info),
+                magic,
+            })
+        }
+        _ => {
+            let mut b = BootInfo::new(BootProtocol::Multiboot { info: pa });
+            b.memory_error = Some(MemMapError::Missing("unknown boot protocol"));
+            b
+        }
+    };
+    boot.cpu = cpu::probe();
+    boot.cpl = cpl;
+    boot.early_mapped_end = if cpl == 0 {
+        Pfn(sym.boot_map_end >> 12)
+    } else {
+        Pfn(0) // the backend's init says
+    };
+    // The kernel image is never free memory.
+    let image_end = PhysAddr((sym.end - PAGE_OFFSET) as u64).pfn_up();
+    boot.reserve(PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(), image_end);
+    boot
+}

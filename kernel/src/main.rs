@@ -1,0 +1,131 @@
+//! The pvops kernel: boot, choose a backend, build the pagetable through
+//! it, verify the result, report.
+//!
+//! ```text
+//! head.rs (or a backend's entry)      entry registers -> start_kernel
+//!   boot::gather                      -> BootInfo (protocol, map, CPUID)
+//!   paravirt::evaluate / select       -> &'static dyn Hypervisor
+//!   hv.init                           backend set-up (hypercalls, ...)
+//!   mm::pagetable_init                the seed's idempotent build
+//!     hv.pagetable_setup_start, alloc_pt/alloc_pd, set_pte_range/set_pmd/
+//!     set_pgd, hv.pagetable_setup_done
+//!   mm::protect::mark_rodata_ro       W^X on mappings we kept
+//!   selfcheck::run                    walk the live table, verify
+//!   result::finish                    "Test result: ..." + hv.shutdown
+//! ```
+#![no_std]
+#![no_main]
+
+#[cfg(feature = "lguest")]
+use backend_lguest as _;
+#[cfg(feature = "native")]
+use backend_native as _;
+#[cfg(feature = "xen")]
+use backend_xen as _;
+
+mod boot;
+mod console;
+mod head;
+mod mem;
+mod paging;
+mod result;
+mod selfcheck;
+mod trap;
+
+use paravirt::{BootInfo, Hypervisor, SelectError, HYPERVISORS};
+
+#[no_mangle]
+extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
+    let cpl = arch_i386::desc::cpl();
+    if cpl == 0 {
+        trap::init_native();
+    }
+    console::init_log();
+    let mut boot = boot::gather(protocol, info, cpl);
+    kprintln!(
+        "pvops {} entered via {} in ring {}",
+        env!("CARGO_PKG_VERSION"),
+        boot.protocol.name(),
+        cpl
+    );
+    let hv = choose_backend(&boot);
+    console::set_backend(hv);
+    if let Err(e) = hv.init(&mut boot) {
+        fail!("backend {} failed to initialise: {}", hv.name(), e);
+    }
+    if cpl != 0 {
+        if let Err(e) = trap::init_pv(hv) {
+            fail!("loading the IDT through {}: {}", hv.name(), e);
+        }
+    }
+    log_boot_info(&boot);
+    if let Some(e) = boot.memory_error {
+        fail!("bad boot information: {}", e);
+    }
+    paging::run(hv, &boot)
+}
+
+/// Logs every candidate's verdict and picks one, or ends the run.
+fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
+    for leaf in boot.cpu.hypervisor_leaves() {
+        kprintln!("cpuid: {:#x} \"{}\" (max leaf {:#x})", leaf.base, leaf.signature_str(), leaf.max_leaf);
+    }
+    let cands = match paravirt::evaluate(&HYPERVISORS, boot) {
+        Ok(c) => c,
+        Err(SelectError::Empty) => error!("no backend in this image: build it with at least one of the features native, xen, lguest"),
+        Err(e) => error!("backend registry: {:?}", e),
+    };
+    kprintln!("registry: {} backends: {}", cands.len(), cands);
+    for (h, v) in cands.iter() {
+        match v {
+            Ok(d) => kprintln!("candidate {}: detected, priority {} ({})", h.name(), d.priority, d.why),
+            Err(why) => kprintln!("candidate {}: not detected ({})", h.name(), why),
+        }
+    }
+    let forced = boot.cmdline.get("hypervisor");
+    match paravirt::select(&cands, forced) {
+        Ok(hv) => {
+            let how = if forced.is_some() { "forced by hypervisor=" } else { "highest priority detected" };
+            kprintln!("backend: {} ({})", hv.name(), how);
+            hv
+        }
+        Err(e) => {
+            // Report on the console we would have had without the override.
+            if let Some(best) = cands.best() {
+                console::set_backend(best);
+            }
+            match e {
+                SelectError::Unknown(name) => fail!("hypervisor={}: no such backend in this image (have: {})", name, cands),
+                SelectError::NotDetected(name, why) => {
+                    fail!("hypervisor={}: backend {} does not detect this platform: {}", name, name, why)
+                }
+                SelectError::NoneDetected => error!("no backend detects this platform (have: {})", cands),
+                e => error!("backend selection: {:?}", e),
+            }
+        }
+    }
+}
+
+fn log_boot_info(boot: &BootInfo) {
+    let c = &boot.cpu;
+    kprintln!(
+        "cpu: {} family {} model {}: pae={} pse={} pge={} nx={} (cpuid {})",
+        c.vendor_str(),
+        c.family,
+        c.model,
+        c.pae as u8,
+        c.pse as u8,
+        c.pge as u8,
+        c.nx as u8,
+        if c.has_cpuid { "yes" } else { "no" }
+    );
+    kprintln!("cmdline: \"{}\"", boot.cmdline.as_str());
+    for r in boot.memory.regions() {
+        kprintln!("memory: {:#011x}-{:#011x} {:?}", r.start, r.end(), r.kind);
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    fail!("panic: {}", info)
+}

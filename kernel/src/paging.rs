@@ -1,0 +1,116 @@
+//! Choosing how to page, then building and checking the pagetable.
+
+use arch_i386::layout::{PAGE_OFFSET, KERNEL_PHYS_START};
+use arch_i386::{PagingMode, Pfn, VirtAddr};
+use mm::walk::Walker;
+use mm::{BootAlloc, Caps, KernelImage, Layout};
+use paravirt::{BootInfo, Hypervisor};
+
+use crate::mem::DirectMap;
+use crate::{fail, head, kprintln, result, selfcheck};
+
+/// Room the kernel needs beyond its image: pagetable pages and the like.
+const MIN_FREE: u64 = 512 << 10;
+
+pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
+    let cpu = &boot.cpu;
+    if !cpu.has_cpuid {
+        crate::error!("unsupported CPU: no CPUID instruction (a 386 or early 486); pvops needs CPUID to probe paging features");
+    }
+    let modes = hv.paging_modes(cpu);
+    let mode = match boot.cmdline.get("paging") {
+        None => match modes.first() {
+            Some(m) => *m,
+            None => crate::error!("backend {} supports no paging mode on this CPU", hv.name()),
+        },
+        Some(want) => {
+            let m = match want {
+                "2level" => PagingMode::TwoLevel,
+                "pae" => PagingMode::Pae,
+                other => fail!("paging={}: unknown mode (use 2level or pae)", other),
+            };
+            if !modes.contains(&m) {
+                fail!("paging={}: not available with backend {} on this CPU (pae={})", want, hv.name(), cpu.pae as u8);
+            }
+            m
+        }
+    };
+    let caps = Caps {
+        large_pages: hv.large_pages(cpu) && !boot.cmdline.has("nolargepages"),
+        global_pages: hv.global_pages(cpu),
+        nx: mode == PagingMode::Pae && cpu.nx,
+    };
+    kprintln!(
+        "paging: {} nx={} large={} global={}",
+        mode.name(),
+        caps.nx as u8,
+        caps.large_pages as u8,
+        caps.global_pages as u8
+    );
+
+    let sym = head::symbols();
+    let image = KernelImage {
+        text: VirtAddr(sym.text),
+        text_end: VirtAddr(sym.etext),
+        rodata: VirtAddr(sym.rodata),
+        rodata_end: VirtAddr(sym.erodata),
+        data: VirtAddr(sym.sdata),
+        end: VirtAddr(sym.end),
+    };
+    let ram_end = boot.memory.ram_end_below_4g();
+    let need = (sym.end - PAGE_OFFSET) as u64 + MIN_FREE;
+    if ram_end < need || !boot.memory.is_ram(KERNEL_PHYS_START as u64, (sym.end - PAGE_OFFSET) as u64) {
+        fail!("{}", mm::MmError::TooLittleMemory { have: ram_end, need });
+    }
+    let layout = Layout::new(mode, ram_end, hv.reserved_top(), image);
+    kprintln!(
+        "layout: lowmem {} MiB (max_low_pfn {:#x}), highmem {} MiB, fixmap {:#010x}-{:#010x}, pkmap {:#010x}",
+        (layout.max_low_pfn.0 as u64) >> 8,
+        layout.max_low_pfn.0,
+        (layout.highmem_pages as u64 + (boot.memory.ram_above_4g() >> 12)) >> 8,
+        layout.fixaddr_start,
+        layout.fixaddr_top,
+        layout.pkmap_base
+    );
+
+    let mem = DirectMap;
+    let limit = boot.early_mapped_end.min(layout.max_low_pfn);
+    let mut alloc = BootAlloc::new(&mem, &boot.memory, Pfn(KERNEL_PHYS_START >> 12), limit, boot.reserved());
+    let pt = match mm::pagetable_init(hv, &mem, &mut alloc, &layout, caps) {
+        Ok(pt) => pt,
+        Err(e) => fail!("pagetable_init: {}", e),
+    };
+    if cpu_is_native_ring0(boot) {
+        crate::trap::set_df_cr3(arch_i386::cr::read_cr3());
+    }
+    let s = pt.stats;
+    kprintln!(
+        "pagetable: root pfn {:#x}, new pages pgd={} pmd={} pte={}, ptes written {} kept {}, large pages written {} kept {}, pte pages shared {}, {} write calls",
+        pt.root.0,
+        s.pgd_pages,
+        s.pmd_pages,
+        s.pte_pages,
+        s.ptes_written,
+        s.ptes_kept,
+        s.large_written,
+        s.large_kept,
+        s.pte_pages_kept,
+        s.write_calls
+    );
+    let w = Walker { hv, mem: &mem, mode, root: hv.read_cr3() };
+    if w.root != pt.root {
+        fail!("after pagetable_setup_done the live root is pfn {:#x}, not the kernel's {:#x}", w.root.0, pt.root.0);
+    }
+    match mm::protect::mark_rodata_ro(&w, &layout, &caps) {
+        Ok(n) => kprintln!("mark_rodata_ro: {} kept entries restricted", n),
+        Err(e) => fail!("mark_rodata_ro: {}", e),
+    }
+    if selfcheck::run(&w, &layout, &caps, hv.pagetable_pages_readonly()) {
+        result::success()
+    }
+    fail!("self-check found problems in the live pagetable")
+}
+
+fn cpu_is_native_ring0(boot: &BootInfo) -> bool {
+    boot.cpl == 0
+}

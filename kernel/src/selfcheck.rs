@@ -1,0 +1,33 @@
+//! Prints the self-check: a ptdump-style summary of the kernel half, the
+//! table counts, and every problem found.
+
+use mm::check::check;
+use mm::walk::Walker;
+use mm::{Caps, Layout};
+
+use crate::kprintln;
+
+/// True if the live pagetable passed.
+pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> bool {
+    kprintln!("ptdump: kernel half of the live pagetable (root pfn {:#x}):", w.root.0);
+    let r = check(w, layout, caps, readonly_tables, |d| kprintln!("ptdump: {}", d));
+    kprintln!(
+        "selfcheck: {} pages mapped ({} large), {} pte pages, {} pmd pages, {} user pages (boot identity alias), {} problems",
+        r.mapped_pages,
+        r.large_pages,
+        r.pte_tables,
+        r.pmd_tables,
+        r.user_pages,
+        r.problems
+    );
+    for p in r.problems() {
+        kprintln!("selfcheck: problem: {}", p);
+    }
+    if r.ok() {
+        kprintln!(
+            "selfcheck: ok: low memory mapped once at PAGE_OFFSET, W^X holds, fixmap and pkmap tables present{}",
+            if readonly_tables { ", pagetable pages read-only" } else { "" }
+        );
+    }
+    r.ok()
+}
