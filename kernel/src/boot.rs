@@ -2,7 +2,7 @@
 //! place, parsed before any backend is chosen.
 
 use arch_i386::layout::PAGE_OFFSET;
-use arch_i386::{cpu, PhysAddr, Pfn, VirtAddr};
+use arch_i386::{cpu, Pfn, PhysAddr, VirtAddr};
 use paravirt::memmap::MemMapError;
 use paravirt::{bootparams, multiboot, pvh, BootInfo, BootProtocol};
 
@@ -54,7 +54,10 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
             });
             match probed {
                 Some(_) => bootparams::parse(&rd, pa, &mut b),
-                None => b.memory_error = Some(MemMapError::Missing("no boot_params header (HdrS) at esi")),
+                None => {
+                    b.memory_error =
+                        Some(MemMapError::Missing("no boot_params header (HdrS) at esi"))
+                }
             }
             b
         }
@@ -83,6 +86,9 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
     };
     // The kernel image is never free memory.
     let image_end = PhysAddr((sym.end - PAGE_OFFSET) as u64).pfn_up();
-    boot.reserve(PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(), image_end);
+    boot.reserve(
+        PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(),
+        image_end,
+    );
     boot
 }

@@ -69,7 +69,10 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Line {
-        Line { buf: [0; 256], len: 0 }
+        Line {
+            buf: [0; 256],
+            len: 0,
+        }
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]

@@ -68,7 +68,12 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
 /// Logs every candidate's verdict and picks one, or ends the run.
 fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
     for leaf in boot.cpu.hypervisor_leaves() {
-        kprintln!("cpuid: {:#x} \"{}\" (max leaf {:#x})", leaf.base, leaf.signature_str(), leaf.max_leaf);
+        kprintln!(
+            "cpuid: {:#x} \"{}\" (max leaf {:#x})",
+            leaf.base,
+            leaf.signature_str(),
+            leaf.max_leaf
+        );
     }
     let cands = match paravirt::evaluate(&HYPERVISORS, boot) {
         Ok(c) => c,
@@ -78,14 +83,23 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
     kprintln!("registry: {} backends: {}", cands.len(), cands);
     for (h, v) in cands.iter() {
         match v {
-            Ok(d) => kprintln!("candidate {}: detected, priority {} ({})", h.name(), d.priority, d.why),
+            Ok(d) => kprintln!(
+                "candidate {}: detected, priority {} ({})",
+                h.name(),
+                d.priority,
+                d.why
+            ),
             Err(why) => kprintln!("candidate {}: not detected ({})", h.name(), why),
         }
     }
     let forced = boot.cmdline.get("hypervisor");
     match paravirt::select(&cands, forced) {
         Ok(hv) => {
-            let how = if forced.is_some() { "forced by hypervisor=" } else { "highest priority detected" };
+            let how = if forced.is_some() {
+                "forced by hypervisor="
+            } else {
+                "highest priority detected"
+            };
             kprintln!("backend: {} ({})", hv.name(), how);
             hv
         }
@@ -95,11 +109,22 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
                 console::set_backend(best);
             }
             match e {
-                SelectError::Unknown(name) => fail!("hypervisor={}: no such backend in this image (have: {})", name, cands),
+                SelectError::Unknown(name) => fail!(
+                    "hypervisor={}: no such backend in this image (have: {})",
+                    name,
+                    cands
+                ),
                 SelectError::NotDetected(name, why) => {
-                    fail!("hypervisor={}: backend {} does not detect this platform: {}", name, name, why)
+                    fail!(
+                        "hypervisor={}: backend {} does not detect this platform: {}",
+                        name,
+                        name,
+                        why
+                    )
                 }
-                SelectError::NoneDetected => error!("no backend detects this platform (have: {})", cands),
+                SelectError::NoneDetected => {
+                    error!("no backend detects this platform (have: {})", cands)
+                }
                 e => error!("backend selection: {:?}", e),
             }
         }

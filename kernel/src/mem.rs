@@ -2,7 +2,7 @@
 //! map, `PAGE_OFFSET + pa`.
 
 use arch_i386::layout::PAGE_OFFSET;
-use arch_i386::{PhysAddr, Pfn};
+use arch_i386::{Pfn, PhysAddr};
 use paravirt::{PhysMem, PhysRead};
 
 /// Frames reached through the direct map. Before the kernel's own map is

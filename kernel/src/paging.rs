@@ -1,6 +1,6 @@
 //! Choosing how to page, then building and checking the pagetable.
 
-use arch_i386::layout::{PAGE_OFFSET, KERNEL_PHYS_START};
+use arch_i386::layout::{KERNEL_PHYS_START, PAGE_OFFSET};
 use arch_i386::{PagingMode, Pfn, VirtAddr};
 use mm::walk::Walker;
 use mm::{BootAlloc, Caps, KernelImage, Layout};
@@ -30,7 +30,12 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
                 other => fail!("paging={}: unknown mode (use 2level or pae)", other),
             };
             if !modes.contains(&m) {
-                fail!("paging={}: not available with backend {} on this CPU (pae={})", want, hv.name(), cpu.pae as u8);
+                fail!(
+                    "paging={}: not available with backend {} on this CPU (pae={})",
+                    want,
+                    hv.name(),
+                    cpu.pae as u8
+                );
             }
             m
         }
@@ -58,9 +63,18 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         end: VirtAddr(sym.end),
     };
     let ram_end = boot.memory.ram_end_below_4g();
-    let need = (sym.end - PAGE_OFFSET) as u64 + MIN_FREE;
-    if ram_end < need || !boot.memory.is_ram(KERNEL_PHYS_START as u64, (sym.end - PAGE_OFFSET) as u64) {
-        fail!("{}", mm::MmError::TooLittleMemory { have: ram_end, need });
+    // The image plus room for early allocations; on a native boot, also all
+    // the head code mapped (its boot pagetable is kept, so it must be RAM).
+    let image_end = (sym.end - PAGE_OFFSET) as u64;
+    let need = (image_end + MIN_FREE).max(boot.early_mapped_end.addr().0);
+    if ram_end < need || !boot.memory.is_ram(KERNEL_PHYS_START as u64, image_end) {
+        fail!(
+            "{}",
+            mm::MmError::TooLittleMemory {
+                have: ram_end,
+                need
+            }
+        );
     }
     let layout = Layout::new(mode, ram_end, hv.reserved_top(), image);
     kprintln!(
@@ -75,7 +89,13 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
 
     let mem = DirectMap;
     let limit = boot.early_mapped_end.min(layout.max_low_pfn);
-    let mut alloc = BootAlloc::new(&mem, &boot.memory, Pfn(KERNEL_PHYS_START >> 12), limit, boot.reserved());
+    let mut alloc = BootAlloc::new(
+        &mem,
+        &boot.memory,
+        Pfn(KERNEL_PHYS_START >> 12),
+        limit,
+        boot.reserved(),
+    );
     let pt = match mm::pagetable_init(hv, &mem, &mut alloc, &layout, caps) {
         Ok(pt) => pt,
         Err(e) => fail!("pagetable_init: {}", e),
@@ -97,9 +117,18 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         s.pte_pages_kept,
         s.write_calls
     );
-    let w = Walker { hv, mem: &mem, mode, root: hv.read_cr3() };
+    let w = Walker {
+        hv,
+        mem: &mem,
+        mode,
+        root: hv.read_cr3(),
+    };
     if w.root != pt.root {
-        fail!("after pagetable_setup_done the live root is pfn {:#x}, not the kernel's {:#x}", w.root.0, pt.root.0);
+        fail!(
+            "after pagetable_setup_done the live root is pfn {:#x}, not the kernel's {:#x}",
+            w.root.0,
+            pt.root.0
+        );
     }
     match mm::protect::mark_rodata_ro(&w, &layout, &caps) {
         Ok(n) => kprintln!("mark_rodata_ro: {} kept entries restricted", n),

@@ -9,8 +9,13 @@ use crate::kprintln;
 
 /// True if the live pagetable passed.
 pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> bool {
-    kprintln!("ptdump: kernel half of the live pagetable (root pfn {:#x}):", w.root.0);
-    let r = check(w, layout, caps, readonly_tables, |d| kprintln!("ptdump: {}", d));
+    kprintln!(
+        "ptdump: kernel half of the live pagetable (root pfn {:#x}):",
+        w.root.0
+    );
+    let r = check(w, layout, caps, readonly_tables, |d| {
+        kprintln!("ptdump: {}", d)
+    });
     kprintln!(
         "selfcheck: {} pages mapped ({} large), {} pte pages, {} pmd pages, {} user pages (boot identity alias), {} problems",
         r.mapped_pages,
@@ -25,7 +30,12 @@ pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> b
     }
     if r.ok() {
         kprintln!(
-            "selfcheck: ok: low memory mapped once at PAGE_OFFSET, W^X holds, fixmap and pkmap tables present{}",
+            "selfcheck: ok: low memory mapped once at PAGE_OFFSET, {}, fixmap and pkmap tables present{}",
+            if caps.nx {
+                "W^X holds (text RX, rodata R, the rest RW NX)"
+            } else {
+                "text and rodata read-only (no NX: data stays executable)"
+            },
             if readonly_tables { ", pagetable pages read-only" } else { "" }
         );
     }

@@ -17,7 +17,16 @@ const TSS_SEL: u16 = 0x18;
 const DF_TSS_SEL: u16 = 0x20;
 
 /// Vectors where the CPU pushes an error code.
-const HAS_ERROR: u32 = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21) | (1 << 29) | (1 << 30);
+const HAS_ERROR: u32 = (1 << 8)
+    | (1 << 10)
+    | (1 << 11)
+    | (1 << 12)
+    | (1 << 13)
+    | (1 << 14)
+    | (1 << 17)
+    | (1 << 21)
+    | (1 << 29)
+    | (1 << 30);
 
 macro_rules! stubs {
     ($($n:literal)*) => {
@@ -77,8 +86,9 @@ pub struct TrapFrame {
 }
 
 const NAMES: [&str; 32] = [
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
-    "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC", "#SX", "#31",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS",
+    "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25",
+    "#26", "#27", "#HV", "#VC", "#SX", "#31",
 ];
 
 #[no_mangle]

@@ -28,7 +28,11 @@ impl Hypervisor for Lguest {
     }
 
     fn init(&self, _boot: &mut BootInfo) -> HvResult {
-        Err(HvError::new("lguest init: backend not implemented yet", &[], -38))
+        Err(HvError::new(
+            "lguest init: backend not implemented yet",
+            &[],
+            -38,
+        ))
     }
 }
 

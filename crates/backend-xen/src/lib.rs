@@ -8,7 +8,9 @@
 #![no_std]
 
 use linkme::distributed_slice;
-use paravirt::{BootInfo, BootProtocol, Detected, HvError, HvResult, Hypervisor, Verdict, HYPERVISORS};
+use paravirt::{
+    BootInfo, BootProtocol, Detected, HvError, HvResult, Hypervisor, Verdict, HYPERVISORS,
+};
 
 pub struct XenPv;
 
@@ -22,17 +24,23 @@ impl Hypervisor for XenPv {
 
     fn detect(&self, boot: &BootInfo) -> Verdict {
         match boot.protocol {
-            BootProtocol::XenPv { magic, .. } if magic.starts_with(START_INFO_MAGIC) => Ok(Detected {
-                priority: 100,
-                why: "start_info magic xen-3.0-x86_32p",
-            }),
+            BootProtocol::XenPv { magic, .. } if magic.starts_with(START_INFO_MAGIC) => {
+                Ok(Detected {
+                    priority: 100,
+                    why: "start_info magic xen-3.0-x86_32p",
+                })
+            }
             BootProtocol::XenPv { .. } => Err("start_info magic is not xen-3.0-x86_32p"),
             _ => Err("not entered through Xen's PV entry (no start_info)"),
         }
     }
 
     fn init(&self, _boot: &mut BootInfo) -> HvResult {
-        Err(HvError::new("xen init: backend not implemented yet", &[], -38))
+        Err(HvError::new(
+            "xen init: backend not implemented yet",
+            &[],
+            -38,
+        ))
     }
 }
 

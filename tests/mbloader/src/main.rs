@@ -1,0 +1,96 @@
+//! mbloader: a multiboot loader for tests, which lies.
+//!
+//! QEMU always hands a kernel a well-formed multiboot info, so the
+//! kernel's handling of bad boot information cannot be tested with QEMU's
+//! loader alone. This small loader is booted by QEMU instead, gets the
+//! kernel as a multiboot module, loads its ELF segments, writes a multiboot
+//! info whose memory map is broken in the way `scenario=NAME` (on the
+//! loader's own command line) asks, and enters the kernel exactly as a
+//! multiboot loader would: eax = 0x2BADB002, ebx = the info, paging off.
+//! The kernel's command line is the module's string minus its first word.
+#![no_std]
+#![no_main]
+
+mod elf;
+mod info;
+
+use arch_i386::serial;
+
+core::arch::global_asm!(
+    ".pushsection .multiboot, \"a\"",
+    ".align 4",
+    ".long 0x1BADB002",
+    ".long 0x00000003",
+    ".long -(0x1BADB002 + 0x00000003)",
+    ".popsection",
+    ".global mbloader_start",
+    "mbloader_start:",
+    "    mov esp, offset stack_top",
+    "    push ebx",
+    "    push eax",
+    "    call loader_main",
+    "    ud2",
+    ".pushsection .bss.stack, \"aw\", @nobits",
+    ".align 16",
+    "    .skip 16384",
+    "stack_top:",
+    ".popsection",
+);
+
+pub fn say(s: &str) {
+    serial::write(serial::COM1, s.as_bytes());
+}
+
+fn die(why: &str) -> ! {
+    say("mbloader: ");
+    say(why);
+    say("\nTest result: ERROR: mbloader: ");
+    say(why);
+    say("\n");
+    arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, 0x12);
+    arch_i386::io::halt_forever()
+}
+
+#[no_mangle]
+extern "C" fn loader_main(magic: u32, mbi: u32) -> ! {
+    serial::init(serial::COM1);
+    if magic != 0x2BAD_B002 {
+        die("not booted by a multiboot loader");
+    }
+    // SAFETY: QEMU's multiboot info is valid, identity-mapped memory.
+    let real = unsafe { info::Real::read(mbi) };
+    let scenario = real.cmdline_value("scenario").unwrap_or("ok");
+    let Some(module) = real.module(0) else {
+        die("no kernel module (pass it with -initrd)")
+    };
+    say("mbloader: scenario=");
+    say(scenario);
+    say("\n");
+    // SAFETY: the module is the kernel ELF QEMU loaded at mod_start; its
+    // segments go to 1 MiB and up, away from us (8 MiB) and the module.
+    let entry = match unsafe { elf::load(module.start, module.end) } {
+        Ok(e) => e,
+        Err(why) => die(why),
+    };
+    // SAFETY: the fake info goes to low memory nothing else uses now.
+    let fake = unsafe { info::build_fake(scenario, &real, module.cmdline_tail) };
+    let Some(fake) = fake else {
+        die("unknown scenario")
+    };
+    say("mbloader: entering the kernel\n");
+    // SAFETY: entering a loaded multiboot kernel the way the spec says.
+    unsafe {
+        core::arch::asm!(
+            "jmp {entry}",
+            entry = in(reg) entry,
+            in("eax") 0x2BAD_B002u32,
+            in("ebx") fake,
+            options(noreturn)
+        )
+    }
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    die("panic")
+}

@@ -1,0 +1,225 @@
+//! Rows of the boot matrix, XTF style: one environment each, one result
+//! line each.
+
+/// Where and how a kernel image is booted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Env {
+    /// QEMU TCG, multiboot entry (`-kernel`).
+    Qemu,
+    /// QEMU TCG through the project's test boot loader, which hands the
+    /// kernel a deliberately malformed multiboot info (scenario name).
+    BadBootInfo(&'static str),
+}
+
+impl Env {
+    pub fn name(&self) -> String {
+        match self {
+            Env::Qemu => "qemu".into(),
+            Env::BadBootInfo(s) => format!("mbloader:{s}"),
+        }
+    }
+}
+
+/// The result line a row must end with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    Success,
+    /// `Test result: FAILURE: ...` containing this text.
+    Failure(&'static str),
+    /// `Test result: ERROR: ...` containing this text.
+    Error(&'static str),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// `backend: NAME` must appear (None: not checked, e.g. no selection).
+    pub backend: Option<&'static str>,
+    /// `paging: MODE` must appear.
+    pub paging: Option<&'static str>,
+    pub result: Want,
+    /// Further lines that must appear somewhere in the log.
+    pub lines: &'static [&'static str],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootCase {
+    pub name: &'static str,
+    pub env: Env,
+    pub cpu: &'static str,
+    pub mem: &'static str,
+    pub append: &'static str,
+    /// Kernel cargo features (None: the default set).
+    pub features: Option<&'static str>,
+    pub expect: Expect,
+}
+
+const NATIVE_OK: Expect = Expect {
+    backend: Some("native"),
+    paging: None,
+    result: Want::Success,
+    lines: &["registry: 3 backends: native, lguest, xen", "selfcheck: ok"],
+};
+
+const fn native(
+    name: &'static str,
+    cpu: &'static str,
+    mem: &'static str,
+    paging: &'static str,
+) -> BootCase {
+    BootCase {
+        name,
+        env: Env::Qemu,
+        cpu,
+        mem,
+        append: "",
+        features: None,
+        expect: Expect {
+            paging: Some(paging),
+            ..NATIVE_OK
+        },
+    }
+}
+
+const fn bad(name: &'static str, scenario: &'static str, message: &'static str) -> BootCase {
+    BootCase {
+        name,
+        env: Env::BadBootInfo(scenario),
+        cpu: "max",
+        mem: "128M",
+        append: "",
+        features: None,
+        expect: Expect {
+            backend: Some("native"),
+            paging: None,
+            result: Want::Failure(message),
+            lines: &[],
+        },
+    }
+}
+
+/// The whole matrix, in the order it runs.
+pub fn matrix() -> Vec<BootCase> {
+    let mut m = vec![
+        // CPUs without PAE: 2-level paging. The 486 loses PSE as well, so
+        // the direct map is all 4 KiB pages.
+        native("native-486-nopse-16M", "486,-pse", "16M", "2-level"),
+        native("native-486-nopse-1G", "486,-pse", "1G", "2-level"),
+        native("native-pentium-16M", "pentium", "16M", "2-level"),
+        native("native-pentium-128M", "pentium", "128M", "2-level"),
+        native("native-pentium-1G", "pentium", "1G", "2-level"),
+        native("native-pentium-3G", "pentium", "3G", "2-level"),
+        // PAE without NX.
+        native("native-pentium3-16M", "pentium3", "16M", "PAE"),
+        native("native-pentium3-128M", "pentium3", "128M", "PAE"),
+        native("native-pentium3-1G", "pentium3", "1G", "PAE"),
+        native("native-pentium3-3G", "pentium3", "3G", "PAE"),
+        // PAE with NX: W^X for real.
+        native("native-max-16M", "max", "16M", "PAE"),
+        native("native-max-128M", "max", "128M", "PAE"),
+        native("native-max-1G", "max", "1G", "PAE"),
+        native("native-max-3G", "max", "3G", "PAE"),
+        // A PAE CPU asked for 2-level paging.
+        BootCase {
+            append: "paging=2level",
+            ..native("native-max-2level", "max", "128M", "2-level")
+        },
+        // An image holding only two backends says so.
+        BootCase {
+            features: Some("native,xen"),
+            expect: Expect {
+                lines: &["registry: 2 backends: native, xen", "selfcheck: ok"],
+                ..NATIVE_OK
+            },
+            ..native("native-only-native-xen", "max", "128M", "PAE")
+        },
+    ];
+    // Bad input: a clear message and a FAILURE, never a hang.
+    m.extend([
+        BootCase {
+            append: "hypervisor=vmware",
+            expect: Expect {
+                backend: None,
+                paging: None,
+                result: Want::Failure(
+                    "hypervisor=vmware: no such backend in this image (have: native, lguest, xen)",
+                ),
+                lines: &[],
+            },
+            ..native("bad-hypervisor-name", "max", "128M", "")
+        },
+        BootCase {
+            append: "hypervisor=xen",
+            expect: Expect {
+                backend: None,
+                paging: None,
+                result: Want::Failure("hypervisor=xen: backend xen does not detect this platform"),
+                lines: &[],
+            },
+            ..native("bad-hypervisor-undetected", "max", "128M", "")
+        },
+        BootCase {
+            expect: Expect {
+                backend: Some("native"),
+                paging: None,
+                result: Want::Failure("memory below what the kernel needs"),
+                lines: &[],
+            },
+            ..native("bad-memory-2M", "max", "2M", "")
+        },
+        bad(
+            "bad-mmap-missing",
+            "missing",
+            "no memory map: multiboot flags bit 6 is clear",
+        ),
+        bad(
+            "bad-mmap-overlap",
+            "overlap",
+            "memory map entries 1 and 2 overlap",
+        ),
+        bad("bad-mmap-zero-length", "zero", "has zero length"),
+        bad("bad-mmap-above-4g", "above4g", "no RAM below 4 GiB"),
+        bad(
+            "bad-mmap-wraps",
+            "wrap",
+            "runs past the end of the 64-bit address space",
+        ),
+        bad("bad-mmap-pointer", "badptr", "is outside readable memory"),
+        bad(
+            "bad-mmap-tiny",
+            "tiny",
+            "memory below what the kernel needs",
+        ),
+        BootCase {
+            name: "mbloader-control",
+            expect: NATIVE_OK,
+            ..bad("", "ok", "")
+        },
+        BootCase {
+            name: "mbloader-cross-4g",
+            expect: Expect {
+                lines: &["highmem 1024 MiB", "selfcheck: ok"],
+                ..NATIVE_OK
+            },
+            ..bad("", "cross4g", "")
+        },
+    ]);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let m = matrix();
+        for (i, a) in m.iter().enumerate() {
+            assert!(!a.name.is_empty());
+            assert!(
+                m[i + 1..].iter().all(|b| b.name != a.name),
+                "duplicate row {}",
+                a.name
+            );
+        }
+    }
+}
