@@ -1,1 +1,57 @@
-fn main() {}
+//! `cargo xtask`: the project's commands.
+//!
+//! - `cargo xtask run [options]`: build a kernel image, boot it, stream its
+//!   serial log; exit 0 only on `Test result: SUCCESS`.
+//! - `cargo xtask test`: host tests, then the boot matrix, then a summary.
+//!
+//! Exit statuses of both: 0 success, 1 failure, 2 error, 3 crash (no
+//! result line), 4 timeout, 5 could not set up (build, tools, arguments).
+
+mod boot;
+mod build;
+mod cli;
+mod test;
+mod tools;
+
+use std::process::ExitCode;
+
+pub const EXIT_SETUP: u8 = 5;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  run    build the kernel, boot it, stream the serial log
+         --env qemu            where to boot (default qemu)
+         --cpu MODEL           QEMU CPU model (default max)
+         --mem SIZE            guest memory, e.g. 128M, 1G (default 128M)
+         --append \"CMDLINE\"    kernel command line
+         --features LIST       kernel cargo features (backends: native,xen,lguest)
+         --no-default-features
+         --release             optimised build
+         --accel tcg|kvm       QEMU accelerator (default tcg)
+         --gdb                 wait for gdb on :1234 (no timeout)
+         --timeout SECS        boot timeout (default 60)
+  test   host tests, then the whole boot matrix; --filter TEXT runs the
+         boot rows whose name contains TEXT, --boot-only skips host tests
+
+exit status: 0 success, 1 failure, 2 error, 3 crash (no result line),
+             4 timeout, 5 could not set up";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or(&[]);
+    let code = match args.first().map(String::as_str) {
+        Some("run") => cli::run(rest),
+        Some("test") => test::main(rest),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            EXIT_SETUP
+        }
+    };
+    ExitCode::from(code)
+}

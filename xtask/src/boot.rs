@@ -1,0 +1,231 @@
+//! One boot: the QEMU command line for an environment, a timeout, the
+//! serial log, and the verdict.
+//!
+//! A run is judged XTF's way: by the single `Test result:` line, checked
+//! against the exit status the kernel asked for (isa-debug-exit). No result
+//! line is a crash (a triple fault or reboot ends QEMU with status 0 and no
+//! line); two result lines, or a status that contradicts the line, is a
+//! crash too.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pvops_tests::Env;
+
+/// What to boot and how.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    pub env: Env,
+    pub kernel: PathBuf,
+    /// The test loader, for `Env::BadBootInfo`.
+    pub loader: Option<PathBuf>,
+    pub cpu: String,
+    pub mem: String,
+    pub append: String,
+    pub accel: String,
+    pub gdb: bool,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure(String),
+    Error(String),
+    Crash(String),
+    Timeout,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Failure(_) => 1,
+            Outcome::Error(_) => 2,
+            Outcome::Crash(_) => 3,
+            Outcome::Timeout => 4,
+        }
+    }
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Success => "SUCCESS",
+            Outcome::Failure(_) => "FAILURE",
+            Outcome::Error(_) => "ERROR",
+            Outcome::Crash(_) => "CRASH",
+            Outcome::Timeout => "TIMEOUT",
+        }
+    }
+}
+
+pub struct Run {
+    pub outcome: Outcome,
+    /// Serial log, then QEMU's own stderr.
+    pub log: String,
+    pub elapsed: Duration,
+}
+
+/// QEMU exit statuses the kernel's isa-debug-exit values produce:
+/// (value << 1) | 1.
+const STATUS_SUCCESS: i32 = 0x21;
+const STATUS_FAILURE: i32 = 0x23;
+const STATUS_ERROR: i32 = 0x25;
+
+fn qemu(b: &Boot) -> Command {
+    let mut c = Command::new("qemu-system-i386");
+    c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
+    match b.env {
+        Env::Qemu => {
+            c.arg("-kernel").arg(&b.kernel);
+            if !b.append.is_empty() {
+                c.args(["-append", &b.append]);
+            }
+        }
+        Env::BadBootInfo(scenario) => {
+            let loader = b.loader.as_ref().expect("BadBootInfo needs the loader");
+            c.arg("-kernel").arg(loader);
+            c.args(["-append", &format!("scenario={scenario}")]);
+            // The module string is "file cmdline"; a comma would split
+            // modules, so QEMU wants it doubled.
+            let module = format!("{} {}", b.kernel.display(), b.append).replace(',', ",,");
+            c.args(["-initrd", &module]);
+        }
+    }
+    c.args([
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-no-reboot",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    ]);
+    if b.gdb {
+        c.args(["-s", "-S"]);
+    }
+    c
+}
+
+/// Boots `b`; with `stream`, echoes the serial log as it arrives.
+pub fn run(b: &Boot, stream: bool) -> Run {
+    let start = Instant::now();
+    let mut cmd = qemu(b);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if b.gdb {
+        println!("xtask: QEMU waits for gdb: target remote :1234");
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Run {
+                outcome: Outcome::Error(format!("cannot start qemu-system-i386: {e}")),
+                log: String::new(),
+                elapsed: start.elapsed(),
+            }
+        }
+    };
+    let log = Arc::new(Mutex::new(String::new()));
+    let stdout = child.stdout.take().unwrap();
+    let reader = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                if stream {
+                    println!("{line}");
+                }
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        })
+    };
+    let mut stderr = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut timed_out = false;
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break Some(s);
+        }
+        if !b.gdb && start.elapsed() > b.timeout {
+            let _ = child.kill();
+            timed_out = true;
+            break child.wait().ok();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = reader.join();
+    let stderr = err_reader.join().unwrap_or_default();
+    let mut log = Arc::try_unwrap(log).unwrap().into_inner().unwrap();
+    if !stderr.trim().is_empty() {
+        log.push_str("--- qemu stderr ---\n");
+        log.push_str(&stderr);
+    }
+    let code = status.and_then(|s| s.code());
+    let outcome = if timed_out {
+        Outcome::Timeout
+    } else {
+        judge(&log, code)
+    };
+    Run {
+        outcome,
+        log,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// The verdict from the log's result line and QEMU's exit status.
+pub fn judge(log: &str, status: Option<i32>) -> Outcome {
+    let results: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.find("Test result: ").map(|i| &l[i + "Test result: ".len()..]))
+        .collect();
+    let line = match results.as_slice() {
+        [] => return Outcome::Crash(format!("no result line (QEMU exit status {status:?})")),
+        [one] => *one,
+        _ => return Outcome::Crash(format!("{} result lines", results.len())),
+    };
+    let (word, why) = line.split_once(": ").unwrap_or((line, ""));
+    let (outcome, expected) = match word.trim() {
+        "SUCCESS" => (Outcome::Success, STATUS_SUCCESS),
+        "FAILURE" => (Outcome::Failure(why.to_string()), STATUS_FAILURE),
+        "ERROR" => (Outcome::Error(why.to_string()), STATUS_ERROR),
+        other => return Outcome::Crash(format!("unknown result {other:?}")),
+    };
+    if status != Some(expected) {
+        return Outcome::Crash(format!(
+            "result line says {} but QEMU exit status is {status:?} (expected {expected})",
+            word.trim()
+        ));
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judging() {
+        assert_eq!(judge("a\nTest result: SUCCESS\n", Some(0x21)), Outcome::Success);
+        assert_eq!(
+            judge("Test result: FAILURE: bad map\n", Some(0x23)),
+            Outcome::Failure("bad map".into())
+        );
+        assert!(matches!(judge("booting\n", Some(0)), Outcome::Crash(_)));
+        assert!(matches!(judge("Test result: SUCCESS\n", Some(0)), Outcome::Crash(_)));
+        assert!(matches!(
+            judge("Test result: SUCCESS\nTest result: SUCCESS\n", Some(0x21)),
+            Outcome::Crash(_)
+        ));
+        assert!(matches!(judge("Test result: SKIP\n", Some(0x21)), Outcome::Crash(_)));
+    }
+}

@@ -1,0 +1,80 @@
+//! Building the bare-metal images: the kernel (with chosen backends) and
+//! the test loaders, for the custom i686 target with build-std.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Opts {
+    pub release: bool,
+    /// Comma-separated kernel features; None means the default set.
+    pub features: Option<String>,
+    pub no_default_features: bool,
+}
+
+impl Opts {
+    /// A file-name-safe tag for this configuration.
+    fn tag(&self) -> String {
+        let mut t = String::new();
+        if self.no_default_features {
+            t.push_str("nodef-");
+        }
+        match &self.features {
+            Some(f) => t.push_str(&f.replace([',', ' '], "+")),
+            None => t.push_str("default"),
+        }
+        t.push_str(if self.release { "-release" } else { "-debug" });
+        t
+    }
+}
+
+pub fn root() -> PathBuf {
+    // xtask lives in <root>/xtask.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds `package` for the kernel target; returns a copy of the binary
+/// under target/images/ named after the configuration, so images of
+/// different feature sets can coexist.
+pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
+    let root = root();
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(&root).args([
+        "build",
+        "--quiet",
+        "--package",
+        package,
+        "--target",
+        "targets/i686-pvops.json",
+        "-Zbuild-std=core,compiler_builtins",
+        "-Zbuild-std-features=compiler-builtins-mem",
+        "-Zjson-target-spec",
+    ]);
+    if opts.release {
+        cmd.arg("--release");
+    }
+    if package == "kernel" {
+        if opts.no_default_features {
+            cmd.arg("--no-default-features");
+        }
+        if let Some(f) = &opts.features {
+            cmd.args(["--features", f]);
+        }
+    }
+    let status = cmd.status().map_err(|e| format!("running cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building {package} failed"));
+    }
+    let profile = if opts.release { "release" } else { "debug" };
+    let built = root.join("target/i686-pvops").join(profile).join(package);
+    let dir = root.join("target/images");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let tag = if package == "kernel" { opts.tag() } else { profile.to_string() };
+    let out = dir.join(format!("{package}-{tag}.elf"));
+    std::fs::copy(&built, &out).map_err(|e| format!("copying {}: {e}", built.display()))?;
+    Ok(out)
+}

@@ -1,0 +1,198 @@
+//! `cargo xtask test`: host tests, then every row of the boot matrix,
+//! then one summary table. Exit 0 only if everything passed; the serial
+//! log of every failed boot is printed.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pvops_tests::{matrix, BootCase, Env, Want};
+
+use crate::boot::{self, Boot, Outcome, Run};
+use crate::{build, tools, EXIT_SETUP};
+
+/// Per-boot timeout: a native TCG boot takes well under a second, so this
+/// only bounds hangs.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn main(args: &[String]) -> u8 {
+    let mut filter = None;
+    let mut host = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--filter" => filter = it.next().cloned(),
+            "--boot-only" => host = false,
+            other => {
+                eprintln!("xtask test: unknown option {other}");
+                return EXIT_SETUP;
+            }
+        }
+    }
+    if host {
+        println!("xtask: host tests (cargo test)");
+        let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(build::root())
+            .args(["test", "--quiet"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("xtask: host tests failed");
+            return 1;
+        }
+    }
+    if let Err(e) = tools::ensure_rust_src().and_then(|_| tools::ensure_qemu()) {
+        eprintln!("xtask: {e}");
+        return EXIT_SETUP;
+    }
+    let cases: Vec<BootCase> = matrix()
+        .into_iter()
+        .filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))
+        .collect();
+    let boots = match prepare(&cases) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    println!("xtask: booting {} matrix rows", cases.len());
+    let results = run_all(&boots);
+    report(&cases, &results)
+}
+
+/// Builds every image the rows need, once per configuration.
+fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
+    let mut images = HashMap::new();
+    let mut loader = None;
+    let mut boots = Vec::new();
+    for c in cases {
+        let opts = build::Opts {
+            release: false,
+            features: c.features.map(str::to_string),
+            no_default_features: c.features.is_some(),
+        };
+        if !images.contains_key(&opts) {
+            println!("xtask: building kernel ({})", c.features.unwrap_or("default features"));
+            images.insert(opts.clone(), build::image("kernel", &opts)?);
+        }
+        if matches!(c.env, Env::BadBootInfo(_)) && loader.is_none() {
+            println!("xtask: building mbloader");
+            loader = Some(build::image("mbloader", &build::Opts::default())?);
+        }
+        boots.push(Boot {
+            env: c.env,
+            kernel: images[&opts].clone(),
+            loader: loader.clone(),
+            cpu: c.cpu.into(),
+            mem: c.mem.into(),
+            append: c.append.into(),
+            accel: "tcg".into(),
+            gdb: false,
+            timeout: BOOT_TIMEOUT,
+        });
+    }
+    Ok(boots)
+}
+
+/// Boots all rows, two at a time (the machines have two cores).
+fn run_all(boots: &[Boot]) -> Vec<Run> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
+    let next = Mutex::new(0usize);
+    let results: Mutex<Vec<Option<Run>>> = Mutex::new((0..boots.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = {
+                    let mut n = next.lock().unwrap();
+                    let i = *n;
+                    *n += 1;
+                    i
+                };
+                if i >= boots.len() {
+                    break;
+                }
+                let r = boot::run(&boots[i], false);
+                results.lock().unwrap()[i] = Some(r);
+            });
+        }
+    });
+    results.into_inner().unwrap().into_iter().map(Option::unwrap).collect()
+}
+
+/// The first word after `prefix` on a line starting with it.
+fn field<'a>(log: &'a str, prefix: &str) -> Option<&'a str> {
+    log.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|r| r.split_whitespace().next())
+}
+
+/// Does this run show what its row expects? Err says what is missing.
+pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
+    let e = &c.expect;
+    match (&e.result, &r.outcome) {
+        (Want::Success, Outcome::Success) => {}
+        (Want::Failure(s), Outcome::Failure(why)) if why.contains(s) => {}
+        (Want::Error(s), Outcome::Error(why)) if why.contains(s) => {}
+        (want, got) => return Err(format!("expected {want:?}, got {got:?}")),
+    }
+    if let Some(b) = e.backend {
+        let got = field(&r.log, "backend: ");
+        if got != Some(b) {
+            return Err(format!("expected backend {b}, log says {got:?}"));
+        }
+    }
+    if let Some(p) = e.paging {
+        let got = field(&r.log, "paging: ");
+        if got != Some(p) {
+            return Err(format!("expected paging {p}, log says {got:?}"));
+        }
+    }
+    for line in e.lines {
+        if !r.log.contains(line) {
+            return Err(format!("log lacks {line:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn report(cases: &[BootCase], results: &[Run]) -> u8 {
+    let verdicts: Vec<Result<(), String>> = cases.iter().zip(results).map(|(c, r)| verify(c, r)).collect();
+    for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
+        if let Err(why) = v {
+            println!("\n===== {} FAILED: {why}\n----- serial log -----", c.name);
+            print!("{}", r.log);
+            println!("----- end of {} -----", c.name);
+        }
+    }
+    println!(
+        "\n{:<28} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>6}  verdict",
+        "row", "env", "cpu", "mem", "result", "backend", "paging", "time"
+    );
+    let start = Instant::now();
+    let mut failed = 0;
+    for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
+        println!(
+            "{:<28} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>5.2}s  {}",
+            c.name,
+            c.env.name(),
+            c.cpu,
+            c.mem,
+            r.outcome.word(),
+            field(&r.log, "backend: ").unwrap_or("-"),
+            field(&r.log, "paging: ").unwrap_or("-"),
+            r.elapsed.as_secs_f64(),
+            if v.is_ok() { "PASS" } else { "FAIL" }
+        );
+        failed += v.is_err() as usize;
+    }
+    let _ = start;
+    println!("\n{} rows, {} passed, {} failed", cases.len(), cases.len() - failed, failed);
+    if failed == 0 {
+        0
+    } else {
+        1
+    }
+}

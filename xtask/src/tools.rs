@@ -1,0 +1,82 @@
+//! The tools a boot needs, installed when missing (on Debian, as root),
+//! or named with the exact command that installs them.
+
+use std::path::Path;
+use std::process::Command;
+
+const QEMU_MAJOR: u32 = 10;
+const BACKPORTS_LIST: &str = "/etc/apt/sources.list.d/pvops-bookworm-backports.list";
+
+fn qemu_major() -> Option<u32> {
+    let out = Command::new("qemu-system-i386").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "QEMU emulator version 10.0.2 (Debian ...)"
+    let v = text.split("version ").nth(1)?;
+    v.split('.').next()?.trim().parse().ok()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn sh(cmd: &str) -> Result<(), String> {
+    let ok = Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("command failed: {cmd}"))
+    }
+}
+
+/// QEMU 10 (bookworm-backports): present, installed now, or an error that
+/// says how to install it.
+pub fn ensure_qemu() -> Result<(), String> {
+    match qemu_major() {
+        Some(v) if v >= QEMU_MAJOR => return Ok(()),
+        found => {
+            let what = match found {
+                Some(v) => format!("QEMU {v} is too old"),
+                None => "QEMU is not installed".to_string(),
+            };
+            let cmd = format!(
+                "echo 'deb http://deb.debian.org/debian bookworm-backports main' > {BACKPORTS_LIST} && \
+                 apt-get update && \
+                 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -t bookworm-backports qemu-system-x86"
+            );
+            if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+                return Err(format!(
+                    "{what}; pvops needs QEMU {QEMU_MAJOR} from bookworm-backports. Install it with:\n  sudo sh -c \"{cmd}\""
+                ));
+            }
+            println!("xtask: {what}: installing qemu-system-x86 {QEMU_MAJOR} from bookworm-backports (apt-get) ...");
+            sh(&cmd)?;
+        }
+    }
+    match qemu_major() {
+        Some(v) if v >= QEMU_MAJOR => Ok(()),
+        _ => Err(format!("QEMU {QEMU_MAJOR} is still missing after installing it")),
+    }
+}
+
+/// rust-src for build-std: rust-toolchain.toml lists it, but a toolchain
+/// installed by hand may lack it.
+pub fn ensure_rust_src() -> Result<(), String> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("running rustc: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+    if Path::new(&sysroot).join("lib/rustlib/src/rust/library/core").exists() {
+        return Ok(());
+    }
+    println!("xtask: installing the rust-src component (needed to build core for the kernel target) ...");
+    sh("rustup component add rust-src llvm-tools")
+}
