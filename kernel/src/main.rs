@@ -25,6 +25,7 @@ use backend_xen as _;
 
 mod boot;
 mod console;
+mod fault;
 mod head;
 mod mem;
 mod paging;
@@ -62,6 +63,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     if let Some(e) = boot.memory_error {
         fail!("bad boot information: {}", e);
     }
+    fault::inject(&boot);
     paging::run(hv, &boot)
 }
 

@@ -7,6 +7,8 @@
 //! kernel stack ends in a report instead of a reset. Under a PV hypervisor
 //! (ring 1) the gates are handed to the backend once it is chosen.
 
+use core::cell::UnsafeCell;
+
 use arch_i386::desc::{self, GateKind, Tss};
 
 use crate::kprintln;
@@ -122,10 +124,27 @@ extern "C" fn trap_handler(f: &TrapFrame) -> ! {
     crate::fail!("unexpected exception {} at eip {:#010x}", name, f.eip)
 }
 
+/// A static the CPU and early boot code share: written once, on one CPU,
+/// before anything can fault (and by the CPU itself at task switches).
+struct EarlyCell<T>(UnsafeCell<T>);
+
+// SAFETY: one CPU, and writes happen only during single-threaded early
+// boot (see each use).
+unsafe impl<T> Sync for EarlyCell<T> {}
+
+impl<T> EarlyCell<T> {
+    const fn new(v: T) -> Self {
+        EarlyCell(UnsafeCell::new(v))
+    }
+    fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
 /// The kernel's IDT: the 32 exception vectors; the rest stay not-present
 /// (we never enable interrupts, so only a bug reaches them, and that is a
 /// #GP/#NP, reported through vector 13/11).
-static mut IDT: [u64; 256] = [0; 256];
+static IDT: EarlyCell<[u64; 256]> = EarlyCell::new([0; 256]);
 
 #[repr(C, align(16))]
 struct Tables {
@@ -134,23 +153,21 @@ struct Tables {
     df_tss: Tss,
 }
 
-/// Written during early boot (single CPU, before anything can fault) and
-/// by the CPU itself at task switches.
-static mut TABLES: Tables = Tables {
+static TABLES: EarlyCell<Tables> = EarlyCell::new(Tables {
     gdt: [0; 5],
     tss: Tss::new(),
     df_tss: Tss::new(),
-};
+});
 
 #[repr(C, align(16))]
 struct Stack([u8; 8192]);
-static mut DF_STACK: Stack = Stack([0; 8192]);
+static DF_STACK: EarlyCell<Stack> = EarlyCell::new(Stack([0; 8192]));
 
 /// Fills the IDT with gates for selector `cs`.
 fn fill_idt(cs: u16) -> &'static [u64] {
     // SAFETY: called once per boot, before any exception can use the IDT;
     // nothing else holds a reference to it.
-    let idt = unsafe { &mut *(&raw mut IDT) };
+    let idt = unsafe { &mut *IDT.get() };
     for v in 0..32 {
         // SAFETY: trap_stubs is the table the stubs! asm defines.
         let handler = unsafe { trap_stubs[v] };
@@ -162,7 +179,7 @@ fn fill_idt(cs: u16) -> &'static [u64] {
 /// Ring 0: our GDT (with a TSS and a double-fault task), our IDT.
 pub fn init_native() {
     // SAFETY: single-threaded early boot; no other reference to TABLES.
-    let t = unsafe { &mut *(&raw mut TABLES) };
+    let t = unsafe { &mut *TABLES.get() };
     t.gdt[1] = desc::flat(desc::ACCESS_CODE);
     t.gdt[2] = desc::flat(desc::ACCESS_DATA);
     let tss = &raw const t.tss as u32;
@@ -173,7 +190,7 @@ pub fn init_native() {
     t.tss.ss0 = KERNEL_DS as u32;
     // The double-fault task: its own stack, the current pagetable, and
     // flat segments; it starts in df_task with interrupts off.
-    t.df_tss.esp = (&raw const DF_STACK as u32) + 8192;
+    t.df_tss.esp = DF_STACK.get() as u32 + 8192;
     t.df_tss.esp0 = t.df_tss.esp;
     t.df_tss.ss0 = KERNEL_DS as u32;
     t.df_tss.eip = df_task as *const () as u32;
@@ -191,10 +208,10 @@ pub fn init_native() {
     // slots are flat; the TSS descriptors point at valid TSSs; the IDT is
     // complete before it is loaded. Single-threaded early boot.
     unsafe {
-        (*(&raw mut IDT))[8] = desc::gate(0, DF_TSS_SEL, GateKind::Task, 0);
+        (*IDT.get())[8] = desc::gate(0, DF_TSS_SEL, GateKind::Task, 0);
         desc::load_gdt(&gdt, KERNEL_CS, KERNEL_DS);
         desc::load_tr(TSS_SEL);
-        desc::load_idt(&desc::TablePointer::of(&*(&raw const IDT)));
+        desc::load_idt(&desc::TablePointer::of(&*IDT.get()));
     }
 }
 
@@ -203,19 +220,18 @@ pub fn init_native() {
 pub fn set_df_cr3(cr3: u32) {
     // SAFETY: single CPU; the double-fault task is not running (it never
     // returns), so nothing else touches its TSS.
-    unsafe { (*(&raw mut TABLES)).df_tss.cr3 = cr3 };
+    unsafe { (*TABLES.get()).df_tss.cr3 = cr3 };
 }
 
 /// Entered by task switch on #DF; the faulting task's state is in TSS.
 extern "C" fn df_task() -> ! {
     // SAFETY: the main TSS was last written by the CPU at the task switch
     // that brought us here; nothing runs concurrently.
-    let t = unsafe { &*(&raw const TABLES) };
+    let t = unsafe { &*TABLES.get() };
     kprintln!(
-        "EXCEPTION #DF (vector 8) eip={:#010x} esp={:#010x} cr3={:#010x} (double fault: the kernel stack is likely exhausted)",
+        "EXCEPTION #DF (vector 8) eip={:#010x} esp={:#010x} (double fault: the kernel stack is likely exhausted)",
         t.tss.eip,
-        t.tss.esp,
-        t.tss.cr3
+        t.tss.esp
     );
     crate::fail!("unexpected exception #DF at eip {:#010x}", t.tss.eip)
 }

@@ -133,6 +133,33 @@ pub fn matrix() -> Vec<BootCase> {
             ..native("native-only-native-xen", "max", "128M", "PAE")
         },
     ];
+    // Faults are reported, never a silent triple fault: a page fault, an
+    // invalid opcode, and a double fault from a blown stack (which only the
+    // task gate can catch).
+    for (name, append, message) in [
+        ("fault-page-fault", "fault=pf", "unexpected exception #PF"),
+        (
+            "fault-invalid-opcode",
+            "fault=ud",
+            "unexpected exception #UD",
+        ),
+        (
+            "fault-double-fault",
+            "fault=stack",
+            "unexpected exception #DF",
+        ),
+    ] {
+        m.push(BootCase {
+            append,
+            expect: Expect {
+                backend: Some("native"),
+                paging: None,
+                result: Want::Failure(message),
+                lines: &["EXCEPTION"],
+            },
+            ..native(name, "max", "128M", "")
+        });
+    }
     // Bad input: a clear message and a FAILURE, never a hang.
     m.extend([
         BootCase {

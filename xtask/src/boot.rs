@@ -114,7 +114,9 @@ fn qemu(b: &Boot) -> Command {
 pub fn run(b: &Boot, stream: bool) -> Run {
     let start = Instant::now();
     let mut cmd = qemu(b);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if b.gdb {
         println!("xtask: QEMU waits for gdb: target remote :1234");
     }
@@ -134,7 +136,9 @@ pub fn run(b: &Boot, stream: bool) -> Run {
         let log = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                let line = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
                 if stream {
                     println!("{line}");
                 }
@@ -186,7 +190,10 @@ pub fn run(b: &Boot, stream: bool) -> Run {
 pub fn judge(log: &str, status: Option<i32>) -> Outcome {
     let results: Vec<&str> = log
         .lines()
-        .filter_map(|l| l.find("Test result: ").map(|i| &l[i + "Test result: ".len()..]))
+        .filter_map(|l| {
+            l.find("Test result: ")
+                .map(|i| &l[i + "Test result: ".len()..])
+        })
         .collect();
     let line = match results.as_slice() {
         [] => return Outcome::Crash(format!("no result line (QEMU exit status {status:?})")),
@@ -215,17 +222,26 @@ mod tests {
 
     #[test]
     fn judging() {
-        assert_eq!(judge("a\nTest result: SUCCESS\n", Some(0x21)), Outcome::Success);
+        assert_eq!(
+            judge("a\nTest result: SUCCESS\n", Some(0x21)),
+            Outcome::Success
+        );
         assert_eq!(
             judge("Test result: FAILURE: bad map\n", Some(0x23)),
             Outcome::Failure("bad map".into())
         );
         assert!(matches!(judge("booting\n", Some(0)), Outcome::Crash(_)));
-        assert!(matches!(judge("Test result: SUCCESS\n", Some(0)), Outcome::Crash(_)));
+        assert!(matches!(
+            judge("Test result: SUCCESS\n", Some(0)),
+            Outcome::Crash(_)
+        ));
         assert!(matches!(
             judge("Test result: SUCCESS\nTest result: SUCCESS\n", Some(0x21)),
             Outcome::Crash(_)
         ));
-        assert!(matches!(judge("Test result: SKIP\n", Some(0x21)), Outcome::Crash(_)));
+        assert!(matches!(
+            judge("Test result: SKIP\n", Some(0x21)),
+            Outcome::Crash(_)
+        ));
     }
 }

@@ -28,9 +28,22 @@ impl Opts {
     }
 }
 
+/// How every bare-metal crate is built: the custom i686 target (no SSE,
+/// soft-float) and core built from source.
+pub const KERNEL_TARGET_ARGS: &[&str] = &[
+    "--target",
+    "targets/i686-pvops.json",
+    "-Zbuild-std=core,compiler_builtins",
+    "-Zbuild-std-features=compiler-builtins-mem",
+    "-Zjson-target-spec",
+];
+
 pub fn root() -> PathBuf {
     // xtask lives in <root>/xtask.
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn cargo() -> String {
@@ -43,17 +56,9 @@ fn cargo() -> String {
 pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
     let root = root();
     let mut cmd = Command::new(cargo());
-    cmd.current_dir(&root).args([
-        "build",
-        "--quiet",
-        "--package",
-        package,
-        "--target",
-        "targets/i686-pvops.json",
-        "-Zbuild-std=core,compiler_builtins",
-        "-Zbuild-std-features=compiler-builtins-mem",
-        "-Zjson-target-spec",
-    ]);
+    cmd.current_dir(&root)
+        .args(["build", "--quiet", "--package", package]);
+    cmd.args(KERNEL_TARGET_ARGS);
     if opts.release {
         cmd.arg("--release");
     }
@@ -73,7 +78,11 @@ pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
     let built = root.join("target/i686-pvops").join(profile).join(package);
     let dir = root.join("target/images");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let tag = if package == "kernel" { opts.tag() } else { profile.to_string() };
+    let tag = if package == "kernel" {
+        opts.tag()
+    } else {
+        profile.to_string()
+    };
     let out = dir.join(format!("{package}-{tag}.elf"));
     std::fs::copy(&built, &out).map_err(|e| format!("copying {}: {e}", built.display()))?;
     Ok(out)

@@ -47,7 +47,11 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
                 }
             }
             "--gdb" => o.gdb = true,
-            "--timeout" => o.timeout = value()?.parse().map_err(|_| "--timeout takes seconds".to_string())?,
+            "--timeout" => {
+                o.timeout = value()?
+                    .parse()
+                    .map_err(|_| "--timeout takes seconds".to_string())?
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }

@@ -10,6 +10,7 @@
 mod boot;
 mod build;
 mod cli;
+mod lint;
 mod test;
 mod tools;
 
@@ -34,6 +35,7 @@ commands:
          --timeout SECS        boot timeout (default 60)
   test   host tests, then the whole boot matrix; --filter TEXT runs the
          boot rows whose name contains TEXT, --boot-only skips host tests
+  lint   cargo fmt --check and clippy (host crates and kernel target)
 
 exit status: 0 success, 1 failure, 2 error, 3 crash (no result line),
              4 timeout, 5 could not set up";
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     let code = match args.first().map(String::as_str) {
         Some("run") => cli::run(rest),
         Some("test") => test::main(rest),
+        Some("lint") => lint::main(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             0

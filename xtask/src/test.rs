@@ -75,7 +75,10 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             no_default_features: c.features.is_some(),
         };
         if !images.contains_key(&opts) {
-            println!("xtask: building kernel ({})", c.features.unwrap_or("default features"));
+            println!(
+                "xtask: building kernel ({})",
+                c.features.unwrap_or("default features")
+            );
             images.insert(opts.clone(), build::image("kernel", &opts)?);
         }
         if matches!(c.env, Env::BadBootInfo(_)) && loader.is_none() {
@@ -99,7 +102,10 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
 
 /// Boots all rows, two at a time (the machines have two cores).
 fn run_all(boots: &[Boot]) -> Vec<Run> {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(4);
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Run>>> = Mutex::new((0..boots.len()).map(|_| None).collect());
     std::thread::scope(|s| {
@@ -119,7 +125,12 @@ fn run_all(boots: &[Boot]) -> Vec<Run> {
             });
         }
     });
-    results.into_inner().unwrap().into_iter().map(Option::unwrap).collect()
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect()
 }
 
 /// The first word after `prefix` on a line starting with it.
@@ -159,7 +170,11 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
 }
 
 fn report(cases: &[BootCase], results: &[Run]) -> u8 {
-    let verdicts: Vec<Result<(), String>> = cases.iter().zip(results).map(|(c, r)| verify(c, r)).collect();
+    let verdicts: Vec<Result<(), String>> = cases
+        .iter()
+        .zip(results)
+        .map(|(c, r)| verify(c, r))
+        .collect();
     for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
         if let Err(why) = v {
             println!("\n===== {} FAILED: {why}\n----- serial log -----", c.name);
@@ -189,7 +204,12 @@ fn report(cases: &[BootCase], results: &[Run]) -> u8 {
         failed += v.is_err() as usize;
     }
     let _ = start;
-    println!("\n{} rows, {} passed, {} failed", cases.len(), cases.len() - failed, failed);
+    println!(
+        "\n{} rows, {} passed, {} failed",
+        cases.len(),
+        cases.len() - failed,
+        failed
+    );
     if failed == 0 {
         0
     } else {

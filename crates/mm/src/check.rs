@@ -38,7 +38,7 @@ pub struct DumpRange {
 impl fmt::Display for DumpRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = self.end - self.start as u64;
-        let (n, unit) = if len >= 1 << 20 && len % (1 << 20) == 0 {
+        let (n, unit) = if len >= 1 << 20 && len.is_multiple_of(1 << 20) {
             (len >> 20, "M")
         } else {
             (len >> 10, "K")

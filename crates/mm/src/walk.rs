@@ -130,7 +130,7 @@ impl<'a> Walker<'a> {
             let table = self.pte_table(v);
             let base = (va & !(pmd_size - 1)) as u32;
             let first = self.mode.pte_index(va as u32);
-            let last = ((end.min(pmd_end) - base as u64 + 4095) / 4096) as u32;
+            let last = (end.min(pmd_end) - base as u64).div_ceil(4096) as u32;
             let mut e = self.entry(table, Level::Pte, first, base);
             for _ in first..last {
                 let pv = e.read();
@@ -163,7 +163,7 @@ impl<'a> Walker<'a> {
                     va = (va / pgd_span + 1) * pgd_span;
                     continue;
                 }
-                if va % pgd_span == 0 || va == start as u64 {
+                if va.is_multiple_of(pgd_span) || va == start as u64 {
                     f(self.hv.pte_pfn(self.mode, v), Level::Pmd);
                 }
             }

@@ -52,7 +52,7 @@ impl CmdLine {
             .filter_map(|w| w.split_once('='))
             .filter(|(k, _)| *k == key)
             .map(|(_, v)| v)
-            .last()
+            .next_back()
     }
 
     /// Is the bare word `flag` present?

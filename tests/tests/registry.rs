@@ -1,0 +1,79 @@
+//! The real backends in one registry: each wins exactly on its platform.
+
+use arch_i386::{PhysAddr, VirtAddr};
+use paravirt::{evaluate, select, BootInfo, BootProtocol, SelectError, HYPERVISORS};
+
+// Linking a backend crate is what registers it.
+use backend_lguest as _;
+use backend_native as _;
+use backend_xen as _;
+
+fn chosen(boot: &BootInfo, forced: Option<&str>) -> Result<&'static str, String> {
+    let c = evaluate(&HYPERVISORS, boot).map_err(|e| format!("{e:?}"))?;
+    select(&c, forced)
+        .map(|h| h.name())
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn registry_holds_the_three_backends() {
+    let mut names: Vec<_> = HYPERVISORS.iter().map(|h| h.name()).collect();
+    names.sort();
+    assert_eq!(names, ["lguest", "native", "xen"]);
+}
+
+#[test]
+fn multiboot_in_ring0_is_native() {
+    let boot = BootInfo::new(BootProtocol::Multiboot {
+        info: PhysAddr(0x9000),
+    });
+    assert_eq!(chosen(&boot, None).unwrap(), "native");
+}
+
+#[test]
+fn xen_start_info_is_xen() {
+    let mut magic = [0u8; 32];
+    magic[..15].copy_from_slice(b"xen-3.0-x86_32p");
+    let mut boot = BootInfo::new(BootProtocol::XenPv {
+        start_info: VirtAddr(0xC040_0000),
+        magic,
+    });
+    boot.cpl = 1;
+    assert_eq!(chosen(&boot, None).unwrap(), "xen");
+    // Forcing native there is refused with the reason.
+    let err = chosen(&boot, Some("native")).unwrap_err();
+    assert!(err.contains("NotDetected"), "{err}");
+    // A 64-bit or non-PAE start_info is not ours.
+    magic[..15].copy_from_slice(b"xen-3.0-x86_64\0");
+    let boot = BootInfo::new(BootProtocol::XenPv {
+        start_info: VirtAddr(0xC040_0000),
+        magic,
+    });
+    assert!(chosen(&boot, Some("xen")).is_err());
+}
+
+#[test]
+fn lguest_boot_params_is_lguest() {
+    let mut boot = BootInfo::new(BootProtocol::LinuxBoot {
+        boot_params: PhysAddr(0),
+        hardware_subarch: 1,
+    });
+    boot.cpl = 1;
+    assert_eq!(chosen(&boot, None).unwrap(), "lguest");
+    // A PC boot_params in ring 0 is native.
+    let boot = BootInfo::new(BootProtocol::LinuxBoot {
+        boot_params: PhysAddr(0),
+        hardware_subarch: 0,
+    });
+    assert_eq!(chosen(&boot, None).unwrap(), "native");
+}
+
+#[test]
+fn unknown_names_are_refused() {
+    let boot = BootInfo::new(BootProtocol::Multiboot { info: PhysAddr(0) });
+    let c = evaluate(&HYPERVISORS, &boot).unwrap();
+    assert_eq!(
+        select(&c, Some("vmware")).err(),
+        Some(SelectError::Unknown("vmware"))
+    );
+}

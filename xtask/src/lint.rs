@@ -1,0 +1,30 @@
+//! `cargo xtask lint`: formatting and clippy, for host crates and for the
+//! bare-metal images (which plain `cargo clippy` does not build).
+
+use std::process::Command;
+
+use crate::build::{self, KERNEL_TARGET_ARGS};
+
+fn cargo(args: &[&str]) -> bool {
+    println!("xtask: cargo {}", args.join(" "));
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(build::root())
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+pub fn main() -> u8 {
+    let mut kernel = vec!["clippy", "--package", "kernel", "--package", "mbloader"];
+    kernel.extend_from_slice(KERNEL_TARGET_ARGS);
+    kernel.extend_from_slice(&["--", "-D", "warnings"]);
+    let ok = cargo(&["fmt", "--all", "--check"])
+        && cargo(&["clippy", "--all-targets", "--", "-D", "warnings"])
+        && cargo(&kernel);
+    if ok {
+        0
+    } else {
+        1
+    }
+}
