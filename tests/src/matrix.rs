@@ -6,6 +6,11 @@
 pub enum Env {
     /// QEMU TCG, multiboot entry (`-kernel`).
     Qemu,
+    /// QEMU TCG, PVH entry (XEN_ELFNOTE_PHYS32_ENTRY). QEMU's `-kernel`
+    /// prefers multiboot whenever the multiboot magic is in the first 8 KiB
+    /// and has no switch to choose, so this boots a copy of the image with
+    /// that one magic word zeroed.
+    QemuPvh,
     /// QEMU TCG through the project's test boot loader, which hands the
     /// kernel a deliberately malformed multiboot info (scenario name).
     BadBootInfo(&'static str),
@@ -15,6 +20,7 @@ impl Env {
     pub fn name(&self) -> String {
         match self {
             Env::Qemu => "qemu".into(),
+            Env::QemuPvh => "qemu-pvh".into(),
             Env::BadBootInfo(s) => format!("mbloader:{s}"),
         }
     }
@@ -118,6 +124,23 @@ pub fn matrix() -> Vec<BootCase> {
         native("native-max-128M", "max", "128M", "PAE"),
         native("native-max-1G", "max", "1G", "PAE"),
         native("native-max-3G", "max", "3G", "PAE"),
+        // The PVH entry under plain QEMU (hvm_start_info with a memory map).
+        BootCase {
+            env: Env::QemuPvh,
+            expect: Expect {
+                lines: &["entered via pvh in ring 0", "selfcheck: ok"],
+                ..NATIVE_OK
+            },
+            ..native("native-pvh-max-128M", "max", "128M", "PAE")
+        },
+        BootCase {
+            env: Env::QemuPvh,
+            expect: Expect {
+                lines: &["entered via pvh in ring 0", "selfcheck: ok"],
+                ..NATIVE_OK
+            },
+            ..native("native-pvh-pentium-1G", "pentium", "1G", "2-level")
+        },
         // A PAE CPU asked for 2-level paging.
         BootCase {
             append: "paging=2level",

@@ -77,7 +77,7 @@ fn qemu(b: &Boot) -> Command {
     let mut c = Command::new("qemu-system-i386");
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
     match b.env {
-        Env::Qemu => {
+        Env::Qemu | Env::QemuPvh => {
             c.arg("-kernel").arg(&b.kernel);
             if !b.append.is_empty() {
                 c.args(["-append", &b.append]);

@@ -55,8 +55,11 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if o.env != "qemu" {
-        return Err(format!("--env {}: available environments: qemu", o.env));
+    if o.env != "qemu" && o.env != "qemu-pvh" {
+        return Err(format!(
+            "--env {}: available environments: qemu, qemu-pvh",
+            o.env
+        ));
     }
     Ok(o)
 }
@@ -73,7 +76,18 @@ pub fn run(args: &[String]) -> u8 {
         eprintln!("xtask: {e}");
         return EXIT_SETUP;
     }
-    let kernel = match build::image("kernel", &o.build) {
+    let env = if o.env == "qemu-pvh" {
+        Env::QemuPvh
+    } else {
+        Env::Qemu
+    };
+    let kernel = match build::image("kernel", &o.build).and_then(|k| {
+        if env == Env::QemuPvh {
+            build::pvh_copy(&k)
+        } else {
+            Ok(k)
+        }
+    }) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("xtask: {e}");
@@ -81,7 +95,7 @@ pub fn run(args: &[String]) -> u8 {
         }
     };
     let b = Boot {
-        env: Env::Qemu,
+        env,
         kernel,
         loader: None,
         cpu: o.cpu,

@@ -23,7 +23,7 @@ usage: cargo xtask <command> [options]
 
 commands:
   run    build the kernel, boot it, stream the serial log
-         --env qemu            where to boot (default qemu)
+         --env ENV             qemu (multiboot, default) or qemu-pvh
          --cpu MODEL           QEMU CPU model (default max)
          --mem SIZE            guest memory, e.g. 128M, 1G (default 128M)
          --append \"CMDLINE\"    kernel command line

@@ -85,9 +85,13 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             println!("xtask: building mbloader");
             loader = Some(build::image("mbloader", &build::Opts::default())?);
         }
+        let mut kernel = images[&opts].clone();
+        if c.env == Env::QemuPvh {
+            kernel = build::pvh_copy(&kernel)?;
+        }
         boots.push(Boot {
             env: c.env,
-            kernel: images[&opts].clone(),
+            kernel,
             loader: loader.clone(),
             cpu: c.cpu.into(),
             mem: c.mem.into(),
