@@ -84,8 +84,10 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
     } else {
         Pfn(0) // the backend's init says
     };
-    // The kernel image is never free memory.
-    let image_end = PhysAddr((sym.end - PAGE_OFFSET) as u64).pfn_up();
+    // The kernel image is never free memory, except its brk area, which is
+    // there to be allocated from.
+    let image_end = PhysAddr((sym.brk - PAGE_OFFSET) as u64).pfn_up();
+
     boot.reserve(
         PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(),
         image_end,

@@ -12,7 +12,7 @@
 //! physical address (`.head.text`). They load a flat GDT (a PVH entry
 //! leaves the selectors at 0), build the trivial 2-level boot pagetable
 //! that Linux's head.S builds (low memory mapped at 0 and at PAGE_OFFSET,
-//! 4 KiB pages, up to the image plus an allocation window), turn paging on
+//! 4 KiB pages, up to the end of the image and its brk area), turn paging on
 //! and jump to the kernel's link address. The ring-1 path only jumps: its
 //! host mapped us already. `start_kernel(protocol, info)` does the rest.
 
@@ -154,6 +154,7 @@ extern "C" {
     static __end_rodata: u8;
     static _sdata: u8;
     static _end: u8;
+    static __brk_base: u8;
     static __boot_map_end: u8;
 }
 
@@ -165,6 +166,8 @@ pub struct Symbols {
     pub erodata: u32,
     pub sdata: u32,
     pub end: u32,
+    /// Start of the brk area (early allocations), up to `end`.
+    pub brk: u32,
     /// Physical end of what the head code mapped.
     pub boot_map_end: u32,
 }
@@ -179,6 +182,7 @@ pub fn symbols() -> Symbols {
             erodata: &raw const __end_rodata as u32,
             sdata: &raw const _sdata as u32,
             end: &raw const _end as u32,
+            brk: &raw const __brk_base as u32,
             boot_map_end: &raw const __boot_map_end as u32,
         }
     }

@@ -96,6 +96,14 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         limit,
         boot.reserved(),
     );
+    for &(s, e) in alloc.free_ranges() {
+        kprintln!(
+            "bootmem: early allocations from pfn {:#x}-{:#x} ({} KiB)",
+            s.0,
+            e.0,
+            (e.0 - s.0) * 4
+        );
+    }
     let pt = match mm::pagetable_init(hv, &mem, &mut alloc, &layout, caps) {
         Ok(pt) => pt,
         Err(e) => fail!("pagetable_init: {}", e),
