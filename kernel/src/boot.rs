@@ -16,11 +16,7 @@ const RING1_READ_LIMIT: u64 = 1 << 20;
 
 pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
     let sym = head::symbols();
-    let limit = if cpl == 0 {
-        sym.boot_map_end as u64
-    } else {
-        RING1_READ_LIMIT
-    };
+    let limit = if cpl == 0 { sym.boot_map_end as u64 } else { RING1_READ_LIMIT };
     let rd = BootRead { limit };
     let pa = PhysAddr(info as u64);
     let mut boot = match protocol {
@@ -31,10 +27,7 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
         }
         PROTO_PVH => {
             let version = pvh::probe(&rd, pa);
-            let mut b = BootInfo::new(BootProtocol::Pvh {
-                start_info: pa,
-                version: version.unwrap_or(0),
-            });
+            let mut b = BootInfo::new(BootProtocol::Pvh { start_info: pa, version: version.unwrap_or(0) });
             match version {
                 Some(_) => pvh::parse(&rd, pa, &mut b),
                 None => {
@@ -54,10 +47,7 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
             });
             match probed {
                 Some(_) => bootparams::parse(&rd, pa, &mut b),
-                None => {
-                    b.memory_error =
-                        Some(MemMapError::Missing("no boot_params header (HdrS) at esi"))
-                }
+                None => b.memory_error = Some(MemMapError::Missing("no boot_params header (HdrS) at esi")),
             }
             b
         }
@@ -66,10 +56,7 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
             let mut magic = [0u8; 32];
             // SAFETY: Xen PV enters with esi = a mapped start_info page.
             unsafe { core::ptr::copy_nonoverlapping(info as *const u8, magic.as_mut_ptr(), 32) };
-            BootInfo::new(BootProtocol::XenPv {
-                start_info: VirtAddr(info),
-                magic,
-            })
+            BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(info), magic })
         }
         _ => {
             let mut b = BootInfo::new(BootProtocol::Multiboot { info: pa });
@@ -88,9 +75,6 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
     // there to be allocated from.
     let image_end = PhysAddr((sym.brk - PAGE_OFFSET) as u64).pfn_up();
 
-    boot.reserve(
-        PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(),
-        image_end,
-    );
+    boot.reserve(PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(), image_end);
     boot
 }

@@ -20,11 +20,7 @@ struct Early {
     lost: usize,
 }
 
-static EARLY: Mutex<Early> = Mutex::new(Early {
-    buf: [0; EARLY_SIZE],
-    len: 0,
-    lost: 0,
-});
+static EARLY: Mutex<Early> = Mutex::new(Early { buf: [0; EARLY_SIZE], len: 0, lost: 0 });
 
 /// The chosen backend, once there is one.
 pub fn backend() -> Option<&'static dyn Hypervisor> {
@@ -63,16 +59,13 @@ pub fn write(bytes: &[u8]) {
 /// One line assembled in memory, so a console that costs a hypercall per
 /// write gets one per line.
 pub struct Line {
-    buf: [u8; 256],
+    buf: [u8; 512],
     len: usize,
 }
 
 impl Line {
     pub const fn new() -> Line {
-        Line {
-            buf: [0; 256],
-            len: 0,
-        }
+        Line { buf: [0; 512], len: 0 }
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]

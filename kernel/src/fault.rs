@@ -25,9 +25,7 @@ pub fn inject(boot: &BootInfo) {
             // SAFETY: deliberately faults: delivering #BP onto an unmapped
             // stack faults again, which is a double fault; only a task
             // gate (a fresh stack) can report it.
-            unsafe {
-                core::arch::asm!("mov esp, {0}", "int3", in(reg) UNMAPPED, options(noreturn))
-            };
+            unsafe { core::arch::asm!("mov esp, {0}", "int3", in(reg) UNMAPPED, options(noreturn)) };
         }
         Some(other) => crate::fail!("fault={}: unknown (use pf, ud or stack)", other),
     }

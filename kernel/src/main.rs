@@ -43,12 +43,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     }
     console::init_log();
     let mut boot = boot::gather(protocol, info, cpl);
-    kprintln!(
-        "pvops {} entered via {} in ring {}",
-        env!("CARGO_PKG_VERSION"),
-        boot.protocol.name(),
-        cpl
-    );
+    kprintln!("pvops {} entered via {} in ring {}", env!("CARGO_PKG_VERSION"), boot.protocol.name(), cpl);
     let hv = choose_backend(&boot);
     console::set_backend(hv);
     if let Err(e) = hv.init(&mut boot) {
@@ -70,38 +65,26 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
 /// Logs every candidate's verdict and picks one, or ends the run.
 fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
     for leaf in boot.cpu.hypervisor_leaves() {
-        kprintln!(
-            "cpuid: {:#x} \"{}\" (max leaf {:#x})",
-            leaf.base,
-            leaf.signature_str(),
-            leaf.max_leaf
-        );
+        kprintln!("cpuid: {:#x} \"{}\" (max leaf {:#x})", leaf.base, leaf.signature_str(), leaf.max_leaf);
     }
     let cands = match paravirt::evaluate(&HYPERVISORS, boot) {
         Ok(c) => c,
-        Err(SelectError::Empty) => error!("no backend in this image: build it with at least one of the features native, xen, lguest"),
+        Err(SelectError::Empty) => {
+            error!("no backend in this image: build it with at least one of the features native, xen, lguest")
+        }
         Err(e) => error!("backend registry: {:?}", e),
     };
     kprintln!("registry: {} backends: {}", cands.len(), cands);
     for (h, v) in cands.iter() {
         match v {
-            Ok(d) => kprintln!(
-                "candidate {}: detected, priority {} ({})",
-                h.name(),
-                d.priority,
-                d.why
-            ),
+            Ok(d) => kprintln!("candidate {}: detected, priority {} ({})", h.name(), d.priority, d.why),
             Err(why) => kprintln!("candidate {}: not detected ({})", h.name(), why),
         }
     }
     let forced = boot.cmdline.get("hypervisor");
     match paravirt::select(&cands, forced) {
         Ok(hv) => {
-            let how = if forced.is_some() {
-                "forced by hypervisor="
-            } else {
-                "highest priority detected"
-            };
+            let how = if forced.is_some() { "forced by hypervisor=" } else { "highest priority detected" };
             kprintln!("backend: {} ({})", hv.name(), how);
             hv
         }
@@ -111,18 +94,11 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
                 console::set_backend(best);
             }
             match e {
-                SelectError::Unknown(name) => fail!(
-                    "hypervisor={}: no such backend in this image (have: {})",
-                    name,
-                    cands
-                ),
+                SelectError::Unknown(name) => {
+                    fail!("hypervisor={}: no such backend in this image (have: {})", name, cands)
+                }
                 SelectError::NotDetected(name, why) => {
-                    fail!(
-                        "hypervisor={}: backend {} does not detect this platform: {}",
-                        name,
-                        name,
-                        why
-                    )
+                    fail!("hypervisor={}: backend {} does not detect this platform: {}", name, name, why)
                 }
                 SelectError::NoneDetected => {
                     error!("no backend detects this platform (have: {})", cands)

@@ -68,13 +68,7 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
     let image_end = (sym.end - PAGE_OFFSET) as u64;
     let need = (image_end + MIN_FREE).max(boot.early_mapped_end.addr().0);
     if ram_end < need || !boot.memory.is_ram(KERNEL_PHYS_START as u64, image_end) {
-        fail!(
-            "{}",
-            mm::MmError::TooLittleMemory {
-                have: ram_end,
-                need
-            }
-        );
+        fail!("{}", mm::MmError::TooLittleMemory { have: ram_end, need });
     }
     let layout = Layout::new(mode, ram_end, hv.reserved_top(), image);
     kprintln!(
@@ -89,25 +83,17 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
 
     let mem = DirectMap;
     let limit = boot.early_mapped_end.min(layout.max_low_pfn);
-    let mut alloc = BootAlloc::new(
-        &mem,
-        &boot.memory,
-        Pfn(KERNEL_PHYS_START >> 12),
-        limit,
-        boot.reserved(),
-    );
+    let mut alloc = BootAlloc::new(&mem, &boot.memory, Pfn(KERNEL_PHYS_START >> 12), limit, boot.reserved());
     for &(s, e) in alloc.free_ranges() {
-        kprintln!(
-            "bootmem: early allocations from pfn {:#x}-{:#x} ({} KiB)",
-            s.0,
-            e.0,
-            (e.0 - s.0) * 4
-        );
+        kprintln!("bootmem: early allocations from pfn {:#x}-{:#x} ({} KiB)", s.0, e.0, (e.0 - s.0) * 4);
     }
+    let before = hv.counters();
     let pt = match mm::pagetable_init(hv, &mem, &mut alloc, &layout, caps) {
         Ok(pt) => pt,
         Err(e) => fail!("pagetable_init: {}", e),
     };
+    let built = hv.counters();
+    kprintln!("hypercalls: pagetable_init {}", built.since(&before));
     if cpu_is_native_ring0(boot) {
         crate::trap::set_df_cr3(arch_i386::cr::read_cr3());
     }
@@ -125,12 +111,7 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         s.pte_pages_kept,
         s.write_calls
     );
-    let w = Walker {
-        hv,
-        mem: &mem,
-        mode,
-        root: hv.read_cr3(),
-    };
+    let w = Walker { hv, mem: &mem, mode, root: hv.read_cr3() };
     if w.root != pt.root {
         fail!(
             "after pagetable_setup_done the live root is pfn {:#x}, not the kernel's {:#x}",
@@ -142,6 +123,8 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         Ok(n) => kprintln!("mark_rodata_ro: {} kept entries restricted", n),
         Err(e) => fail!("mark_rodata_ro: {}", e),
     }
+    kprintln!("hypercalls: mark_rodata_ro {}", hv.counters().since(&built));
+
     if selfcheck::run(&w, &layout, &caps, hv.pagetable_pages_readonly()) {
         result::success()
     }

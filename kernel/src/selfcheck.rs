@@ -9,13 +9,8 @@ use crate::kprintln;
 
 /// True if the live pagetable passed.
 pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> bool {
-    kprintln!(
-        "ptdump: kernel half of the live pagetable (root pfn {:#x}):",
-        w.root.0
-    );
-    let r = check(w, layout, caps, readonly_tables, |d| {
-        kprintln!("ptdump: {}", d)
-    });
+    kprintln!("ptdump: kernel half of the live pagetable (root pfn {:#x}):", w.root.0);
+    let r = check(w, layout, caps, readonly_tables, |d| kprintln!("ptdump: {}", d));
     kprintln!(
         "selfcheck: {} pages mapped ({} large), {} pte pages, {} pmd pages, {} user pages (boot identity alias), {} problems",
         r.mapped_pages,

@@ -53,13 +53,7 @@ macro_rules! stubs {
     };
 }
 
-core::arch::global_asm!(
-    "trap_common:",
-    "    pushad",
-    "    push esp",
-    "    call trap_handler",
-    "    ud2",
-);
+core::arch::global_asm!("trap_common:", "    pushad", "    push esp", "    call trap_handler", "    ud2",);
 
 stubs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
@@ -88,9 +82,9 @@ pub struct TrapFrame {
 }
 
 const NAMES: [&str; 32] = [
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS",
-    "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25",
-    "#26", "#27", "#HV", "#VC", "#SX", "#31",
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF",
+    "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC",
+    "#SX", "#31",
 ];
 
 #[no_mangle]
@@ -153,11 +147,8 @@ struct Tables {
     df_tss: Tss,
 }
 
-static TABLES: EarlyCell<Tables> = EarlyCell::new(Tables {
-    gdt: [0; 5],
-    tss: Tss::new(),
-    df_tss: Tss::new(),
-});
+static TABLES: EarlyCell<Tables> =
+    EarlyCell::new(Tables { gdt: [0; 5], tss: Tss::new(), df_tss: Tss::new() });
 
 #[repr(C, align(16))]
 struct Stack([u8; 8192]);

@@ -66,12 +66,7 @@ const NATIVE_OK: Expect = Expect {
     lines: &["registry: 3 backends: native, lguest, xen", "selfcheck: ok"],
 };
 
-const fn native(
-    name: &'static str,
-    cpu: &'static str,
-    mem: &'static str,
-    paging: &'static str,
-) -> BootCase {
+const fn native(name: &'static str, cpu: &'static str, mem: &'static str, paging: &'static str) -> BootCase {
     BootCase {
         name,
         env: Env::Qemu,
@@ -79,10 +74,7 @@ const fn native(
         mem,
         append: "",
         features: None,
-        expect: Expect {
-            paging: Some(paging),
-            ..NATIVE_OK
-        },
+        expect: Expect { paging: Some(paging), ..NATIVE_OK },
     }
 }
 
@@ -94,12 +86,7 @@ const fn bad(name: &'static str, scenario: &'static str, message: &'static str) 
         mem: "128M",
         append: "",
         features: None,
-        expect: Expect {
-            backend: Some("native"),
-            paging: None,
-            result: Want::Failure(message),
-            lines: &[],
-        },
+        expect: Expect { backend: Some("native"), paging: None, result: Want::Failure(message), lines: &[] },
     }
 }
 
@@ -127,32 +114,20 @@ pub fn matrix() -> Vec<BootCase> {
         // The PVH entry under plain QEMU (hvm_start_info with a memory map).
         BootCase {
             env: Env::QemuPvh,
-            expect: Expect {
-                lines: &["entered via pvh in ring 0", "selfcheck: ok"],
-                ..NATIVE_OK
-            },
+            expect: Expect { lines: &["entered via pvh in ring 0", "selfcheck: ok"], ..NATIVE_OK },
             ..native("native-pvh-max-128M", "max", "128M", "PAE")
         },
         BootCase {
             env: Env::QemuPvh,
-            expect: Expect {
-                lines: &["entered via pvh in ring 0", "selfcheck: ok"],
-                ..NATIVE_OK
-            },
+            expect: Expect { lines: &["entered via pvh in ring 0", "selfcheck: ok"], ..NATIVE_OK },
             ..native("native-pvh-pentium-1G", "pentium", "1G", "2-level")
         },
         // A PAE CPU asked for 2-level paging.
-        BootCase {
-            append: "paging=2level",
-            ..native("native-max-2level", "max", "128M", "2-level")
-        },
+        BootCase { append: "paging=2level", ..native("native-max-2level", "max", "128M", "2-level") },
         // An image holding only two backends says so.
         BootCase {
             features: Some("native,xen"),
-            expect: Expect {
-                lines: &["registry: 2 backends: native, xen", "selfcheck: ok"],
-                ..NATIVE_OK
-            },
+            expect: Expect { lines: &["registry: 2 backends: native, xen", "selfcheck: ok"], ..NATIVE_OK },
             ..native("native-only-native-xen", "max", "128M", "PAE")
         },
     ];
@@ -161,16 +136,8 @@ pub fn matrix() -> Vec<BootCase> {
     // task gate can catch).
     for (name, append, message) in [
         ("fault-page-fault", "fault=pf", "unexpected exception #PF"),
-        (
-            "fault-invalid-opcode",
-            "fault=ud",
-            "unexpected exception #UD",
-        ),
-        (
-            "fault-double-fault",
-            "fault=stack",
-            "unexpected exception #DF",
-        ),
+        ("fault-invalid-opcode", "fault=ud", "unexpected exception #UD"),
+        ("fault-double-fault", "fault=stack", "unexpected exception #DF"),
     ] {
         m.push(BootCase {
             append,
@@ -216,40 +183,17 @@ pub fn matrix() -> Vec<BootCase> {
             },
             ..native("bad-memory-2M", "max", "2M", "")
         },
-        bad(
-            "bad-mmap-missing",
-            "missing",
-            "no memory map: multiboot flags bit 6 is clear",
-        ),
-        bad(
-            "bad-mmap-overlap",
-            "overlap",
-            "memory map entries 1 and 2 overlap",
-        ),
+        bad("bad-mmap-missing", "missing", "no memory map: multiboot flags bit 6 is clear"),
+        bad("bad-mmap-overlap", "overlap", "memory map entries 1 and 2 overlap"),
         bad("bad-mmap-zero-length", "zero", "has zero length"),
         bad("bad-mmap-above-4g", "above4g", "no RAM below 4 GiB"),
-        bad(
-            "bad-mmap-wraps",
-            "wrap",
-            "runs past the end of the 64-bit address space",
-        ),
+        bad("bad-mmap-wraps", "wrap", "runs past the end of the 64-bit address space"),
         bad("bad-mmap-pointer", "badptr", "is outside readable memory"),
-        bad(
-            "bad-mmap-tiny",
-            "tiny",
-            "memory below what the kernel needs",
-        ),
-        BootCase {
-            name: "mbloader-control",
-            expect: NATIVE_OK,
-            ..bad("", "ok", "")
-        },
+        bad("bad-mmap-tiny", "tiny", "memory below what the kernel needs"),
+        BootCase { name: "mbloader-control", expect: NATIVE_OK, ..bad("", "ok", "") },
         BootCase {
             name: "mbloader-cross-4g",
-            expect: Expect {
-                lines: &["highmem 1024 MiB", "selfcheck: ok"],
-                ..NATIVE_OK
-            },
+            expect: Expect { lines: &["highmem 1024 MiB", "selfcheck: ok"], ..NATIVE_OK },
             ..bad("", "cross4g", "")
         },
     ]);
@@ -265,11 +209,7 @@ mod tests {
         let m = matrix();
         for (i, a) in m.iter().enumerate() {
             assert!(!a.name.is_empty());
-            assert!(
-                m[i + 1..].iter().all(|b| b.name != a.name),
-                "duplicate row {}",
-                a.name
-            );
+            assert!(m[i + 1..].iter().all(|b| b.name != a.name), "duplicate row {}", a.name);
         }
     }
 }

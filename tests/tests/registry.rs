@@ -10,9 +10,7 @@ use backend_xen as _;
 
 fn chosen(boot: &BootInfo, forced: Option<&str>) -> Result<&'static str, String> {
     let c = evaluate(&HYPERVISORS, boot).map_err(|e| format!("{e:?}"))?;
-    select(&c, forced)
-        .map(|h| h.name())
-        .map_err(|e| format!("{e:?}"))
+    select(&c, forced).map(|h| h.name()).map_err(|e| format!("{e:?}"))
 }
 
 #[test]
@@ -24,9 +22,7 @@ fn registry_holds_the_three_backends() {
 
 #[test]
 fn multiboot_in_ring0_is_native() {
-    let boot = BootInfo::new(BootProtocol::Multiboot {
-        info: PhysAddr(0x9000),
-    });
+    let boot = BootInfo::new(BootProtocol::Multiboot { info: PhysAddr(0x9000) });
     assert_eq!(chosen(&boot, None).unwrap(), "native");
 }
 
@@ -34,10 +30,7 @@ fn multiboot_in_ring0_is_native() {
 fn xen_start_info_is_xen() {
     let mut magic = [0u8; 32];
     magic[..15].copy_from_slice(b"xen-3.0-x86_32p");
-    let mut boot = BootInfo::new(BootProtocol::XenPv {
-        start_info: VirtAddr(0xC040_0000),
-        magic,
-    });
+    let mut boot = BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(0xC040_0000), magic });
     boot.cpl = 1;
     assert_eq!(chosen(&boot, None).unwrap(), "xen");
     // Forcing native there is refused with the reason.
@@ -45,26 +38,17 @@ fn xen_start_info_is_xen() {
     assert!(err.contains("NotDetected"), "{err}");
     // A 64-bit or non-PAE start_info is not ours.
     magic[..15].copy_from_slice(b"xen-3.0-x86_64\0");
-    let boot = BootInfo::new(BootProtocol::XenPv {
-        start_info: VirtAddr(0xC040_0000),
-        magic,
-    });
+    let boot = BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(0xC040_0000), magic });
     assert!(chosen(&boot, Some("xen")).is_err());
 }
 
 #[test]
 fn lguest_boot_params_is_lguest() {
-    let mut boot = BootInfo::new(BootProtocol::LinuxBoot {
-        boot_params: PhysAddr(0),
-        hardware_subarch: 1,
-    });
+    let mut boot = BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 1 });
     boot.cpl = 1;
     assert_eq!(chosen(&boot, None).unwrap(), "lguest");
     // A PC boot_params in ring 0 is native.
-    let boot = BootInfo::new(BootProtocol::LinuxBoot {
-        boot_params: PhysAddr(0),
-        hardware_subarch: 0,
-    });
+    let boot = BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 0 });
     assert_eq!(chosen(&boot, None).unwrap(), "native");
 }
 
@@ -72,8 +56,5 @@ fn lguest_boot_params_is_lguest() {
 fn unknown_names_are_refused() {
     let boot = BootInfo::new(BootProtocol::Multiboot { info: PhysAddr(0) });
     let c = evaluate(&HYPERVISORS, &boot).unwrap();
-    assert_eq!(
-        select(&c, Some("vmware")).err(),
-        Some(SelectError::Unknown("vmware"))
-    );
+    assert_eq!(select(&c, Some("vmware")).err(), Some(SelectError::Unknown("vmware")));
 }

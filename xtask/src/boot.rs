@@ -114,9 +114,7 @@ fn qemu(b: &Boot) -> Command {
 pub fn run(b: &Boot, stream: bool) -> Run {
     let start = Instant::now();
     let mut cmd = qemu(b);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if b.gdb {
         println!("xtask: QEMU waits for gdb: target remote :1234");
     }
@@ -136,9 +134,7 @@ pub fn run(b: &Boot, stream: bool) -> Run {
         let log = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line)
-                    .trim_end_matches('\r')
-                    .to_string();
+                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
                 if stream {
                     println!("{line}");
                 }
@@ -174,26 +170,15 @@ pub fn run(b: &Boot, stream: bool) -> Run {
         log.push_str(&stderr);
     }
     let code = status.and_then(|s| s.code());
-    let outcome = if timed_out {
-        Outcome::Timeout
-    } else {
-        judge(&log, code)
-    };
-    Run {
-        outcome,
-        log,
-        elapsed: start.elapsed(),
-    }
+    let outcome = if timed_out { Outcome::Timeout } else { judge(&log, code) };
+    Run { outcome, log, elapsed: start.elapsed() }
 }
 
 /// The verdict from the log's result line and QEMU's exit status.
 pub fn judge(log: &str, status: Option<i32>) -> Outcome {
     let results: Vec<&str> = log
         .lines()
-        .filter_map(|l| {
-            l.find("Test result: ")
-                .map(|i| &l[i + "Test result: ".len()..])
-        })
+        .filter_map(|l| l.find("Test result: ").map(|i| &l[i + "Test result: ".len()..]))
         .collect();
     let line = match results.as_slice() {
         [] => return Outcome::Crash(format!("no result line (QEMU exit status {status:?})")),
@@ -222,26 +207,14 @@ mod tests {
 
     #[test]
     fn judging() {
-        assert_eq!(
-            judge("a\nTest result: SUCCESS\n", Some(0x21)),
-            Outcome::Success
-        );
-        assert_eq!(
-            judge("Test result: FAILURE: bad map\n", Some(0x23)),
-            Outcome::Failure("bad map".into())
-        );
+        assert_eq!(judge("a\nTest result: SUCCESS\n", Some(0x21)), Outcome::Success);
+        assert_eq!(judge("Test result: FAILURE: bad map\n", Some(0x23)), Outcome::Failure("bad map".into()));
         assert!(matches!(judge("booting\n", Some(0)), Outcome::Crash(_)));
-        assert!(matches!(
-            judge("Test result: SUCCESS\n", Some(0)),
-            Outcome::Crash(_)
-        ));
+        assert!(matches!(judge("Test result: SUCCESS\n", Some(0)), Outcome::Crash(_)));
         assert!(matches!(
             judge("Test result: SUCCESS\nTest result: SUCCESS\n", Some(0x21)),
             Outcome::Crash(_)
         ));
-        assert!(matches!(
-            judge("Test result: SKIP\n", Some(0x21)),
-            Outcome::Crash(_)
-        ));
+        assert!(matches!(judge("Test result: SKIP\n", Some(0x21)), Outcome::Crash(_)));
     }
 }

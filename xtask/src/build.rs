@@ -40,10 +40,7 @@ pub const KERNEL_TARGET_ARGS: &[&str] = &[
 
 pub fn root() -> PathBuf {
     // xtask lives in <root>/xtask.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn cargo() -> String {
@@ -56,8 +53,7 @@ fn cargo() -> String {
 pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
     let root = root();
     let mut cmd = Command::new(cargo());
-    cmd.current_dir(&root)
-        .args(["build", "--quiet", "--package", package]);
+    cmd.current_dir(&root).args(["build", "--quiet", "--package", package]);
     cmd.args(KERNEL_TARGET_ARGS);
     if opts.release {
         cmd.arg("--release");
@@ -78,11 +74,7 @@ pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
     let built = root.join("target/i686-pvops").join(profile).join(package);
     let dir = root.join("target/images");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let tag = if package == "kernel" {
-        opts.tag()
-    } else {
-        profile.to_string()
-    };
+    let tag = if package == "kernel" { opts.tag() } else { profile.to_string() };
     let out = dir.join(format!("{package}-{tag}.elf"));
     std::fs::copy(&built, &out).map_err(|e| format!("copying {}: {e}", built.display()))?;
     Ok(out)
@@ -92,14 +84,10 @@ pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
 /// magic in the first 8 KiB zeroed (QEMU tries multiboot first and offers
 /// no switch). Nothing else changes.
 pub fn pvh_copy(image: &Path) -> Result<PathBuf, String> {
-    let mut bytes =
-        std::fs::read(image).map_err(|e| format!("reading {}: {e}", image.display()))?;
+    let mut bytes = std::fs::read(image).map_err(|e| format!("reading {}: {e}", image.display()))?;
     let magic = 0x1BAD_B002u32.to_le_bytes();
     let window = bytes.len().min(8192);
-    let at = bytes[..window]
-        .windows(4)
-        .position(|w| w == magic)
-        .ok_or("no multiboot header in the image")?;
+    let at = bytes[..window].windows(4).position(|w| w == magic).ok_or("no multiboot header in the image")?;
     bytes[at..at + 4].fill(0);
     let out = image.with_extension("pvh.elf");
     std::fs::write(&out, bytes).map_err(|e| e.to_string())?;

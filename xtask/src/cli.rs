@@ -47,19 +47,12 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
                 }
             }
             "--gdb" => o.gdb = true,
-            "--timeout" => {
-                o.timeout = value()?
-                    .parse()
-                    .map_err(|_| "--timeout takes seconds".to_string())?
-            }
+            "--timeout" => o.timeout = value()?.parse().map_err(|_| "--timeout takes seconds".to_string())?,
             other => return Err(format!("unknown option {other}")),
         }
     }
     if o.env != "qemu" && o.env != "qemu-pvh" {
-        return Err(format!(
-            "--env {}: available environments: qemu, qemu-pvh",
-            o.env
-        ));
+        return Err(format!("--env {}: available environments: qemu, qemu-pvh", o.env));
     }
     Ok(o)
 }
@@ -76,11 +69,7 @@ pub fn run(args: &[String]) -> u8 {
         eprintln!("xtask: {e}");
         return EXIT_SETUP;
     }
-    let env = if o.env == "qemu-pvh" {
-        Env::QemuPvh
-    } else {
-        Env::Qemu
-    };
+    let env = if o.env == "qemu-pvh" { Env::QemuPvh } else { Env::Qemu };
     let kernel = match build::image("kernel", &o.build).and_then(|k| {
         if env == Env::QemuPvh {
             build::pvh_copy(&k)

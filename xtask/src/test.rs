@@ -47,10 +47,8 @@ pub fn main(args: &[String]) -> u8 {
         eprintln!("xtask: {e}");
         return EXIT_SETUP;
     }
-    let cases: Vec<BootCase> = matrix()
-        .into_iter()
-        .filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f)))
-        .collect();
+    let cases: Vec<BootCase> =
+        matrix().into_iter().filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f))).collect();
     let boots = match prepare(&cases) {
         Ok(b) => b,
         Err(e) => {
@@ -75,10 +73,7 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             no_default_features: c.features.is_some(),
         };
         if !images.contains_key(&opts) {
-            println!(
-                "xtask: building kernel ({})",
-                c.features.unwrap_or("default features")
-            );
+            println!("xtask: building kernel ({})", c.features.unwrap_or("default features"));
             images.insert(opts.clone(), build::image("kernel", &opts)?);
         }
         if matches!(c.env, Env::BadBootInfo(_)) && loader.is_none() {
@@ -106,10 +101,7 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
 
 /// Boots all rows, two at a time (the machines have two cores).
 fn run_all(boots: &[Boot]) -> Vec<Run> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(4);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<Option<Run>>> = Mutex::new((0..boots.len()).map(|_| None).collect());
     std::thread::scope(|s| {
@@ -129,19 +121,12 @@ fn run_all(boots: &[Boot]) -> Vec<Run> {
             });
         }
     });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(Option::unwrap)
-        .collect()
+    results.into_inner().unwrap().into_iter().map(Option::unwrap).collect()
 }
 
 /// The first word after `prefix` on a line starting with it.
 fn field<'a>(log: &'a str, prefix: &str) -> Option<&'a str> {
-    log.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|r| r.split_whitespace().next())
+    log.lines().find_map(|l| l.strip_prefix(prefix)).and_then(|r| r.split_whitespace().next())
 }
 
 /// Does this run show what its row expects? Err says what is missing.
@@ -174,11 +159,7 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
 }
 
 fn report(cases: &[BootCase], results: &[Run]) -> u8 {
-    let verdicts: Vec<Result<(), String>> = cases
-        .iter()
-        .zip(results)
-        .map(|(c, r)| verify(c, r))
-        .collect();
+    let verdicts: Vec<Result<(), String>> = cases.iter().zip(results).map(|(c, r)| verify(c, r)).collect();
     for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
         if let Err(why) = v {
             println!("\n===== {} FAILED: {why}\n----- serial log -----", c.name);
@@ -208,12 +189,7 @@ fn report(cases: &[BootCase], results: &[Run]) -> u8 {
         failed += v.is_err() as usize;
     }
     let _ = start;
-    println!(
-        "\n{} rows, {} passed, {} failed",
-        cases.len(),
-        cases.len() - failed,
-        failed
-    );
+    println!("\n{} rows, {} passed, {} failed", cases.len(), cases.len() - failed, failed);
     if failed == 0 {
         0
     } else {

@@ -8,10 +8,7 @@ const QEMU_MAJOR: u32 = 10;
 const BACKPORTS_LIST: &str = "/etc/apt/sources.list.d/pvops-bookworm-backports.list";
 
 fn qemu_major() -> Option<u32> {
-    let out = Command::new("qemu-system-i386")
-        .arg("--version")
-        .output()
-        .ok()?;
+    let out = Command::new("qemu-system-i386").arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     // "QEMU emulator version 10.0.2 (Debian ...)"
     let v = text.split("version ").nth(1)?;
@@ -27,11 +24,7 @@ fn is_root() -> bool {
 }
 
 fn sh(cmd: &str) -> Result<(), String> {
-    let ok = Command::new("sh")
-        .args(["-c", cmd])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok = Command::new("sh").args(["-c", cmd]).status().map(|s| s.success()).unwrap_or(false);
     if ok {
         Ok(())
     } else {
@@ -65,9 +58,7 @@ pub fn ensure_qemu() -> Result<(), String> {
     }
     match qemu_major() {
         Some(v) if v >= QEMU_MAJOR => Ok(()),
-        _ => Err(format!(
-            "QEMU {QEMU_MAJOR} is still missing after installing it"
-        )),
+        _ => Err(format!("QEMU {QEMU_MAJOR} is still missing after installing it")),
     }
 }
 
@@ -79,14 +70,9 @@ pub fn ensure_rust_src() -> Result<(), String> {
         .output()
         .map_err(|e| format!("running rustc: {e}"))?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if Path::new(&sysroot)
-        .join("lib/rustlib/src/rust/library/core")
-        .exists()
-    {
+    if Path::new(&sysroot).join("lib/rustlib/src/rust/library/core").exists() {
         return Ok(());
     }
-    println!(
-        "xtask: installing the rust-src component (needed to build core for the kernel target) ..."
-    );
+    println!("xtask: installing the rust-src component (needed to build core for the kernel target) ...");
     sh("rustup component add rust-src llvm-tools")
 }

@@ -79,10 +79,7 @@ fn signature(r: &Regs) -> [u8; 12] {
 
 /// Decodes the features from a `cpuid(leaf, subleaf)` function.
 pub fn decode(cpuid: impl Fn(u32, u32) -> Regs) -> CpuFeatures {
-    let mut f = CpuFeatures {
-        has_cpuid: true,
-        ..Default::default()
-    };
+    let mut f = CpuFeatures { has_cpuid: true, ..Default::default() };
     let l0 = cpuid(0, 0);
     f.vendor = signature(&Regs {
         eax: 0,
@@ -117,9 +114,7 @@ pub fn decode(cpuid: impl Fn(u32, u32) -> Regs) -> CpuFeatures {
 /// for out-of-range leaves (Intel repeats the highest basic leaf), so a hit
 /// needs a plausible max leaf (within this base's 0x100 leaves) and a
 /// printable signature.
-pub fn scan_hypervisor_leaves(
-    cpuid: &impl Fn(u32, u32) -> Regs,
-) -> [Option<HypervisorLeaf>; MAX_HV_LEAVES] {
+pub fn scan_hypervisor_leaves(cpuid: &impl Fn(u32, u32) -> Regs) -> [Option<HypervisorLeaf>; MAX_HV_LEAVES] {
     let mut found = [None; MAX_HV_LEAVES];
     let mut n = 0;
     let mut base = 0x4000_0000u32;
@@ -130,11 +125,7 @@ pub fn scan_hypervisor_leaves(
         let printable =
             sig.iter().any(|&b| b != 0) && sig.iter().all(|&b| b == 0 || (0x20..0x7F).contains(&b));
         if plausible && printable {
-            found[n] = Some(HypervisorLeaf {
-                base,
-                max_leaf: r.eax,
-                signature: sig,
-            });
+            found[n] = Some(HypervisorLeaf { base, max_leaf: r.eax, signature: sig });
             n += 1;
         }
         base += 0x100;
@@ -174,12 +165,7 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> Regs {
     // CPUID is unprivileged and has no side effects; callers check
     // `has_cpuid` first.
     let r = core::arch::x86::__cpuid_count(leaf, subleaf);
-    Regs {
-        eax: r.eax,
-        ebx: r.ebx,
-        ecx: r.ecx,
-        edx: r.edx,
-    }
+    Regs { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
 }
 
 /// The features of the CPU we run on.
@@ -197,29 +183,14 @@ mod tests {
 
     fn regs(eax: u32, sig: &[u8; 12]) -> Regs {
         let w = |i: usize| u32::from_le_bytes(sig[i..i + 4].try_into().unwrap());
-        Regs {
-            eax,
-            ebx: w(0),
-            ecx: w(4),
-            edx: w(8),
-        }
+        Regs { eax, ebx: w(0), ecx: w(4), edx: w(8) }
     }
 
     #[test]
     fn finds_xen_behind_viridian() {
         let cpuid = |leaf: u32, _| match leaf {
-            0 => Regs {
-                eax: 1,
-                ebx: 0x756e_6547,
-                ecx: 0x6c65_746e,
-                edx: 0x4965_6e69,
-            },
-            1 => Regs {
-                eax: 0x6d3,
-                ecx: 1 << 31,
-                edx: (1 << 6) | (1 << 3),
-                ..Default::default()
-            },
+            0 => Regs { eax: 1, ebx: 0x756e_6547, ecx: 0x6c65_746e, edx: 0x4965_6e69 },
+            1 => Regs { eax: 0x6d3, ecx: 1 << 31, edx: (1 << 6) | (1 << 3), ..Default::default() },
             0x4000_0000 => regs(0x4000_0005, b"Microsoft Hv"),
             0x4000_0100 => regs(0x4000_0105, b"XenVMMXenVMM"),
             _ => Regs::default(),
@@ -237,16 +208,8 @@ mod tests {
         // Intel answers unknown leaves with the highest basic leaf: eax is
         // then small and the "signature" is register garbage.
         let cpuid = |leaf: u32, _| match leaf {
-            0 => Regs {
-                eax: 0xd,
-                ..Default::default()
-            },
-            _ => Regs {
-                eax: 0x0000_0001,
-                ebx: 0x0010_0800,
-                ecx: 0x7ffa_fbff,
-                edx: 0xbfeb_fbff,
-            },
+            0 => Regs { eax: 0xd, ..Default::default() },
+            _ => Regs { eax: 0x0000_0001, ebx: 0x0010_0800, ecx: 0x7ffa_fbff, edx: 0xbfeb_fbff },
         };
         assert_eq!(decode(cpuid).hypervisor_leaves().count(), 0);
     }
@@ -254,14 +217,8 @@ mod tests {
     #[test]
     fn nx_from_extended_leaf() {
         let cpuid = |leaf: u32, _| match leaf {
-            0x8000_0000 => Regs {
-                eax: 0x8000_0008,
-                ..Default::default()
-            },
-            0x8000_0001 => Regs {
-                edx: 1 << 20,
-                ..Default::default()
-            },
+            0x8000_0000 => Regs { eax: 0x8000_0008, ..Default::default() },
+            0x8000_0001 => Regs { edx: 1 << 20, ..Default::default() },
             _ => Regs::default(),
         };
         assert!(decode(cpuid).nx);

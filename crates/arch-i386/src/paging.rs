@@ -36,18 +36,14 @@ bitflags! {
 
 impl PteFlags {
     /// A pmd/pgd entry that points at a kernel pagetable page.
-    pub const KERNPG_TABLE: PteFlags = PteFlags::PRESENT
-        .union(PteFlags::RW)
-        .union(PteFlags::ACCESSED)
-        .union(PteFlags::DIRTY);
+    pub const KERNPG_TABLE: PteFlags =
+        PteFlags::PRESENT.union(PteFlags::RW).union(PteFlags::ACCESSED).union(PteFlags::DIRTY);
     /// A PAE PDPT entry: only P, PWT and PCD are allowed there, RW and USER
     /// are reserved bits and loading CR3 would fault.
     pub const PDPT_ENTRY: PteFlags = PteFlags::PRESENT;
     /// The protection bits the self-check compares.
-    pub const PROT: PteFlags = PteFlags::PRESENT
-        .union(PteFlags::RW)
-        .union(PteFlags::USER)
-        .union(PteFlags::NX);
+    pub const PROT: PteFlags =
+        PteFlags::PRESENT.union(PteFlags::RW).union(PteFlags::USER).union(PteFlags::NX);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -165,10 +161,7 @@ mod tests {
         let pae = PagingMode::Pae;
         assert_eq!(two.ptrs_per_pte() as u64 * 4096, 1 << two.pmd_shift());
         assert_eq!(pae.ptrs_per_pte() as u64 * 4096, 1 << pae.pmd_shift());
-        assert_eq!(
-            pae.ptrs_per_pmd() as u64 * (1 << pae.pmd_shift()),
-            1 << pae.pgd_shift()
-        );
+        assert_eq!(pae.ptrs_per_pmd() as u64 * (1 << pae.pmd_shift()), 1 << pae.pgd_shift());
         assert_eq!(two.pgd_index(0xC000_0000), 768);
         assert_eq!(pae.pgd_index(0xC000_0000), 3);
         assert_eq!(pae.pmd_index(0xC020_0000), 1);

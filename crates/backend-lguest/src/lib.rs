@@ -18,21 +18,16 @@ impl Hypervisor for Lguest {
 
     fn detect(&self, boot: &BootInfo) -> Verdict {
         match boot.hardware_subarch() {
-            Some(SUBARCH_LGUEST) => Ok(Detected {
-                priority: 100,
-                why: "boot_params.hardware_subarch = 1 (lguest)",
-            }),
+            Some(SUBARCH_LGUEST) => {
+                Ok(Detected { priority: 100, why: "boot_params.hardware_subarch = 1 (lguest)" })
+            }
             Some(_) => Err("boot_params.hardware_subarch is not 1"),
             None => Err("not entered through the Linux boot protocol"),
         }
     }
 
     fn init(&self, _boot: &mut BootInfo) -> HvResult {
-        Err(HvError::new(
-            "lguest init: backend not implemented yet",
-            &[],
-            -38,
-        ))
+        Err(HvError::new("lguest init: backend not implemented yet", &[], -38))
     }
 }
 

@@ -20,21 +20,14 @@ impl Hypervisor for Native {
 
     fn detect(&self, boot: &BootInfo) -> Verdict {
         if boot.cpl != 0 {
-            return Err(
-                "running in ring 1: entered by a paravirtualizing hypervisor, native needs ring 0",
-            );
+            return Err("running in ring 1: entered by a paravirtualizing hypervisor, native needs ring 0");
         }
         match boot.protocol {
             BootProtocol::XenPv { .. } => Err("entered through Xen's PV entry"),
-            BootProtocol::LinuxBoot {
-                hardware_subarch, ..
-            } if hardware_subarch != SUBARCH_PC => {
+            BootProtocol::LinuxBoot { hardware_subarch, .. } if hardware_subarch != SUBARCH_PC => {
                 Err("boot_params.hardware_subarch names a paravirtualized platform")
             }
-            _ => Ok(Detected {
-                priority: 0,
-                why: "ring 0 on a PC: bare hardware or full virtualization",
-            }),
+            _ => Ok(Detected { priority: 0, why: "ring 0 on a PC: bare hardware or full virtualization" }),
         }
     }
 }
@@ -53,10 +46,7 @@ mod tests {
         assert!(Native.detect(&b).is_ok());
         b.cpl = 1;
         assert!(Native.detect(&b).is_err());
-        let b = BootInfo::new(BootProtocol::LinuxBoot {
-            boot_params: PhysAddr(0),
-            hardware_subarch: 1,
-        });
+        let b = BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 1 });
         assert!(Native.detect(&b).is_err());
     }
 

@@ -137,12 +137,7 @@ mod tests {
     fn map(regions: &[(u64, u64)]) -> MemoryMap {
         let mut m = MemoryMap::default();
         for &(start, len) in regions {
-            m.push(Region {
-                start,
-                len,
-                kind: RegionKind::Ram,
-            })
-            .unwrap();
+            m.push(Region { start, len, kind: RegionKind::Ram }).unwrap();
         }
         m
     }
@@ -152,13 +147,7 @@ mod tests {
         let sim = Sim(RefCell::new(vec![[0xAA; 4096]; 0x110]));
         let m = map(&[(0, 0x9f000), (0x100000, 0x3f00000)]);
         // Frames 0x100..0x103 hold the kernel; the limit is 0x106.
-        let mut a = BootAlloc::new(
-            &sim,
-            &m,
-            Pfn(0x100),
-            Pfn(0x106),
-            &[(Pfn(0x100), Pfn(0x103))],
-        );
+        let mut a = BootAlloc::new(&sim, &m, Pfn(0x100), Pfn(0x106), &[(Pfn(0x100), Pfn(0x103))]);
         assert_eq!(a.remaining(), 3);
         let got: Vec<_> = core::iter::from_fn(|| a.alloc_page()).collect();
         assert_eq!(got, [Pfn(0x103), Pfn(0x104), Pfn(0x105)]);

@@ -38,11 +38,8 @@ pub struct DumpRange {
 impl fmt::Display for DumpRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = self.end - self.start as u64;
-        let (n, unit) = if len >= 1 << 20 && len.is_multiple_of(1 << 20) {
-            (len >> 20, "M")
-        } else {
-            (len >> 10, "K")
-        };
+        let (n, unit) =
+            if len >= 1 << 20 && len.is_multiple_of(1 << 20) { (len >> 20, "M") } else { (len >> 10, "K") };
         let fl = self.flags;
         write!(
             f,
@@ -51,31 +48,11 @@ impl fmt::Display for DumpRange {
             self.end,
             n,
             unit,
-            if fl.contains(PteFlags::RW) {
-                "RW"
-            } else {
-                "ro"
-            },
-            if fl.contains(PteFlags::NX) {
-                "NX"
-            } else {
-                "x "
-            },
-            if fl.contains(PteFlags::USER) {
-                "USR"
-            } else {
-                "ker"
-            },
-            if fl.contains(PteFlags::GLOBAL) {
-                "GLB"
-            } else {
-                "   "
-            },
-            if self.size >= 1 << 20 {
-                self.size >> 20
-            } else {
-                self.size >> 10
-            },
+            if fl.contains(PteFlags::RW) { "RW" } else { "ro" },
+            if fl.contains(PteFlags::NX) { "NX" } else { "x " },
+            if fl.contains(PteFlags::USER) { "USR" } else { "ker" },
+            if fl.contains(PteFlags::GLOBAL) { "GLB" } else { "   " },
+            if self.size >= 1 << 20 { self.size >> 20 } else { self.size >> 10 },
             if self.size >= 1 << 20 { "M" } else { "K" },
             self.pfn.0,
         )
@@ -111,6 +88,12 @@ pub enum Problem {
     WritableTable {
         pfn: Pfn,
     },
+    /// The entry's frame does not survive pfn -> entry -> pfn (Xen: the
+    /// p2m and m2p tables disagree).
+    Translation {
+        va: u32,
+        raw: u64,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -125,6 +108,9 @@ impl fmt::Display for Problem {
             Problem::NoTable { va, what } => write!(f, "{va:#010x}: no pte page for the {what}"),
             Problem::WritableTable { pfn } => {
                 write!(f, "pagetable page pfn {pfn} is mapped writable")
+            }
+            Problem::Translation { va, raw } => {
+                write!(f, "{va:#010x}: entry {raw:#x} does not translate back to its frame")
             }
         }
     }
@@ -180,14 +166,18 @@ pub fn check(
             r.large_pages += 1;
         }
         check_mapping(&mut r, &m, layout, caps, direct_end, &mut expect);
+        // The frame translation round-trips (identity natively; p2m/m2p
+        // under Xen).
+        let mask = if m.size > 4096 { layout.mode.large_addr_mask() } else { layout.mode.addr_mask() };
+        if w.hv.make_pte(m.pfn, PteFlags::empty()) & mask != m.raw & mask {
+            r.add(Problem::Translation { va: m.va, raw: m.raw });
+        }
+
         // Coalesce into ptdump ranges.
         let next_pfn = |d: &DumpRange| Pfn(d.pfn.0 + ((d.end - d.start as u64) >> 12) as u32);
         match run.as_mut() {
             Some(d)
-                if d.end == m.va as u64
-                    && d.flags == m.flags
-                    && d.size == m.size
-                    && next_pfn(d) == m.pfn =>
+                if d.end == m.va as u64 && d.flags == m.flags && d.size == m.size && next_pfn(d) == m.pfn =>
             {
                 d.end += m.size as u64;
             }
@@ -236,10 +226,7 @@ pub fn check(
             let writable = match w.pte(va) {
                 Some(e) => e.read() & PteFlags::RW.bits() != 0,
                 // Under a large page (or unmapped, already reported).
-                None => w
-                    .pmd(va)
-                    .map(|p| p.read() & PteFlags::RW.bits() != 0)
-                    .unwrap_or(false),
+                None => w.pmd(va).map(|p| p.read() & PteFlags::RW.bits() != 0).unwrap_or(false),
             };
             if writable {
                 r.add(Problem::WritableTable { pfn });
@@ -271,10 +258,7 @@ fn check_mapping(
 ) {
     let va = m.va as u64;
     if va >= direct_end {
-        r.add(Problem::Stray {
-            va: m.va,
-            pfn: m.pfn,
-        });
+        r.add(Problem::Stray { va: m.va, pfn: m.pfn });
         return;
     }
     if va > *expect {
@@ -283,24 +267,14 @@ fn check_mapping(
     *expect = va + m.size as u64;
     let want = Pfn(((va - PAGE_OFFSET as u64) >> 12) as u32);
     if m.pfn != want {
-        r.add(Problem::WrongFrame {
-            va: m.va,
-            want,
-            got: m.pfn,
-        });
+        r.add(Problem::WrongFrame { va: m.va, want, got: m.pfn });
     }
     if m.flags.contains(PteFlags::USER) {
-        r.add(Problem::Permission {
-            va: m.va,
-            why: "kernel page is user-accessible",
-        });
+        r.add(Problem::Permission { va: m.va, why: "kernel page is user-accessible" });
     }
     let section = if m.size > 4096 {
         if layout.image.overlaps_protected(m.va, m.size) {
-            r.add(Problem::Permission {
-                va: m.va,
-                why: "large page covers kernel text/rodata",
-            });
+            r.add(Problem::Permission { va: m.va, why: "large page covers kernel text/rodata" });
         }
         Section::Data
     } else {

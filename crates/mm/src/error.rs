@@ -25,10 +25,9 @@ impl From<HvError> for MmError {
 impl fmt::Display for MmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            MmError::OutOfMemory { what, allocated } => write!(
-                f,
-                "out of early memory allocating a {what} page ({allocated} pages allocated so far)"
-            ),
+            MmError::OutOfMemory { what, allocated } => {
+                write!(f, "out of early memory allocating a {what} page ({allocated} pages allocated so far)")
+            }
             MmError::Hv(e) => write!(f, "{e}"),
             MmError::LargePage { va, what } => {
                 write!(f, "a large page at {va} is in the way of the {what}, which needs 4 KiB pages")

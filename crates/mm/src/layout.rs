@@ -66,17 +66,12 @@ impl KernelImage {
     }
     /// The next address after `va` where the section changes.
     pub fn next_boundary(&self, va: u32) -> u64 {
-        [
-            self.text.0,
-            self.text_end.0,
-            self.rodata.0,
-            self.rodata_end.0,
-        ]
-        .into_iter()
-        .filter(|&b| b > va)
-        .min()
-        .map(|b| b as u64)
-        .unwrap_or(1 << 32)
+        [self.text.0, self.text_end.0, self.rodata.0, self.rodata_end.0]
+            .into_iter()
+            .filter(|&b| b > va)
+            .min()
+            .map(|b| b as u64)
+            .unwrap_or(1 << 32)
     }
 }
 
@@ -100,8 +95,7 @@ impl Layout {
     /// `ram_end`: end of RAM below 4 GiB; `reserved_top`: what the
     /// hypervisor keeps at the top of the address space.
     pub fn new(mode: PagingMode, ram_end: u64, reserved_top: u32, image: KernelImage) -> Layout {
-        let fixaddr_top =
-            0u32.wrapping_sub(PAGE_SIZE).wrapping_sub(reserved_top) & !(PAGE_SIZE - 1);
+        let fixaddr_top = 0u32.wrapping_sub(PAGE_SIZE).wrapping_sub(reserved_top) & !(PAGE_SIZE - 1);
         let fixaddr_start = fixaddr_top - NR_FIX * PAGE_SIZE;
         let last_pkmap = mode.ptrs_per_pte();
         let pmd_mask = !(mode.pmd_size() - 1);

@@ -68,10 +68,7 @@ pub fn pagetable_init(
     caps: Caps,
 ) -> Result<Pagetable, MmError> {
     let mode = layout.mode;
-    let base = alloc.alloc_page().ok_or(MmError::OutOfMemory {
-        what: "pgd",
-        allocated: 0,
-    })?;
+    let base = alloc.alloc_page().ok_or(MmError::OutOfMemory { what: "pgd", allocated: 0 })?;
     hv.alloc_pd(base)?;
     let mut setup = PagetableSetup {
         mode,
@@ -85,19 +82,11 @@ pub fn pagetable_init(
     hv.pagetable_setup_start(&mut setup)?;
 
     let mut b = Builder {
-        w: Walker {
-            hv,
-            mem,
-            mode,
-            root: base,
-        },
+        w: Walker { hv, mem, mode, root: base },
         alloc: &mut *alloc,
         layout,
         caps,
-        stats: BuildStats {
-            pgd_pages: 1,
-            ..Default::default()
-        },
+        stats: BuildStats { pgd_pages: 1, ..Default::default() },
     };
     hv.enter_lazy_mmu();
     let built = b.kernel_physical_mapping_init().and_then(|_| {
@@ -124,12 +113,7 @@ pub fn pagetable_init(
         nx: caps.nx,
     };
     hv.pagetable_setup_done(&mut setup)?;
-    Ok(Pagetable {
-        mode,
-        root: base,
-        pkmap_table,
-        stats,
-    })
+    Ok(Pagetable { mode, root: base, pkmap_table, stats })
 }
 
 /// Kernel mapping permissions for a section of the direct map.
@@ -138,11 +122,7 @@ pub fn prot(caps: &Caps, section: Section) -> PteFlags {
     if caps.global_pages {
         f |= PteFlags::GLOBAL;
     }
-    let nx = if caps.nx {
-        PteFlags::NX
-    } else {
-        PteFlags::empty()
-    };
+    let nx = if caps.nx { PteFlags::NX } else { PteFlags::empty() };
     match section {
         Section::Text => f,
         Section::Rodata => f | nx,
@@ -160,10 +140,7 @@ struct Builder<'a, 'b> {
 
 impl Builder<'_, '_> {
     fn new_page(&mut self, what: &'static str) -> Result<Pfn, MmError> {
-        self.alloc.alloc_page().ok_or(MmError::OutOfMemory {
-            what,
-            allocated: self.stats.table_pages(),
-        })
+        self.alloc.alloc_page().ok_or(MmError::OutOfMemory { what, allocated: self.stats.table_pages() })
     }
 
     /// The pmd entry for `va`, creating the pmd page under a PAE pgd entry
@@ -251,26 +228,17 @@ impl Builder<'_, '_> {
     /// Maps frames `[pfn, end)` in pte page `table` (all under one pmd),
     /// in runs of equal permissions; on a page that already has entries,
     /// only the runs of empty ones.
-    fn fill_ptes(
-        &mut self,
-        table: Pfn,
-        mut pfn: u32,
-        end: u32,
-        fresh: bool,
-    ) -> Result<(), MmError> {
+    fn fill_ptes(&mut self, table: Pfn, mut pfn: u32, end: u32, fresh: bool) -> Result<(), MmError> {
         let mode = self.w.mode;
         let image = self.layout.image;
         let base = (PAGE_OFFSET + (pfn << 12)) & !(mode.pmd_size() - 1);
         while pfn < end {
             let va = PAGE_OFFSET + (pfn << 12);
-            let boundary =
-                ((image.next_boundary(va) - PAGE_OFFSET as u64) >> 12).min(end as u64) as u32;
+            let boundary = ((image.next_boundary(va) - PAGE_OFFSET as u64) >> 12).min(end as u64) as u32;
             let flags = prot(&self.caps, image.section(va));
             let first = self.w.entry(table, Level::Pte, mode.pte_index(va), base);
             if fresh {
-                self.w
-                    .hv
-                    .set_pte_range(&first, boundary - pfn, Pfn(pfn), flags)?;
+                self.w.hv.set_pte_range(&first, boundary - pfn, Pfn(pfn), flags)?;
                 self.stats.ptes_written += boundary - pfn;
                 self.stats.write_calls += 1;
             } else {
@@ -285,9 +253,7 @@ impl Builder<'_, '_> {
                     while pfn + i + n < boundary && !present(first.add(i + n).read()) {
                         n += 1;
                     }
-                    self.w
-                        .hv
-                        .set_pte_range(&first.add(i), n, Pfn(pfn + i), flags)?;
+                    self.w.hv.set_pte_range(&first.add(i), n, Pfn(pfn + i), flags)?;
                     self.stats.ptes_written += n;
                     self.stats.write_calls += 1;
                     i += n;
@@ -318,9 +284,6 @@ impl Builder<'_, '_> {
         let start = self.layout.pkmap_base;
         let end = start as u64 + self.layout.last_pkmap as u64 * 4096;
         self.page_table_range_init(start, end)?
-            .ok_or(MmError::LargePage {
-                va: arch_i386::VirtAddr(start),
-                what: "persistent-kmap area",
-            })
+            .ok_or(MmError::LargePage { va: arch_i386::VirtAddr(start), what: "persistent-kmap area" })
     }
 }

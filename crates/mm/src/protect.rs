@@ -47,10 +47,7 @@ pub fn mark_rodata_ro(w: &Walker, layout: &Layout, caps: &Caps) -> Result<u32, M
             let v = pmd.read();
             if present(v) && w.is_large(v) {
                 if image.overlaps_protected(va as u32, pmd_size) {
-                    return Err(MmError::LargePage {
-                        va: VirtAddr(va as u32),
-                        what: "kernel image",
-                    });
+                    return Err(MmError::LargePage { va: VirtAddr(va as u32), what: "kernel image" });
                 }
                 let nv = restrict(v, Section::Data, caps);
                 if nv != v {
@@ -94,11 +91,7 @@ mod tests {
 
     #[test]
     fn only_removes_rights() {
-        let caps = Caps {
-            large_pages: false,
-            global_pages: false,
-            nx: true,
-        };
+        let caps = Caps { large_pages: false, global_pages: false, nx: true };
         let rwx = 0x1000 | 0x63;
         let nx = PteFlags::NX.bits();
         assert_eq!(restrict(rwx, Section::Text, &caps), 0x1061);

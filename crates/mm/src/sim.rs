@@ -25,9 +25,7 @@ impl SimMem {
     pub fn new(pages: usize) -> SimMem {
         let mut v = Vec::with_capacity(pages);
         v.resize_with(pages, || UnsafeCell::new([0u8; 4096]));
-        SimMem {
-            frames: v.into_boxed_slice(),
-        }
+        SimMem { frames: v.into_boxed_slice() }
     }
     pub fn pages(&self) -> usize {
         self.frames.len()
@@ -74,11 +72,7 @@ unsafe impl Sync for Recorder {}
 
 impl Recorder {
     pub fn new(boot_root: Option<Pfn>) -> Recorder {
-        Recorder {
-            events: RefCell::new(Vec::new()),
-            boot_root,
-            record: true,
-        }
+        Recorder { events: RefCell::new(Vec::new()), boot_root, record: true }
     }
     fn log(&self, e: Event) {
         if self.record {
@@ -92,10 +86,7 @@ impl Hypervisor for Recorder {
         "recorder"
     }
     fn detect(&self, _: &BootInfo) -> Verdict {
-        Ok(Detected {
-            priority: 0,
-            why: "test",
-        })
+        Ok(Detected { priority: 0, why: "test" })
     }
     fn pagetable_setup_start(&self, pt: &mut PagetableSetup) -> HvResult {
         self.log(Event::SetupStart(pt.base));

@@ -51,18 +51,8 @@ const IMAGE_PFNS: (Pfn, Pfn) = (Pfn(0x100), Pfn(0x200));
 
 fn ram(bytes: u64) -> MemoryMap {
     let mut m = MemoryMap::default();
-    m.push(Region {
-        start: 0,
-        len: 0x9_F000,
-        kind: RegionKind::Ram,
-    })
-    .unwrap();
-    m.push(Region {
-        start: 0x10_0000,
-        len: bytes - 0x10_0000,
-        kind: RegionKind::Ram,
-    })
-    .unwrap();
+    m.push(Region { start: 0, len: 0x9_F000, kind: RegionKind::Ram }).unwrap();
+    m.push(Region { start: 0x10_0000, len: bytes - 0x10_0000, kind: RegionKind::Ram }).unwrap();
     m
 }
 
@@ -78,15 +68,7 @@ fn all_cases(mem_bytes: u64) -> Vec<Case> {
         for large_pages in [false, true] {
             for global_pages in [false, true] {
                 let nx = mode == PagingMode::Pae && global_pages; // vary it too
-                v.push(Case {
-                    mode,
-                    caps: Caps {
-                        large_pages,
-                        global_pages,
-                        nx,
-                    },
-                    mem_bytes,
-                });
+                v.push(Case { mode, caps: Caps { large_pages, global_pages, nx }, mem_bytes });
             }
         }
     }
@@ -115,12 +97,7 @@ fn fresh_build_maps_every_low_page_once_with_the_right_permissions() {
         let sim = SimMem::new(6144);
         let rec = Recorder::new(None);
         let (pt, layout) = build(&sim, &rec, &c, &[]).unwrap();
-        let w = Walker {
-            hv: &rec,
-            mem: &sim,
-            mode: c.mode,
-            root: pt.root,
-        };
+        let w = Walker { hv: &rec, mem: &sim, mode: c.mode, root: pt.root };
         let report = check(&w, &layout, &c.caps, false, |_| {});
         let name = (c.mode.name(), c.caps);
         assert!(report.ok(), "{name:?}: {:?}", report.first);
@@ -137,17 +114,11 @@ fn fresh_build_maps_every_low_page_once_with_the_right_permissions() {
             assert_eq!(pt.stats.ptes_written, layout.max_low_pfn.0);
         }
         // And independently of `check`: the permissions of a few pages.
-        for (va, section) in [
-            (0xC010_0000u32, Section::Text),
-            (0xC014_0000, Section::Rodata),
-            (0xC01F_F000, Section::Data),
-        ] {
+        for (va, section) in
+            [(0xC010_0000u32, Section::Text), (0xC014_0000, Section::Rodata), (0xC01F_F000, Section::Data)]
+        {
             let e = w.pte(va).unwrap().read();
-            assert_eq!(
-                e & !c.mode.addr_mask(),
-                prot(&c.caps, section).bits(),
-                "{name:?} {va:#x}"
-            );
+            assert_eq!(e & !c.mode.addr_mask(), prot(&c.caps, section).bits(), "{name:?} {va:#x}");
         }
     }
 }
@@ -177,19 +148,11 @@ fn hooks_come_in_the_seed_order() {
                 }
                 Event::Set(Level::Pgd, _, _, v) => {
                     let p = Pfn(((v & c.mode.addr_mask()) >> 12) as u32);
-                    assert_eq!(
-                        announced.get(&p),
-                        Some(&Level::Pmd),
-                        "pmd page {p:?} linked before alloc_pd"
-                    );
+                    assert_eq!(announced.get(&p), Some(&Level::Pmd), "pmd page {p:?} linked before alloc_pd");
                 }
                 Event::Set(Level::Pmd, _, _, v) if v & PteFlags::PSE.bits() == 0 => {
                     let p = Pfn(((v & c.mode.addr_mask()) >> 12) as u32);
-                    assert_eq!(
-                        announced.get(&p),
-                        Some(&Level::Pte),
-                        "pte page {p:?} linked before alloc_pt"
-                    );
+                    assert_eq!(announced.get(&p), Some(&Level::Pte), "pte page {p:?} linked before alloc_pt");
                 }
                 Event::SetRange(table, ..) => {
                     assert_eq!(
@@ -232,12 +195,7 @@ fn prepopulate(
     let root = take();
     let mut pages = std::vec![root];
     let rec = Recorder::new(None);
-    let w = Walker {
-        hv: &rec,
-        mem: sim,
-        mode,
-        root,
-    };
+    let w = Walker { hv: &rec, mem: sim, mode, root };
     if mode == PagingMode::Pae {
         let pmd = take();
         pages.push(pmd);
@@ -261,11 +219,7 @@ fn prepopulate(
                     if pfn + i < low_pfns && rng.chance(30) {
                         // Mostly the right frame; sometimes a foreign one,
                         // which must be kept all the same.
-                        let target = if rng.chance(80) {
-                            pfn + i
-                        } else {
-                            rng.below(low_pfns as u64) as u32
-                        };
+                        let target = if rng.chance(80) { pfn + i } else { rng.below(low_pfns as u64) as u32 };
                         let v = ((target as u64) << 12) | 0x63;
                         paravirt::native::write_entry(&e0.add(i), v);
                         ptes.push((t, i, v));
@@ -282,34 +236,21 @@ fn prepopulate(
         }
         pfn += per;
     }
-    Prepopulated {
-        root,
-        ptes,
-        pmds,
-        pages,
-    }
+    Prepopulated { root, ptes, pmds, pages }
 }
 
 #[test]
 fn prepopulated_mappings_survive_property() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     for round in 0..96 {
-        let mode = if round % 2 == 0 {
-            PagingMode::TwoLevel
-        } else {
-            PagingMode::Pae
-        };
+        let mode = if round % 2 == 0 { PagingMode::TwoLevel } else { PagingMode::Pae };
         let caps = Caps {
             large_pages: rng.chance(50),
             global_pages: rng.chance(50),
             nx: mode == PagingMode::Pae && rng.chance(50),
         };
         let mem_bytes = (8 + rng.below(24)) << 20;
-        let c = Case {
-            mode,
-            caps,
-            mem_bytes,
-        };
+        let c = Case { mode, caps, mem_bytes };
         let sim = SimMem::new((mem_bytes >> 12) as usize);
         // Pre-existing tables live right after the image.
         let mut next = IMAGE_PFNS.1 .0;
@@ -317,12 +258,7 @@ fn prepopulated_mappings_survive_property() {
         let pre = prepopulate(&sim, &mut rng, mode, low, &mut next);
         let rec = Recorder::new(Some(pre.root));
         let (pt, layout) = build(&sim, &rec, &c, &[(IMAGE_PFNS.1, Pfn(next))]).unwrap();
-        let w = Walker {
-            hv: &rec,
-            mem: &sim,
-            mode,
-            root: pt.root,
-        };
+        let w = Walker { hv: &rec, mem: &sim, mode, root: pt.root };
         let ctx = (round, mode.name(), caps, mem_bytes >> 20);
 
         // Every pre-existing entry is still there, bit for bit, and its
@@ -332,20 +268,13 @@ fn prepopulated_mappings_survive_property() {
             assert_eq!(e.read(), v, "{ctx:?}: pte {t:?}[{i}] changed");
         }
         for &(va, v) in &pre.pmds {
-            assert_eq!(
-                w.pmd(va).unwrap().read(),
-                v,
-                "{ctx:?}: pmd for {va:#x} changed"
-            );
+            assert_eq!(w.pmd(va).unwrap().read(), v, "{ctx:?}: pmd for {va:#x} changed");
         }
         // No pre-existing table page was handed out again.
         let ev = rec.events.borrow();
         for e in ev.iter() {
             if let Event::AllocPt(p) | Event::AllocPd(p) = e {
-                assert!(
-                    !pre.pages.contains(p) || *p == pt.root,
-                    "{ctx:?}: {p:?} reused"
-                );
+                assert!(!pre.pages.contains(p) || *p == pt.root, "{ctx:?}: {p:?} reused");
             }
         }
         // Everything not pre-existing is the direct map: every low page is
@@ -355,12 +284,8 @@ fn prepopulated_mappings_survive_property() {
             .ptes
             .iter()
             .map(|&(t, i, _)| {
-                let va = pre
-                    .pmds
-                    .iter()
-                    .find(|(_, pv)| (pv & mode.addr_mask()) >> 12 == t.0 as u64)
-                    .unwrap()
-                    .0;
+                let va =
+                    pre.pmds.iter().find(|(_, pv)| (pv & mode.addr_mask()) >> 12 == t.0 as u64).unwrap().0;
                 va + i * 4096
             })
             .collect();
@@ -371,10 +296,7 @@ fn prepopulated_mappings_survive_property() {
                 assert_eq!(m.pfn.0, (m.va - PAGE_OFFSET) >> 12, "{ctx:?}");
             }
         });
-        assert_eq!(
-            mapped, layout.max_low_pfn.0,
-            "{ctx:?}: not every low page is mapped once"
-        );
+        assert_eq!(mapped, layout.max_low_pfn.0, "{ctx:?}: not every low page is mapped once");
     }
 }
 
@@ -383,21 +305,12 @@ fn adopted_boot_pagetable_is_fixed_up_by_mark_rodata_ro() {
     // The head code's boot pagetable: 2-level, [0, 3 MiB) mapped read-write
     // and executable, kernel half only as far as we care.
     for nx in [false, true] {
-        let mode = if nx {
-            PagingMode::Pae
-        } else {
-            PagingMode::TwoLevel
-        };
+        let mode = if nx { PagingMode::Pae } else { PagingMode::TwoLevel };
         let sim = SimMem::new(8192);
         let mut next = IMAGE_PFNS.1 .0;
         let root = Pfn(next);
         let rec0 = Recorder::new(None);
-        let w0 = Walker {
-            hv: &rec0,
-            mem: &sim,
-            mode,
-            root,
-        };
+        let w0 = Walker { hv: &rec0, mem: &sim, mode, root };
         next += 1;
         if mode == PagingMode::Pae {
             paravirt::native::write_entry(&w0.pgd(PAGE_OFFSET), ((next as u64) << 12) | 1);
@@ -416,30 +329,14 @@ fn adopted_boot_pagetable_is_fixed_up_by_mark_rodata_ro() {
                 );
             }
         }
-        let caps = Caps {
-            large_pages: true,
-            global_pages: false,
-            nx,
-        };
-        let c = Case {
-            mode,
-            caps,
-            mem_bytes: 32 << 20,
-        };
+        let caps = Caps { large_pages: true, global_pages: false, nx };
+        let c = Case { mode, caps, mem_bytes: 32 << 20 };
         let rec = Recorder::new(Some(root));
         let (pt, layout) = build(&sim, &rec, &c, &[(IMAGE_PFNS.1, Pfn(next))]).unwrap();
         assert!(pt.stats.ptes_kept >= 768 - 256);
-        let w = Walker {
-            hv: &rec,
-            mem: &sim,
-            mode,
-            root: pt.root,
-        };
+        let w = Walker { hv: &rec, mem: &sim, mode, root: pt.root };
         let before = check(&w, &layout, &caps, false, |_| {});
-        assert!(
-            !before.ok(),
-            "the boot mappings should start out writable text"
-        );
+        assert!(!before.ok(), "the boot mappings should start out writable text");
         let changed = mark_rodata_ro(&w, &layout, &caps).unwrap();
         assert!(changed > 0);
         let after = check(&w, &layout, &caps, false, |_| {});
@@ -454,11 +351,7 @@ fn running_out_of_memory_is_an_error() {
     let rec = Recorder::new(None);
     let c = Case {
         mode: PagingMode::Pae,
-        caps: Caps {
-            large_pages: false,
-            global_pages: false,
-            nx: false,
-        },
+        caps: Caps { large_pages: false, global_pages: false, nx: false },
         mem_bytes: 16 << 20,
     };
     let map = ram(c.mem_bytes);
@@ -466,10 +359,7 @@ fn running_out_of_memory_is_an_error() {
     // Only 4 free frames: not enough for 8 pte pages.
     let mut alloc = BootAlloc::new(&sim, &map, Pfn(0x200), Pfn(0x204), &[]);
     let r = pagetable_init(&rec, &sim, &mut alloc, &layout, c.caps);
-    assert!(
-        matches!(r, Err(MmError::OutOfMemory { what: "pte", .. })),
-        "{r:?}"
-    );
+    assert!(matches!(r, Err(MmError::OutOfMemory { what: "pte", .. })), "{r:?}");
     // The lazy section was closed even on the error path.
     assert_eq!(*rec.events.borrow().last().unwrap(), Event::LeaveLazy);
     let _ = alloc.alloc_page();
@@ -479,22 +369,13 @@ fn running_out_of_memory_is_an_error() {
 fn check_catches_what_it_should() {
     let c = Case {
         mode: PagingMode::TwoLevel,
-        caps: Caps {
-            large_pages: false,
-            global_pages: false,
-            nx: false,
-        },
+        caps: Caps { large_pages: false, global_pages: false, nx: false },
         mem_bytes: 16 << 20,
     };
     let sim = SimMem::new(4096);
     let rec = Recorder::new(None);
     let (pt, layout) = build(&sim, &rec, &c, &[]).unwrap();
-    let w = Walker {
-        hv: &rec,
-        mem: &sim,
-        mode: c.mode,
-        root: pt.root,
-    };
+    let w = Walker { hv: &rec, mem: &sim, mode: c.mode, root: pt.root };
     // Writable text, a hole, a wrong frame, a stray vmalloc mapping.
     paravirt::native::write_entry(&w.pte(0xC010_0000).unwrap(), 0x100_063);
     paravirt::native::write_entry(&w.pte(0xC030_0000).unwrap(), 0);
@@ -502,29 +383,15 @@ fn check_catches_what_it_should() {
     let r = check(&w, &layout, &c.caps, true, |_| {});
     let found: Vec<_> = r.problems().copied().collect();
     assert!(
-        found.iter().any(|p| matches!(
-            p,
-            crate::check::Problem::Permission {
-                va: 0xC010_0000,
-                ..
-            }
-        )),
+        found.iter().any(|p| matches!(p, crate::check::Problem::Permission { va: 0xC010_0000, .. })),
         "{found:?}"
     );
     assert!(
-        found
-            .iter()
-            .any(|p| matches!(p, crate::check::Problem::Missing { va: 0xC030_0000 })),
+        found.iter().any(|p| matches!(p, crate::check::Problem::Missing { va: 0xC030_0000 })),
         "{found:?}"
     );
     assert!(
-        found.iter().any(|p| matches!(
-            p,
-            crate::check::Problem::WrongFrame {
-                va: 0xC030_1000,
-                ..
-            }
-        )),
+        found.iter().any(|p| matches!(p, crate::check::Problem::WrongFrame { va: 0xC030_1000, .. })),
         "{found:?}"
     );
     // And with read-only tables required, native's writable ones fail.

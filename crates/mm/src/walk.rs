@@ -24,6 +24,8 @@ pub struct Mapping {
     pub flags: PteFlags,
     /// 4096, or the large-page size.
     pub size: u32,
+    /// The entry as stored (under Xen: with a machine frame).
+    pub raw: u64,
 }
 
 impl<'a> Walker<'a> {
@@ -53,10 +55,7 @@ impl<'a> Walker<'a> {
     pub fn pmd(&self, va: u32) -> Option<EntryRef> {
         let pgd = self.pgd(va);
         match self.mode {
-            PagingMode::TwoLevel => Some(EntryRef {
-                level: Level::Pmd,
-                ..pgd
-            }),
+            PagingMode::TwoLevel => Some(EntryRef { level: Level::Pmd, ..pgd }),
             PagingMode::Pae => {
                 let v = pgd.read();
                 if !present(v) {
@@ -123,6 +122,7 @@ impl<'a> Walker<'a> {
                     pfn: self.large_pfn(v),
                     flags: flags(self.mode, v),
                     size: pmd_size as u32,
+                    raw: v,
                 });
                 va = pmd_end;
                 continue;
@@ -140,6 +140,7 @@ impl<'a> Walker<'a> {
                         pfn: self.hv.pte_pfn(self.mode, pv),
                         flags: flags(self.mode, pv),
                         size: 4096,
+                        raw: pv,
                     });
                 }
                 e = e.add(1);

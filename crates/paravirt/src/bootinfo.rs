@@ -21,16 +21,10 @@ pub enum BootProtocol {
     Pvh { start_info: PhysAddr, version: u32 },
     /// Linux 32-bit boot protocol: esi = boot_params ("zero page").
     /// `hardware_subarch` says who booted us (0 PC, 1 lguest, 2 Xen, ...).
-    LinuxBoot {
-        boot_params: PhysAddr,
-        hardware_subarch: u32,
-    },
+    LinuxBoot { boot_params: PhysAddr, hardware_subarch: u32 },
     /// Xen PV: entered at XEN_ELFNOTE_ENTRY in ring 1 with paging on,
     /// esi = the start_info page; `magic` is its first 32 bytes.
-    XenPv {
-        start_info: VirtAddr,
-        magic: [u8; 32],
-    },
+    XenPv { start_info: VirtAddr, magic: [u8; 32] },
 }
 
 impl BootProtocol {
@@ -103,9 +97,7 @@ impl BootInfo {
     /// The Linux boot protocol's hardware_subarch, if that is how we came.
     pub fn hardware_subarch(&self) -> Option<u32> {
         match self.protocol {
-            BootProtocol::LinuxBoot {
-                hardware_subarch, ..
-            } => Some(hardware_subarch),
+            BootProtocol::LinuxBoot { hardware_subarch, .. } => Some(hardware_subarch),
             _ => None,
         }
     }

@@ -31,11 +31,8 @@ pub fn probe(mem: &dyn PhysRead, pa: PhysAddr) -> Option<(u16, u32)> {
     }
     let version = mem.read_u32(PhysAddr(pa.0 + OFF_VERSION)).ok()? as u16;
     // hardware_subarch exists from protocol 2.07 on.
-    let subarch = if version >= 0x207 {
-        mem.read_u32(PhysAddr(pa.0 + OFF_HARDWARE_SUBARCH)).ok()?
-    } else {
-        0
-    };
+    let subarch =
+        if version >= 0x207 { mem.read_u32(PhysAddr(pa.0 + OFF_HARDWARE_SUBARCH)).ok()? } else { 0 };
     Some((version, subarch))
 }
 
@@ -46,19 +43,13 @@ pub fn parse(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) {
 }
 
 fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<(), MemMapError> {
-    let bad = |a: PhysAddr| MemMapError::Unreadable {
-        what: "boot_params",
-        addr: a.0,
-    };
-    let cmd = mem
-        .read_u32(PhysAddr(pa.0 + OFF_CMD_LINE_PTR))
-        .map_err(bad)?;
+    let bad = |a: PhysAddr| MemMapError::Unreadable { what: "boot_params", addr: a.0 };
+    let cmd = mem.read_u32(PhysAddr(pa.0 + OFF_CMD_LINE_PTR)).map_err(bad)?;
     if cmd != 0 {
         boot.cmdline = read_cstr(mem, PhysAddr(cmd as u64));
     }
     let mut n = [0u8; 1];
-    mem.read(PhysAddr(pa.0 + OFF_E820_ENTRIES), &mut n)
-        .map_err(bad)?;
+    mem.read(PhysAddr(pa.0 + OFF_E820_ENTRIES), &mut n).map_err(bad)?;
     let n = n[0] as u64;
     if n == 0 {
         return Err(MemMapError::Missing("boot_params.e820_entries is 0"));
@@ -72,11 +63,7 @@ fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<
         let start = mem.read_u64(PhysAddr(at)).map_err(bad)?;
         let len = mem.read_u64(PhysAddr(at + 8)).map_err(bad)?;
         let ty = mem.read_u32(PhysAddr(at + 16)).map_err(bad)?;
-        m.push(Region {
-            start,
-            len,
-            kind: RegionKind::from_e820(ty),
-        })?;
+        m.push(Region { start, len, kind: RegionKind::from_e820(ty) })?;
     }
     boot.memory = m;
     m.validate()
@@ -102,10 +89,7 @@ mod tests {
         m[0x2d8..0x2e0].copy_from_slice(&0x0400_0000u64.to_le_bytes());
         m[0x2e0..0x2e4].copy_from_slice(&1u32.to_le_bytes());
         assert_eq!(probe(&Bytes(&m), PhysAddr(0)), Some((0x207, 1)));
-        let mut b = BootInfo::new(BootProtocol::LinuxBoot {
-            boot_params: PhysAddr(0),
-            hardware_subarch: 1,
-        });
+        let mut b = BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 1 });
         parse(&Bytes(&m), PhysAddr(0), &mut b);
         assert_eq!(b.memory_error, None);
         assert_eq!(b.memory.ram_end_below_4g(), 0x0400_0000);

@@ -15,11 +15,7 @@ pub struct CmdLine {
 
 impl Default for CmdLine {
     fn default() -> Self {
-        CmdLine {
-            buf: [0; CMDLINE_MAX],
-            len: 0,
-            truncated: false,
-        }
+        CmdLine { buf: [0; CMDLINE_MAX], len: 0, truncated: false }
     }
 }
 
@@ -73,9 +69,8 @@ mod tests {
 
     #[test]
     fn lookup() {
-        let c = CmdLine::from_bytes(
-            b"console=ttyS0 hypervisor=xen  paging=pae hypervisor=native quiet\0junk",
-        );
+        let c =
+            CmdLine::from_bytes(b"console=ttyS0 hypervisor=xen  paging=pae hypervisor=native quiet\0junk");
         assert_eq!(c.get("hypervisor"), Some("native"));
         assert_eq!(c.get("paging"), Some("pae"));
         assert_eq!(c.get("missing"), None);

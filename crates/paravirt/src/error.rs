@@ -47,12 +47,7 @@ impl HvError {
         let mut a = [0; 4];
         let n = args.len().min(4);
         a[..n].copy_from_slice(&args[..n]);
-        HvError {
-            op,
-            args: a,
-            nargs: n as u8,
-            code,
-        }
+        HvError { op, args: a, nargs: n as u8, code }
     }
 }
 
@@ -105,10 +100,7 @@ mod tests {
     #[test]
     fn error_names_op_args_and_code() {
         let e = HvError::new("mmu_update", &[0x1234_5008, 0x7_0063], -22);
-        assert_eq!(
-            format!("{e}"),
-            "mmu_update(0x12345008, 0x70063) failed: -22 (EINVAL)"
-        );
+        assert_eq!(format!("{e}"), "mmu_update(0x12345008, 0x70063) failed: -22 (EINVAL)");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use arch_i386::cpu::CpuFeatures;
 use arch_i386::{PagingMode, Pfn, PteFlags, VirtAddr};
 
-use crate::{native, BootInfo, EntryRef, ExitStatus, HvResult, PageAlloc, PhysMem};
+use crate::{native, BootInfo, Counters, EntryRef, ExitStatus, HvResult, PageAlloc, PhysMem};
 
 /// A backend's answer to "is this your platform?".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,5 +222,10 @@ pub trait Hypervisor: Sync {
     /// Ends the run with `status`; never returns.
     fn shutdown(&self, status: ExitStatus) -> ! {
         native::shutdown(status)
+    }
+
+    /// Hypercalls made so far and what they carried (native: none).
+    fn counters(&self) -> Counters {
+        Counters::default()
     }
 }

@@ -40,6 +40,7 @@
 pub mod bootinfo;
 pub mod bootparams;
 pub mod cmdline;
+pub mod counters;
 pub mod entry;
 pub mod error;
 pub mod hypervisor;
@@ -51,6 +52,8 @@ pub mod pvh;
 pub mod select;
 
 pub use bootinfo::{BootInfo, BootProtocol};
+pub use counters::Counters;
+
 pub use entry::EntryRef;
 pub use error::{ExitStatus, HvError, HvResult};
 pub use hypervisor::{Detected, Hypervisor, PagetableSetup, Verdict};

@@ -117,14 +117,7 @@ pub struct MemoryMap {
 
 impl Default for MemoryMap {
     fn default() -> Self {
-        MemoryMap {
-            regions: [Region {
-                start: 0,
-                len: 0,
-                kind: RegionKind::Reserved,
-            }; MAX_REGIONS],
-            len: 0,
-        }
+        MemoryMap { regions: [Region { start: 0, len: 0, kind: RegionKind::Reserved }; MAX_REGIONS], len: 0 }
     }
 }
 
@@ -163,34 +156,20 @@ impl MemoryMap {
         }
         for (i, e) in r.iter().enumerate() {
             if e.len == 0 {
-                return Err(MemMapError::ZeroLength {
-                    index: i,
-                    start: e.start,
-                });
+                return Err(MemMapError::ZeroLength { index: i, start: e.start });
             }
             if e.start.checked_add(e.len).is_none() {
-                return Err(MemMapError::Wraps {
-                    index: i,
-                    start: e.start,
-                    len: e.len,
-                });
+                return Err(MemMapError::Wraps { index: i, start: e.start, len: e.len });
             }
         }
         for (i, a) in r.iter().enumerate() {
             for (j, b) in r.iter().enumerate().skip(i + 1) {
                 if a.start < b.end() && b.start < a.end() {
-                    return Err(MemMapError::Overlap {
-                        a: i,
-                        b: j,
-                        start: a.start.max(b.start),
-                    });
+                    return Err(MemMapError::Overlap { a: i, b: j, start: a.start.max(b.start) });
                 }
             }
         }
-        if !r
-            .iter()
-            .any(|e| e.kind == RegionKind::Ram && e.start < FOUR_GIB)
-        {
+        if !r.iter().any(|e| e.kind == RegionKind::Ram && e.start < FOUR_GIB) {
             return Err(MemMapError::NoLowRam);
         }
         Ok(())
@@ -209,11 +188,7 @@ impl MemoryMap {
 
     /// Total RAM bytes in the map.
     pub fn ram_total(&self) -> u64 {
-        self.regions()
-            .iter()
-            .filter(|e| e.kind == RegionKind::Ram)
-            .map(|e| e.len)
-            .sum()
+        self.regions().iter().filter(|e| e.kind == RegionKind::Ram).map(|e| e.len).sum()
     }
 
     /// RAM at or above 4 GiB, which this kernel leaves alone.
@@ -231,11 +206,7 @@ impl MemoryMap {
         // order of start and see that they cover the range.
         let mut at = start;
         while at < end {
-            match self
-                .regions()
-                .iter()
-                .find(|e| e.kind == RegionKind::Ram && e.start <= at && at < e.end())
-            {
+            match self.regions().iter().find(|e| e.kind == RegionKind::Ram && e.start <= at && at < e.end()) {
                 Some(e) => at = e.end(),
                 None => return false,
             }
@@ -251,24 +222,14 @@ mod tests {
     fn map(entries: &[(u64, u64, u32)]) -> MemoryMap {
         let mut m = MemoryMap::default();
         for &(start, len, t) in entries {
-            m.push(Region {
-                start,
-                len,
-                kind: RegionKind::from_e820(t),
-            })
-            .unwrap();
+            m.push(Region { start, len, kind: RegionKind::from_e820(t) }).unwrap();
         }
         m
     }
 
     #[test]
     fn qemu_like_map_is_fine() {
-        let m = map(&[
-            (0, 0x9fc00, 1),
-            (0x9fc00, 0x400, 2),
-            (0xf0000, 0x10000, 2),
-            (0x100000, 0x7ee0000, 1),
-        ]);
+        let m = map(&[(0, 0x9fc00, 1), (0x9fc00, 0x400, 2), (0xf0000, 0x10000, 2), (0x100000, 0x7ee0000, 1)]);
         assert_eq!(m.validate(), Ok(()));
         assert_eq!(m.ram_end_below_4g(), 0x7fe0000);
         assert!(m.is_ram(0x100000, 0x200000));
@@ -277,33 +238,20 @@ mod tests {
 
     #[test]
     fn rejects_bad_maps() {
-        assert_eq!(
-            map(&[]).validate(),
-            Err(MemMapError::Missing("the memory map is empty"))
-        );
+        assert_eq!(map(&[]).validate(), Err(MemMapError::Missing("the memory map is empty")));
         assert_eq!(
             map(&[(0, 0x9fc00, 1), (0x100000, 0, 1)]).validate(),
-            Err(MemMapError::ZeroLength {
-                index: 1,
-                start: 0x100000
-            })
+            Err(MemMapError::ZeroLength { index: 1, start: 0x100000 })
         );
         assert_eq!(
             map(&[(0x100000, 0x400000, 1), (0x200000, 0x100000, 2)]).validate(),
-            Err(MemMapError::Overlap {
-                a: 0,
-                b: 1,
-                start: 0x200000
-            })
+            Err(MemMapError::Overlap { a: 0, b: 1, start: 0x200000 })
         );
         assert!(matches!(
             map(&[(0x100000, 0x100000, 1), (0xffff_ffff_ffff_0000, 0x20000, 1)]).validate(),
             Err(MemMapError::Wraps { index: 1, .. })
         ));
-        assert_eq!(
-            map(&[(0x1_0000_0000, 0x4000_0000, 1)]).validate(),
-            Err(MemMapError::NoLowRam)
-        );
+        assert_eq!(map(&[(0x1_0000_0000, 0x4000_0000, 1)]).validate(), Err(MemMapError::NoLowRam));
     }
 
     #[test]
@@ -318,20 +266,8 @@ mod tests {
     fn too_many_entries_is_an_error() {
         let mut m = MemoryMap::default();
         for i in 0..MAX_REGIONS as u64 {
-            m.push(Region {
-                start: i << 20,
-                len: 1 << 20,
-                kind: RegionKind::Ram,
-            })
-            .unwrap();
+            m.push(Region { start: i << 20, len: 1 << 20, kind: RegionKind::Ram }).unwrap();
         }
-        assert_eq!(
-            m.push(Region {
-                start: 0,
-                len: 1,
-                kind: RegionKind::Ram
-            }),
-            Err(MemMapError::TooMany)
-        );
+        assert_eq!(m.push(Region { start: 0, len: 1, kind: RegionKind::Ram }), Err(MemMapError::TooMany));
     }
 }

@@ -35,13 +35,9 @@ pub fn parse(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) {
 
 fn parse_inner(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) -> Result<(), MemMapError> {
     let unreadable = |what| move |a: PhysAddr| MemMapError::Unreadable { what, addr: a.0 };
-    let flags = mem
-        .read_u32(PhysAddr(info.0 + OFF_FLAGS))
-        .map_err(unreadable("multiboot info"))?;
+    let flags = mem.read_u32(PhysAddr(info.0 + OFF_FLAGS)).map_err(unreadable("multiboot info"))?;
     if flags & FLAG_CMDLINE != 0 {
-        let pa = mem
-            .read_u32(PhysAddr(info.0 + OFF_CMDLINE))
-            .map_err(unreadable("multiboot info"))?;
+        let pa = mem.read_u32(PhysAddr(info.0 + OFF_CMDLINE)).map_err(unreadable("multiboot info"))?;
         boot.cmdline = read_cstr(mem, PhysAddr(pa as u64));
     }
     if flags & FLAG_MMAP == 0 {
@@ -52,12 +48,8 @@ fn parse_inner(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) -> Resul
         };
         return Err(MemMapError::Missing(why));
     }
-    let len = mem
-        .read_u32(PhysAddr(info.0 + OFF_MMAP_LENGTH))
-        .map_err(unreadable("multiboot info"))?;
-    let addr = mem
-        .read_u32(PhysAddr(info.0 + OFF_MMAP_ADDR))
-        .map_err(unreadable("multiboot info"))?;
+    let len = mem.read_u32(PhysAddr(info.0 + OFF_MMAP_LENGTH)).map_err(unreadable("multiboot info"))?;
+    let addr = mem.read_u32(PhysAddr(info.0 + OFF_MMAP_ADDR)).map_err(unreadable("multiboot info"))?;
     boot.memory = parse_mmap(mem, PhysAddr(addr as u64), len)?;
     boot.memory.validate()
 }
@@ -68,37 +60,23 @@ fn parse_mmap(mem: &dyn PhysRead, addr: PhysAddr, len: u32) -> Result<MemoryMap,
     let mut index = 0;
     while off < len {
         let at = PhysAddr(addr.0 + off as u64);
-        let size = mem.read_u32(at).map_err(|a| MemMapError::Unreadable {
-            what: "multiboot memory map",
-            addr: a.0,
-        })?;
+        let size = mem
+            .read_u32(at)
+            .map_err(|a| MemMapError::Unreadable { what: "multiboot memory map", addr: a.0 })?;
         if size < MMAP_ENTRY_MIN {
-            return Err(MemMapError::Malformed {
-                index,
-                what: "size field below 20 bytes",
-            });
+            return Err(MemMapError::Malformed { index, what: "size field below 20 bytes" });
         }
         if off as u64 + 4 + size as u64 > len as u64 {
-            return Err(MemMapError::Malformed {
-                index,
-                what: "entry runs past mmap_length",
-            });
+            return Err(MemMapError::Malformed { index, what: "entry runs past mmap_length" });
         }
         let rd = |o: u64| {
             mem.read_u64(PhysAddr(at.0 + o))
-                .map_err(|a| MemMapError::Unreadable {
-                    what: "multiboot memory map",
-                    addr: a.0,
-                })
+                .map_err(|a| MemMapError::Unreadable { what: "multiboot memory map", addr: a.0 })
         };
         let start = rd(4)?;
         let length = rd(12)?;
         let ty = rd(20)? as u32;
-        map.push(Region {
-            start,
-            len: length,
-            kind: RegionKind::from_e820(ty),
-        })?;
+        map.push(Region { start, len: length, kind: RegionKind::from_e820(ty) })?;
         off += size + 4;
         index += 1;
     }
@@ -149,9 +127,7 @@ mod tests {
     }
 
     fn run(m: &[u8]) -> BootInfo {
-        let mut b = BootInfo::new(BootProtocol::Multiboot {
-            info: PhysAddr(0x1000),
-        });
+        let mut b = BootInfo::new(BootProtocol::Multiboot { info: PhysAddr(0x1000) });
         parse(&Bytes(m), PhysAddr(0x1000), &mut b);
         b
     }
@@ -162,11 +138,7 @@ mod tests {
     fn qemu_map() {
         let m = image(
             ALL,
-            &[
-                (20, 0, 0x9fc00, 1),
-                (20, 0x100000, 0x7f00000, 1),
-                (20, 0xfffc0000, 0x40000, 2),
-            ],
+            &[(20, 0, 0x9fc00, 1), (20, 0x100000, 0x7f00000, 1), (20, 0xfffc0000, 0x40000, 2)],
             None,
         );
         let b = run(&m);
@@ -178,53 +150,30 @@ mod tests {
 
     #[test]
     fn larger_entry_size_is_skipped_over() {
-        let m = image(
-            ALL,
-            &[(24, 0, 0x9fc00, 1), (24, 0x100000, 0x100000, 1)],
-            None,
-        );
+        let m = image(ALL, &[(24, 0, 0x9fc00, 1), (24, 0x100000, 0x100000, 1)], None);
         assert_eq!(run(&m).memory.regions().len(), 2);
     }
 
     #[test]
     fn missing_map() {
         let m = image(FLAG_MEM | FLAG_CMDLINE, &[], None);
-        assert!(matches!(
-            run(&m).memory_error,
-            Some(MemMapError::Missing(_))
-        ));
+        assert!(matches!(run(&m).memory_error, Some(MemMapError::Missing(_))));
     }
 
     #[test]
     fn malformed_maps() {
         let m = image(ALL, &[(8, 0, 0x9fc00, 1)], Some(24));
-        assert!(matches!(
-            run(&m).memory_error,
-            Some(MemMapError::Malformed { index: 0, .. })
-        ));
+        assert!(matches!(run(&m).memory_error, Some(MemMapError::Malformed { index: 0, .. })));
         let m = image(ALL, &[(20, 0, 0x9fc00, 1)], Some(30));
-        assert!(matches!(
-            run(&m).memory_error,
-            Some(MemMapError::Malformed { .. })
-        ));
+        assert!(matches!(run(&m).memory_error, Some(MemMapError::Malformed { .. })));
     }
 
     #[test]
     fn overlap_zero_and_high_are_reported() {
-        let m = image(
-            ALL,
-            &[(20, 0x100000, 0x400000, 1), (20, 0x300000, 0x400000, 1)],
-            None,
-        );
-        assert!(matches!(
-            run(&m).memory_error,
-            Some(MemMapError::Overlap { a: 0, b: 1, .. })
-        ));
+        let m = image(ALL, &[(20, 0x100000, 0x400000, 1), (20, 0x300000, 0x400000, 1)], None);
+        assert!(matches!(run(&m).memory_error, Some(MemMapError::Overlap { a: 0, b: 1, .. })));
         let m = image(ALL, &[(20, 0x100000, 0, 1)], None);
-        assert!(matches!(
-            run(&m).memory_error,
-            Some(MemMapError::ZeroLength { .. })
-        ));
+        assert!(matches!(run(&m).memory_error, Some(MemMapError::ZeroLength { .. })));
         let m = image(ALL, &[(20, 0x1_0000_0000, 0x1000_0000, 1)], None);
         assert_eq!(run(&m).memory_error, Some(MemMapError::NoLowRam));
     }
@@ -233,9 +182,6 @@ mod tests {
     fn map_pointer_outside_memory() {
         let mut m = image(ALL, &[(20, 0, 0x9fc00, 1)], None);
         m[0x1030..0x1034].copy_from_slice(&0xdead_0000u32.to_le_bytes());
-        assert!(matches!(
-            run(&m).memory_error,
-            Some(MemMapError::Unreadable { .. })
-        ));
+        assert!(matches!(run(&m).memory_error, Some(MemMapError::Unreadable { .. })));
     }
 }

@@ -109,11 +109,7 @@ pub fn copy_kernel_pgd(pt: &mut PagetableSetup, from: Pfn) {
             vaddr: arch_i386::VirtAddr(i << mode.pgd_shift()),
             root: pt.base,
         };
-        let old = EntryRef {
-            ptr: unsafe { src.add(off) },
-            table: from,
-            ..e
-        };
+        let old = EntryRef { ptr: unsafe { src.add(off) }, table: from, ..e };
         let v = old.read();
         if present(v) && !present(e.read()) {
             write_entry(&e, v);
@@ -130,8 +126,7 @@ pub fn pagetable_setup_done(pt: &mut PagetableSetup) -> HvResult {
         // switch below run: with paging off for a moment, we execute at our
         // physical address, and the first fetch after paging is back on
         // must find that address mapped.
-        let kernel =
-            crate::native::pgd_entry(pt, pt.mode.pgd_index(arch_i386::layout::PAGE_OFFSET));
+        let kernel = crate::native::pgd_entry(pt, pt.mode.pgd_index(arch_i386::layout::PAGE_OFFSET));
         let zero = crate::native::pgd_entry(pt, 0);
         write_entry(&zero, kernel.read());
         if cr::read_cr4() & cr::CR4_PAE == 0 {
@@ -154,11 +149,7 @@ pub fn pgd_entry(pt: &PagetableSetup, index: u32) -> EntryRef {
         table: pt.base,
         index,
         // SAFETY: index < ptrs_per_pgd, inside the root page.
-        ptr: unsafe {
-            pt.mem
-                .page(pt.base)
-                .add((index * mode.entry_size()) as usize)
-        },
+        ptr: unsafe { pt.mem.page(pt.base).add((index * mode.entry_size()) as usize) },
         vaddr: arch_i386::VirtAddr(((index as u64) << mode.pgd_shift()) as u32),
         root: pt.base,
     }

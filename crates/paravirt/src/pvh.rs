@@ -40,17 +40,11 @@ pub fn parse(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) {
 fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<(), MemMapError> {
     let rd32 = |o: u64| {
         mem.read_u32(PhysAddr(pa.0 + o))
-            .map_err(|a| MemMapError::Unreadable {
-                what: "hvm_start_info",
-                addr: a.0,
-            })
+            .map_err(|a| MemMapError::Unreadable { what: "hvm_start_info", addr: a.0 })
     };
     let rd64 = |o: u64| {
         mem.read_u64(PhysAddr(pa.0 + o))
-            .map_err(|a| MemMapError::Unreadable {
-                what: "hvm_start_info",
-                addr: a.0,
-            })
+            .map_err(|a| MemMapError::Unreadable { what: "hvm_start_info", addr: a.0 })
     };
     let version = rd32(OFF_VERSION)?;
     let cmdline = rd64(OFF_CMDLINE)?;
@@ -58,32 +52,21 @@ fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<
         boot.cmdline = read_cstr(mem, PhysAddr(cmdline));
     }
     if version < 1 {
-        return Err(MemMapError::Missing(
-            "hvm_start_info version 0 carries no memory map",
-        ));
+        return Err(MemMapError::Missing("hvm_start_info version 0 carries no memory map"));
     }
     let map = rd64(OFF_MEMMAP)?;
     let n = rd32(OFF_MEMMAP_ENTRIES)? as u64;
     if map == 0 || n == 0 {
-        return Err(MemMapError::Missing(
-            "hvm_start_info memmap_paddr/memmap_entries are zero",
-        ));
+        return Err(MemMapError::Missing("hvm_start_info memmap_paddr/memmap_entries are zero"));
     }
     let mut m = MemoryMap::default();
     for i in 0..n {
         let at = map + i * MEMMAP_ENTRY;
         let rd = |o: u64| {
             mem.read_u64(PhysAddr(at + o))
-                .map_err(|a| MemMapError::Unreadable {
-                    what: "PVH memory map",
-                    addr: a.0,
-                })
+                .map_err(|a| MemMapError::Unreadable { what: "PVH memory map", addr: a.0 })
         };
-        m.push(Region {
-            start: rd(0)?,
-            len: rd(8)?,
-            kind: RegionKind::from_e820(rd(16)? as u32),
-        })?;
+        m.push(Region { start: rd(0)?, len: rd(8)?, kind: RegionKind::from_e820(rd(16)? as u32) })?;
     }
     boot.memory = m;
     m.validate()
@@ -115,10 +98,7 @@ mod tests {
         w32(&mut m, 0x2028, 1);
         m[0x2800..0x2805].copy_from_slice(b"quiet");
         assert_eq!(probe(&Bytes(&m), PhysAddr(0x1000)), Some(1));
-        let mut b = BootInfo::new(BootProtocol::Pvh {
-            start_info: PhysAddr(0x1000),
-            version: 1,
-        });
+        let mut b = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x1000), version: 1 });
         parse(&Bytes(&m), PhysAddr(0x1000), &mut b);
         assert_eq!(b.memory_error, None);
         assert_eq!(b.memory.ram_end_below_4g(), 0x1100000);
@@ -129,10 +109,7 @@ mod tests {
     fn version_0_has_no_map() {
         let mut m = vec![0u8; 0x2000];
         m[0x1000..0x1004].copy_from_slice(&MAGIC.to_le_bytes());
-        let mut b = BootInfo::new(BootProtocol::Pvh {
-            start_info: PhysAddr(0x1000),
-            version: 0,
-        });
+        let mut b = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x1000), version: 0 });
         parse(&Bytes(&m), PhysAddr(0x1000), &mut b);
         assert!(matches!(b.memory_error, Some(MemMapError::Missing(_))));
         m[0x1000] = 0;

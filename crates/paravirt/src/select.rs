@@ -79,10 +79,7 @@ pub fn evaluate<'a>(
     if registry.len() > MAX_BACKENDS {
         return Err(SelectError::TooMany);
     }
-    let mut c = Candidates {
-        list: [None; MAX_BACKENDS],
-        len: registry.len(),
-    };
+    let mut c = Candidates { list: [None; MAX_BACKENDS], len: registry.len() };
     for (slot, h) in c.list.iter_mut().zip(registry) {
         *slot = Some((*h, h.detect(boot)));
     }
@@ -134,12 +131,7 @@ mod tests {
             self.0
         }
         fn detect(&self, _: &BootInfo) -> Verdict {
-            self.1
-                .map(|priority| Detected {
-                    priority,
-                    why: "fake",
-                })
-                .ok_or("absent")
+            self.1.map(|priority| Detected { priority, why: "fake" }).ok_or("absent")
         }
     }
 
@@ -154,11 +146,8 @@ mod tests {
 
     #[test]
     fn highest_priority_wins_whatever_the_link_order() {
-        let orders: [[&dyn Hypervisor; 4]; 3] = [
-            [&NATIVE, &XEN, &HVM, &LGUEST],
-            [&LGUEST, &HVM, &XEN, &NATIVE],
-            [&HVM, &NATIVE, &LGUEST, &XEN],
-        ];
+        let orders: [[&dyn Hypervisor; 4]; 3] =
+            [[&NATIVE, &XEN, &HVM, &LGUEST], [&LGUEST, &HVM, &XEN, &NATIVE], [&HVM, &NATIVE, &LGUEST, &XEN]];
         for reg in orders {
             let c = evaluate(&reg, &boot()).unwrap();
             assert_eq!(select(&c, None).unwrap().name(), "xen");
@@ -172,14 +161,8 @@ mod tests {
         let reg: [&dyn Hypervisor; 3] = [&NATIVE, &XEN, &LGUEST];
         let c = evaluate(&reg, &boot()).unwrap();
         assert_eq!(select(&c, Some("native")).unwrap().name(), "native");
-        assert_eq!(
-            select(&c, Some("vmware")).err(),
-            Some(SelectError::Unknown("vmware"))
-        );
-        assert_eq!(
-            select(&c, Some("lguest")).err(),
-            Some(SelectError::NotDetected("lguest", "absent"))
-        );
+        assert_eq!(select(&c, Some("vmware")).err(), Some(SelectError::Unknown("vmware")));
+        assert_eq!(select(&c, Some("lguest")).err(), Some(SelectError::NotDetected("lguest", "absent")));
     }
 
     #[test]

@@ -31,18 +31,13 @@ pub unsafe fn load(start: u32, end: u32) -> Result<u32, &'static str> {
         if rd32(ph) != 1 {
             continue; // not PT_LOAD
         }
-        let (off, paddr, filesz, memsz) =
-            (rd32(ph + 4), rd32(ph + 12), rd32(ph + 16), rd32(ph + 20));
+        let (off, paddr, filesz, memsz) = (rd32(ph + 4), rd32(ph + 12), rd32(ph + 16), rd32(ph + 20));
         if start + off + filesz > end {
             return Err("ELF segment runs past the module");
         }
         // SAFETY: forwarded to the caller.
         unsafe {
-            core::ptr::copy(
-                (start + off) as *const u8,
-                paddr as *mut u8,
-                filesz as usize,
-            );
+            core::ptr::copy((start + off) as *const u8, paddr as *mut u8, filesz as usize);
             core::ptr::write_bytes((paddr + filesz) as *mut u8, 0, (memsz - filesz) as usize);
         }
     }

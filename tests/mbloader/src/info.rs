@@ -43,11 +43,7 @@ impl Real {
         let flags = rd32(mbi);
         Real {
             mem_upper_kib: rd32(mbi + 8),
-            cmdline: if flags & 4 != 0 {
-                cstr(rd32(mbi + 16))
-            } else {
-                ""
-            },
+            cmdline: if flags & 4 != 0 { cstr(rd32(mbi + 16)) } else { "" },
             mods: if flags & 8 != 0 { rd32(mbi + 24) } else { 0 },
             mods_count: if flags & 8 != 0 { rd32(mbi + 20) } else { 0 },
         }

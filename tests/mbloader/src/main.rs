@@ -60,9 +60,7 @@ extern "C" fn loader_main(magic: u32, mbi: u32) -> ! {
     // SAFETY: QEMU's multiboot info is valid, identity-mapped memory.
     let real = unsafe { info::Real::read(mbi) };
     let scenario = real.cmdline_value("scenario").unwrap_or("ok");
-    let Some(module) = real.module(0) else {
-        die("no kernel module (pass it with -initrd)")
-    };
+    let Some(module) = real.module(0) else { die("no kernel module (pass it with -initrd)") };
     say("mbloader: scenario=");
     say(scenario);
     say("\n");
@@ -74,9 +72,7 @@ extern "C" fn loader_main(magic: u32, mbi: u32) -> ! {
     };
     // SAFETY: the fake info goes to low memory nothing else uses now.
     let fake = unsafe { info::build_fake(scenario, &real, module.cmdline_tail) };
-    let Some(fake) = fake else {
-        die("unknown scenario")
-    };
+    let Some(fake) = fake else { die("unknown scenario") };
     say("mbloader: entering the kernel\n");
     // SAFETY: entering a loaded multiboot kernel the way the spec says.
     unsafe {
