@@ -14,6 +14,10 @@ impl PhysMem for DirectMap {
     fn page(&self, pfn: Pfn) -> *mut u8 {
         (PAGE_OFFSET + (pfn.0 << 12)) as *mut u8
     }
+
+    fn reachable(&self, pfn: Pfn) -> bool {
+        pfn.0 < (0u32.wrapping_sub(PAGE_OFFSET) >> 12)
+    }
 }
 
 /// Boot structures below `limit`, read through the direct map. A pointer

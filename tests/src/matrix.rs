@@ -14,6 +14,10 @@ pub enum Env {
     /// QEMU TCG through the project's test boot loader, which hands the
     /// kernel a deliberately malformed multiboot info (scenario name).
     BadBootInfo(&'static str),
+    /// The real Xen hypervisor (the project's PV32 build of Debian's Xen
+    /// 4.17) in QEMU TCG, the kernel as a 32-bit PV dom0; `mem` is
+    /// dom0_mem.
+    Xen,
 }
 
 impl Env {
@@ -22,6 +26,7 @@ impl Env {
             Env::Qemu => "qemu".into(),
             Env::QemuPvh => "qemu-pvh".into(),
             Env::BadBootInfo(s) => format!("mbloader:{s}"),
+            Env::Xen => "xen".into(),
         }
     }
 }
@@ -197,7 +202,69 @@ pub fn matrix() -> Vec<BootCase> {
             ..bad("", "cross4g", "")
         },
     ]);
+    m.extend(xen());
     m
+}
+
+const XEN_OK: Expect = Expect {
+    backend: Some("xen"),
+    paging: Some("PAE"),
+    result: Want::Success,
+    lines: &[
+        "registry: 3 backends: xen, lguest, native",
+        "entered via xen-pv in ring 1",
+        "candidate native: not detected",
+        "pinned and live, Xen's boot L3 and L2 released",
+        "pagetable pages read-only",
+        "selfcheck: ok",
+    ],
+};
+
+const fn xen_dom0(name: &'static str, mem: &'static str) -> BootCase {
+    BootCase { name, env: Env::Xen, cpu: "max", mem, append: "", features: None, expect: XEN_OK }
+}
+
+const fn xen_fail(name: &'static str, append: &'static str, message: &'static str) -> BootCase {
+    BootCase {
+        append,
+        expect: Expect { result: Want::Failure(message), lines: &["backend: xen"], ..XEN_OK },
+        ..xen_dom0(name, "32M")
+    }
+}
+
+/// Xen PV dom0 rows: the same default image, the xen backend chosen by
+
+/// start_info, the pagetable built through hypercalls.
+fn xen() -> Vec<BootCase> {
+    vec![
+        xen_dom0("xen-dom0-32M", "32M"),
+        xen_dom0("xen-dom0-128M", "128M"),
+        xen_dom0("xen-dom0-512M", "512M"),
+        xen_dom0("xen-dom0-1G", "1G"),
+        // A pagetable hypercall that Xen rejects (sent with a machine frame
+        // no machine has) ends the run cleanly, naming the call, its
+        // arguments and Xen's error: the 1st (a multicall of
+        // update_va_mapping), the 2nd (mmuext_op pinning the new L3) and
+        // the 4th (an mmu_update batch of mark_rodata_ro) at 32 MiB.
+        xen_fail(
+            "xen-fail-hypercall-1",
+            "xen_fail_hypercall=1",
+            "pagetable_init: update_va_mapping(0xc0140000",
+        ),
+        xen_fail("xen-fail-hypercall-2", "xen_fail_hypercall=2", "pagetable_init: mmuext_op(0x2, 0xfffffff"),
+        xen_fail("xen-fail-hypercall-4", "xen_fail_hypercall=4", "mark_rodata_ro: mmu_update(0xfffffff000"),
+        // Exceptions reach the kernel through Xen's trap table.
+        BootCase {
+            append: "fault=pf",
+            expect: Expect {
+                result: Want::Failure("unexpected exception #PF"),
+                paging: None,
+                lines: &["EXCEPTION #PF"],
+                ..XEN_OK
+            },
+            ..xen_dom0("xen-fault-page-fault", "32M")
+        },
+    ]
 }
 
 #[cfg(test)]

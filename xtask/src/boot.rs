@@ -22,6 +22,8 @@ pub struct Boot {
     pub kernel: PathBuf,
     /// The test loader, for `Env::BadBootInfo`.
     pub loader: Option<PathBuf>,
+    /// The hypervisor image, for `Env::Xen`.
+    pub xen: Option<PathBuf>,
     pub cpu: String,
     pub mem: String,
     pub append: String,
@@ -73,26 +75,63 @@ const STATUS_SUCCESS: i32 = 0x21;
 const STATUS_FAILURE: i32 = 0x23;
 const STATUS_ERROR: i32 = 0x25;
 
+/// Memory QEMU gets beyond dom0's: Xen's own heap and frame table.
+const XEN_OVERHEAD_MIB: u64 = 512;
+
+/// "128M", "1G", "512" (MiB) -> MiB.
+pub fn mib(size: &str) -> Option<u64> {
+    let s = size.trim();
+    let (num, mult) = match s.chars().last()? {
+        'G' | 'g' => (&s[..s.len() - 1], 1024),
+        'M' | 'm' => (&s[..s.len() - 1], 1),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mult)
+}
+
+/// A multiboot module string: "file cmdline". A comma would split
+/// modules, so QEMU wants it doubled.
+fn module(b: &Boot) -> String {
+    format!("{} {}", b.kernel.display(), b.append).replace(',', ",,")
+}
+
 fn qemu(b: &Boot) -> Command {
-    let mut c = Command::new("qemu-system-i386");
+    let mut c = match b.env {
+        Env::Xen => return qemu_xen(b),
+        _ => Command::new("qemu-system-i386"),
+    };
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
-    match b.env {
-        Env::Qemu | Env::QemuPvh => {
-            c.arg("-kernel").arg(&b.kernel);
-            if !b.append.is_empty() {
-                c.args(["-append", &b.append]);
-            }
-        }
-        Env::BadBootInfo(scenario) => {
-            let loader = b.loader.as_ref().expect("BadBootInfo needs the loader");
-            c.arg("-kernel").arg(loader);
-            c.args(["-append", &format!("scenario={scenario}")]);
-            // The module string is "file cmdline"; a comma would split
-            // modules, so QEMU wants it doubled.
-            let module = format!("{} {}", b.kernel.display(), b.append).replace(',', ",,");
-            c.args(["-initrd", &module]);
+    if let Env::BadBootInfo(scenario) = b.env {
+        c.arg("-kernel").arg(b.loader.as_ref().expect("BadBootInfo needs the loader"));
+        c.args(["-append", &format!("scenario={scenario}"), "-initrd", &module(b)]);
+    } else {
+        c.arg("-kernel").arg(&b.kernel);
+        if !b.append.is_empty() {
+            c.args(["-append", &b.append]);
         }
     }
+    common_args(&mut c, b);
+    c
+}
+
+/// Xen (64-bit) in QEMU; the kernel is its first module, i.e. dom0.
+fn qemu_xen(b: &Boot) -> Command {
+    let dom0 = mib(&b.mem).unwrap_or(128);
+    let mut c = Command::new("qemu-system-x86_64");
+    c.args(["-accel", &b.accel, "-M", "pc", "-cpu", &b.cpu]);
+    c.args(["-m", &format!("{}M", dom0 + XEN_OVERHEAD_MIB)]);
+    c.arg("-kernel").arg(b.xen.as_ref().expect("Env::Xen needs the hypervisor"));
+    c.args([
+        "-append",
+        &format!("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem={dom0}M,max:{dom0}M"),
+    ]);
+    c.args(["-initrd", &module(b)]);
+    common_args(&mut c, b);
+
+    c
+}
+
+fn common_args(c: &mut Command, b: &Boot) {
     c.args([
         "-display",
         "none",
@@ -107,7 +146,6 @@ fn qemu(b: &Boot) -> Command {
     if b.gdb {
         c.args(["-s", "-S"]);
     }
-    c
 }
 
 /// Boots `b`; with `stream`, echoes the serial log as it arrives.

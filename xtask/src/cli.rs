@@ -8,32 +8,43 @@ use crate::boot::{self, Boot, Outcome};
 use crate::{build, tools, EXIT_SETUP};
 
 pub struct RunOpts {
-    pub env: String,
+    pub env: Env,
     pub cpu: String,
     pub mem: String,
     pub append: String,
     pub build: build::Opts,
     pub accel: String,
     pub gdb: bool,
-    pub timeout: u64,
+    pub timeout: Option<u64>,
+}
+
+pub const ENVS: &str = "qemu, qemu-pvh, xen";
+
+fn parse_env(name: &str) -> Result<Env, String> {
+    match name {
+        "qemu" => Ok(Env::Qemu),
+        "qemu-pvh" => Ok(Env::QemuPvh),
+        "xen" => Ok(Env::Xen),
+        other => Err(format!("--env {other}: available environments: {ENVS}")),
+    }
 }
 
 fn parse(args: &[String]) -> Result<RunOpts, String> {
     let mut o = RunOpts {
-        env: "qemu".into(),
+        env: Env::Qemu,
         cpu: "max".into(),
         mem: "128M".into(),
         append: String::new(),
         build: build::Opts::default(),
         accel: "tcg".into(),
         gdb: false,
-        timeout: 60,
+        timeout: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--env" => o.env = value()?,
+            "--env" => o.env = parse_env(&value()?)?,
             "--cpu" => o.cpu = value()?,
             "--mem" => o.mem = value()?,
             "--append" => o.append = value()?,
@@ -47,58 +58,59 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
                 }
             }
             "--gdb" => o.gdb = true,
-            "--timeout" => o.timeout = value()?.parse().map_err(|_| "--timeout takes seconds".to_string())?,
+            "--timeout" => {
+                o.timeout = Some(value()?.parse().map_err(|_| "--timeout takes seconds".to_string())?)
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if o.env != "qemu" && o.env != "qemu-pvh" {
-        return Err(format!("--env {}: available environments: qemu, qemu-pvh", o.env));
+    if boot::mib(&o.mem).is_none() {
+        return Err(format!("--mem {}: use a size like 128M or 1G", o.mem));
     }
     Ok(o)
 }
 
-pub fn run(args: &[String]) -> u8 {
-    let o = match parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("xtask run: {e}");
-            return EXIT_SETUP;
-        }
-    };
-    if let Err(e) = tools::ensure_rust_src().and_then(|_| tools::ensure_qemu()) {
-        eprintln!("xtask: {e}");
-        return EXIT_SETUP;
+/// Tools, images, and the boot description.
+fn prepare(o: RunOpts) -> Result<Boot, String> {
+    tools::ensure_rust_src()?;
+    tools::ensure_qemu()?;
+    let xen = if o.env == Env::Xen { Some(tools::ensure_xen()?) } else { None };
+    let mut kernel = build::image("kernel", &o.build)?;
+    if o.env == Env::QemuPvh {
+        kernel = build::pvh_copy(&kernel)?;
     }
-    let env = if o.env == "qemu-pvh" { Env::QemuPvh } else { Env::Qemu };
-    let kernel = match build::image("kernel", &o.build).and_then(|k| {
-        if env == Env::QemuPvh {
-            build::pvh_copy(&k)
-        } else {
-            Ok(k)
-        }
-    }) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("xtask: {e}");
-            return EXIT_SETUP;
-        }
+    let timeout = match o.timeout {
+        Some(s) => Duration::from_secs(s),
+        None if o.env == Env::Xen => crate::test::XEN_TIMEOUT,
+        None => Duration::from_secs(60),
     };
-    let b = Boot {
-        env,
+    Ok(Boot {
+        env: o.env,
         kernel,
         loader: None,
+        xen,
         cpu: o.cpu,
         mem: o.mem,
         append: o.append,
         accel: o.accel,
         gdb: o.gdb,
-        timeout: Duration::from_secs(o.timeout),
+        timeout,
+    })
+}
+
+pub fn run(args: &[String]) -> u8 {
+    let b = match parse(args).and_then(prepare) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("xtask run: {e}");
+            return EXIT_SETUP;
+        }
     };
     let r = boot::run(&b, true);
     match &r.outcome {
         Outcome::Success => {}
         Outcome::Crash(why) => eprintln!("xtask: CRASH: {why}"),
-        Outcome::Timeout => eprintln!("xtask: TIMEOUT after {} s", o.timeout),
+        Outcome::Timeout => eprintln!("xtask: TIMEOUT after {} s", b.timeout.as_secs()),
         o => eprintln!("xtask: {}", o.word()),
     }
     if let Some(i) = r.log.find("--- qemu stderr ---") {

@@ -23,9 +23,9 @@ usage: cargo xtask <command> [options]
 
 commands:
   run    build the kernel, boot it, stream the serial log
-         --env ENV             qemu (multiboot, default) or qemu-pvh
+         --env ENV             qemu (multiboot, default), qemu-pvh, xen (dom0)
          --cpu MODEL           QEMU CPU model (default max)
-         --mem SIZE            guest memory, e.g. 128M, 1G (default 128M)
+         --mem SIZE            guest memory (xen: dom0_mem), e.g. 128M, 1G (default 128M)
          --append \"CMDLINE\"    kernel command line
          --features LIST       kernel cargo features (backends: native,xen,lguest)
          --no-default-features

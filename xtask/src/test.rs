@@ -12,9 +12,10 @@ use pvops_tests::{matrix, BootCase, Env, Want};
 use crate::boot::{self, Boot, Outcome, Run};
 use crate::{build, tools, EXIT_SETUP};
 
-/// Per-boot timeout: a native TCG boot takes well under a second, so this
-/// only bounds hangs.
+/// Per-boot timeouts. A native TCG boot takes well under a second and Xen
+/// with dom0 a few seconds, so these only bound hangs.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const XEN_TIMEOUT: Duration = Duration::from_secs(180);
 
 pub fn main(args: &[String]) -> u8 {
     let mut filter = None;
@@ -65,6 +66,7 @@ pub fn main(args: &[String]) -> u8 {
 fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
     let mut images = HashMap::new();
     let mut loader = None;
+    let mut xen = None;
     let mut boots = Vec::new();
     for c in cases {
         let opts = build::Opts {
@@ -80,6 +82,10 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             println!("xtask: building mbloader");
             loader = Some(build::image("mbloader", &build::Opts::default())?);
         }
+        if c.env == Env::Xen && xen.is_none() {
+            println!("xtask: the Xen hypervisor");
+            xen = Some(tools::ensure_xen()?);
+        }
         let mut kernel = images[&opts].clone();
         if c.env == Env::QemuPvh {
             kernel = build::pvh_copy(&kernel)?;
@@ -88,12 +94,13 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             env: c.env,
             kernel,
             loader: loader.clone(),
+            xen: xen.clone(),
             cpu: c.cpu.into(),
             mem: c.mem.into(),
             append: c.append.into(),
             accel: "tcg".into(),
             gdb: false,
-            timeout: BOOT_TIMEOUT,
+            timeout: if c.env == Env::Xen { XEN_TIMEOUT } else { BOOT_TIMEOUT },
         });
     }
     Ok(boots)

@@ -76,3 +76,23 @@ pub fn ensure_rust_src() -> Result<(), String> {
     println!("xtask: installing the rust-src component (needed to build core for the kernel target) ...");
     sh("rustup component add rust-src llvm-tools")
 }
+
+/// The project's Xen: Debian's Xen 4.17 source rebuilt with CONFIG_PV32
+/// (and the PVH test fix), cached under target/xen. The script prints what
+/// it does and takes about two minutes the first time.
+pub fn ensure_xen() -> Result<std::path::PathBuf, String> {
+    let root = crate::build::root();
+    let out = root.join("target/xen");
+    let ok = Command::new("bash")
+        .arg(root.join("xtask/xen/build-xen.sh"))
+        .arg(&out)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let image = out.join("xen-4.17-pv32");
+    if ok && image.exists() {
+        Ok(image)
+    } else {
+        Err("building the Xen hypervisor failed (see target/xen/build.log)".into())
+    }
+}

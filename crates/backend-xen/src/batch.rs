@@ -95,8 +95,10 @@ pub fn multicall(entries: &mut [MulticallEntry], op: &'static str) -> HvResult {
     assert!(entries.len() <= MULTICALL_MAX);
     flush()?;
     if sabotage_this_one() {
-        entries[0].args[1] = (BOGUS_MFN << 12) | 1;
+        // update_va_mapping's high half: address bits no machine has.
+        entries[0].args[2] = 0x000F_FFFF;
     }
+
     // Debug builds of Xen scribble over processed entries' arguments:
     // keep a copy for the error message.
     let mut copy = [MulticallEntry::default(); MULTICALL_MAX];

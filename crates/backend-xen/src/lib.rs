@@ -132,7 +132,10 @@ impl Hypervisor for XenPv {
         check("memory_op(XENMEM_machphys_mapping)", rc, &[])?;
         HV_START.store(mp.v_start, Ordering::Relaxed);
         pagetable::set_hv_start(mp.v_start);
-        p2m::init(si.mfn_list, si.nr_pages, mp.v_start, mp.max_mfn);
+        // The m2p table has one u32 per machine frame up to v_end.
+        let m2p_entries = (mp.v_end.wrapping_sub(mp.v_start)) / 4;
+        p2m::init(si.mfn_list, si.nr_pages, mp.v_start, mp.max_mfn.min(m2p_entries.saturating_sub(1)));
+
         pagetable::set_root(Pfn((si.pt_base - PAGE_OFFSET) >> 12));
 
         boot.cmdline = si.cmdline;

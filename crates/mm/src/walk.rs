@@ -62,6 +62,9 @@ impl<'a> Walker<'a> {
                     return None;
                 }
                 let table = self.hv.pte_pfn(self.mode, v);
+                if !self.mem.reachable(table) {
+                    return None;
+                }
                 let base = va & !((1u64 << self.mode.pgd_shift()) - 1) as u32;
                 Some(self.entry(table, Level::Pmd, self.mode.pmd_index(va), base))
             }
@@ -86,7 +89,8 @@ impl<'a> Walker<'a> {
             return None;
         }
         let base = va & !(self.mode.pmd_size() - 1);
-        Some(self.entry(self.pte_table(v), Level::Pte, self.mode.pte_index(va), base))
+        let table = self.pte_table(v);
+        self.mem.reachable(table).then(|| self.entry(table, Level::Pte, self.mode.pte_index(va), base))
     }
 
     /// The frame a large-page pmd entry maps at its start.
@@ -128,7 +132,14 @@ impl<'a> Walker<'a> {
                 continue;
             }
             let table = self.pte_table(v);
+            if !self.mem.reachable(table) {
+                // A pte page we cannot read (a foreign frame): its range
+                // shows up as unmapped.
+                va = pmd_end;
+                continue;
+            }
             let base = (va & !(pmd_size - 1)) as u32;
+
             let first = self.mode.pte_index(va as u32);
             let last = (end.min(pmd_end) - base as u64).div_ceil(4096) as u32;
             let mut e = self.entry(table, Level::Pte, first, base);

@@ -14,6 +14,14 @@ pub trait PhysMem {
     /// it is writable unless the frame is a pagetable page that the backend
     /// made read-only (then writes go through the backend's hooks).
     fn page(&self, pfn: Pfn) -> *mut u8;
+
+    /// Can `page(pfn)` be used at all? A walk that meets an entry naming
+    /// a frame beyond reach (a foreign or bogus one) stops there instead
+    /// of faulting.
+    fn reachable(&self, pfn: Pfn) -> bool {
+        let _ = pfn;
+        true
+    }
 }
 
 /// Read-only access to boot-time structures at physical addresses, with a
