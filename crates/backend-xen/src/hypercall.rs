@@ -120,7 +120,6 @@ pub(crate) fn sabotage_this_one() -> bool {
 /// A machine frame no machine has (2^40 bytes up, beyond the physical
 /// address width): Xen answers it with an error. (A smaller bogus frame
 /// may be MMIO, which dom0 is allowed to map.)
-
 pub(crate) const BOGUS_MFN: u32 = 0x0FFF_FFFF;
 
 /// Turns a negative result into an error naming the operation.
