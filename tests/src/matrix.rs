@@ -233,7 +233,6 @@ const fn xen_fail(name: &'static str, append: &'static str, message: &'static st
 }
 
 /// Xen PV dom0 rows: the same default image, the xen backend chosen by
-
 /// start_info, the pagetable built through hypercalls.
 fn xen() -> Vec<BootCase> {
     vec![
