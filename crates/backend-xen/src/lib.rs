@@ -295,7 +295,7 @@ impl Hypervisor for XenPv {
     }
 
     fn console_write(&self, bytes: &[u8]) {
-        hypercall::call(
+        hypercall::call_uncounted(
             nr::CONSOLE_IO,
             [abi::CONSOLEIO_WRITE, bytes.len() as u32, bytes.as_ptr() as u32, 0, 0],
         );
