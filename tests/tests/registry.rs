@@ -17,7 +17,7 @@ fn chosen(boot: &BootInfo, forced: Option<&str>) -> Result<&'static str, String>
 fn registry_holds_the_three_backends() {
     let mut names: Vec<_> = HYPERVISORS.iter().map(|h| h.name()).collect();
     names.sort();
-    assert_eq!(names, ["lguest", "native", "xen"]);
+    assert_eq!(names, ["lguest", "native", "xen", "xen-hvm"]);
 }
 
 #[test]
@@ -50,6 +50,46 @@ fn lguest_boot_params_is_lguest() {
     // A PC boot_params in ring 0 is native.
     let boot = BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 0 });
     assert_eq!(chosen(&boot, None).unwrap(), "native");
+}
+
+fn with_xen_cpuid(mut boot: BootInfo) -> BootInfo {
+    boot.cpu.hv_leaves[0] = Some(arch_i386::cpu::HypervisorLeaf {
+        base: 0x4000_0000,
+        max_leaf: 0x4000_0005,
+        signature: *b"XenVMMXenVMM",
+    });
+    boot
+}
+
+#[test]
+fn pvh_under_xen_is_xen_hvm_and_refuses_native() {
+    let boot = with_xen_cpuid(BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x8000), version: 0 }));
+    assert_eq!(chosen(&boot, None).unwrap(), "xen-hvm");
+    let err = chosen(&boot, Some("native")).unwrap_err();
+    assert!(err.contains("no memory map"), "{err}");
+}
+
+#[test]
+fn pvh_under_qemu_is_native() {
+    let mut boot = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x8000), version: 1 });
+    boot.cpu.hv_leaves[0] = Some(arch_i386::cpu::HypervisorLeaf {
+        base: 0x4000_0000,
+        max_leaf: 0x4000_0001,
+        signature: *b"TCGTCGTCGTCG",
+    });
+    assert_eq!(chosen(&boot, None).unwrap(), "native");
+}
+
+#[test]
+fn xen_hvm_refuses_ring1() {
+    let mut magic = [0u8; 32];
+    magic[..15].copy_from_slice(b"xen-3.0-x86_32p");
+    let mut boot =
+        with_xen_cpuid(BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(0xC040_0000), magic }));
+    boot.cpl = 1;
+    // PV wins by priority, and xen-hvm would not run in ring 1 anyway.
+    assert_eq!(chosen(&boot, None).unwrap(), "xen");
+    assert!(chosen(&boot, Some("xen-hvm")).is_err());
 }
 
 #[test]

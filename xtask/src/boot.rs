@@ -22,7 +22,7 @@ pub struct Boot {
     pub kernel: PathBuf,
     /// The test loader, for `Env::BadBootInfo`.
     pub loader: Option<PathBuf>,
-    /// The hypervisor image, for `Env::Xen`.
+    /// The hypervisor image, for `Env::Xen` and `Env::XenPvh`.
     pub xen: Option<PathBuf>,
     pub cpu: String,
     pub mem: String,
@@ -97,7 +97,7 @@ fn module(b: &Boot) -> String {
 
 fn qemu(b: &Boot) -> Command {
     let mut c = match b.env {
-        Env::Xen => return qemu_xen(b),
+        Env::Xen | Env::XenPvh => return qemu_xen(b),
         _ => Command::new("qemu-system-i386"),
     };
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
@@ -120,11 +120,15 @@ fn qemu_xen(b: &Boot) -> Command {
     let mut c = Command::new("qemu-system-x86_64");
     c.args(["-accel", &b.accel, "-M", "pc", "-cpu", &b.cpu]);
     c.args(["-m", &format!("{}M", dom0 + XEN_OVERHEAD_MIB)]);
-    c.arg("-kernel").arg(b.xen.as_ref().expect("Env::Xen needs the hypervisor"));
-    c.args([
-        "-append",
-        &format!("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem={dom0}M,max:{dom0}M"),
-    ]);
+    c.arg("-kernel").arg(b.xen.as_ref().expect("Xen environments need the hypervisor"));
+    let mut xen =
+        format!("console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_mem={dom0}M,max:{dom0}M");
+    if b.env == Env::XenPvh {
+        // PVH dom0 needs the CPU's nested paging (-cpu max offers SVM+NPT);
+        // without an IOMMU in the machine, Xen must be told not to want one.
+        xen.push_str(" dom0=pvh dom0-iommu=none");
+    }
+    c.args(["-append", &xen]);
     c.args(["-initrd", &module(b)]);
     common_args(&mut c, b);
 

@@ -18,13 +18,14 @@ pub struct RunOpts {
     pub timeout: Option<u64>,
 }
 
-pub const ENVS: &str = "qemu, qemu-pvh, xen";
+pub const ENVS: &str = "qemu, qemu-pvh, xen, xen-pvh";
 
 fn parse_env(name: &str) -> Result<Env, String> {
     match name {
         "qemu" => Ok(Env::Qemu),
         "qemu-pvh" => Ok(Env::QemuPvh),
         "xen" => Ok(Env::Xen),
+        "xen-pvh" => Ok(Env::XenPvh),
         other => Err(format!("--env {other}: available environments: {ENVS}")),
     }
 }
@@ -74,14 +75,14 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
 fn prepare(o: RunOpts) -> Result<Boot, String> {
     tools::ensure_rust_src()?;
     tools::ensure_qemu()?;
-    let xen = if o.env == Env::Xen { Some(tools::ensure_xen()?) } else { None };
+    let xen = if o.env.uses_xen() { Some(tools::ensure_xen()?) } else { None };
     let mut kernel = build::image("kernel", &o.build)?;
     if o.env == Env::QemuPvh {
         kernel = build::pvh_copy(&kernel)?;
     }
     let timeout = match o.timeout {
         Some(s) => Duration::from_secs(s),
-        None if o.env == Env::Xen => crate::test::XEN_TIMEOUT,
+        None if o.env.uses_xen() => crate::test::XEN_TIMEOUT,
         None => Duration::from_secs(60),
     };
     Ok(Boot {

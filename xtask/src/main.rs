@@ -23,7 +23,8 @@ usage: cargo xtask <command> [options]
 
 commands:
   run    build the kernel, boot it, stream the serial log
-         --env ENV             qemu (multiboot, default), qemu-pvh, xen (dom0)
+         --env ENV             qemu (multiboot, default), qemu-pvh, xen (PV dom0),
+                               xen-pvh (PVH dom0)
          --cpu MODEL           QEMU CPU model (default max)
          --mem SIZE            guest memory (xen: dom0_mem), e.g. 128M, 1G (default 128M)
          --append \"CMDLINE\"    kernel command line

@@ -82,7 +82,7 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             println!("xtask: building mbloader");
             loader = Some(build::image("mbloader", &build::Opts::default())?);
         }
-        if c.env == Env::Xen && xen.is_none() {
+        if c.env.uses_xen() && xen.is_none() {
             println!("xtask: the Xen hypervisor");
             xen = Some(tools::ensure_xen()?);
         }
@@ -100,7 +100,7 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             append: c.append.into(),
             accel: "tcg".into(),
             gdb: false,
-            timeout: if c.env == Env::Xen { XEN_TIMEOUT } else { BOOT_TIMEOUT },
+            timeout: if c.env.uses_xen() { XEN_TIMEOUT } else { BOOT_TIMEOUT },
         });
     }
     Ok(boots)

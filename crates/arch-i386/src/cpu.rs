@@ -159,17 +159,24 @@ pub fn has_cpuid() -> bool {
     (before ^ after) & 0x20_0000 != 0
 }
 
-/// Runs the CPUID instruction.
-#[cfg(target_arch = "x86")]
+/// Runs the CPUID instruction (on an x86-64 host too, for host tests).
 pub fn cpuid(leaf: u32, subleaf: u32) -> Regs {
     // CPUID is unprivileged and has no side effects; callers check
     // `has_cpuid` first.
+    #[cfg(target_arch = "x86")]
     let r = core::arch::x86::__cpuid_count(leaf, subleaf);
+    #[cfg(target_arch = "x86_64")]
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
     Regs { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
 }
 
+/// Every x86-64 CPU has CPUID.
+#[cfg(target_arch = "x86_64")]
+pub fn has_cpuid() -> bool {
+    true
+}
+
 /// The features of the CPU we run on.
-#[cfg(target_arch = "x86")]
 pub fn probe() -> CpuFeatures {
     if !has_cpuid() {
         return CpuFeatures::default();

@@ -101,3 +101,21 @@ mod imp {
 }
 
 pub use imp::*;
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// `msr` must exist and `val` be valid for it; writing some MSRs changes
+/// how the CPU (or the hypervisor under it) behaves.
+#[cfg(target_arch = "x86")]
+pub unsafe fn wrmsr(msr: u32, val: u64) {
+    // SAFETY: forwarded to the caller.
+    unsafe { x86::msr::wrmsr(msr, val) }
+}
+
+/// # Safety
+/// Never: there are no MSRs on the host.
+#[cfg(not(target_arch = "x86"))]
+pub unsafe fn wrmsr(_: u32, _: u64) {
+    panic!("wrmsr called on the host")
+}

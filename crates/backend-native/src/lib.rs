@@ -27,6 +27,13 @@ impl Hypervisor for Native {
             BootProtocol::LinuxBoot { hardware_subarch, .. } if hardware_subarch != SUBARCH_PC => {
                 Err("boot_params.hardware_subarch names a paravirtualized platform")
             }
+            // QEMU's PVH loader passes the PC's memory map (version 1). A
+            // start_info without one comes from a platform with no PC
+            // firmware and no devices of its own (Xen's PVH): its memory
+            // map and console are hypercalls away, out of native's reach.
+            BootProtocol::Pvh { version: 0, .. } => {
+                Err("PVH start_info version 0 has no memory map: a paravirtualized platform, not a PC")
+            }
             _ => Ok(Detected { priority: 0, why: "ring 0 on a PC: bare hardware or full virtualization" }),
         }
     }

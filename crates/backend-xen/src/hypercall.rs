@@ -64,6 +64,14 @@ pub fn page_filled() -> bool {
     false
 }
 
+/// The hypercall page's (virtual) address.
+pub fn page_address() -> u32 {
+    #[cfg(target_arch = "x86")]
+    return &raw const hypercall_page as u32;
+    #[cfg(not(target_arch = "x86"))]
+    0
+}
+
 static HYPERCALLS: AtomicU32 = AtomicU32::new(0);
 static MMU_UPDATE_ENTRIES: AtomicU32 = AtomicU32::new(0);
 static MMUEXT_ENTRIES: AtomicU32 = AtomicU32::new(0);

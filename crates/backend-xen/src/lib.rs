@@ -19,6 +19,7 @@
 pub mod abi;
 pub mod batch;
 mod entry;
+pub mod hvm;
 pub mod hypercall;
 pub mod p2m;
 pub mod pagetable;
@@ -319,3 +320,6 @@ impl Hypervisor for XenPv {
 
 #[distributed_slice(HYPERVISORS)]
 static XEN: &'static dyn Hypervisor = &XenPv;
+
+#[distributed_slice(HYPERVISORS)]
+static XEN_HVM: &'static dyn Hypervisor = &hvm::XenHvm;

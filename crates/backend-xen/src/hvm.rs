@@ -1,0 +1,132 @@
+//! Xen HVM/PVH: the same hypervisor, a different contract.
+//!
+//! A PVH guest runs in ring 0 of a hardware-virtualized container with
+//! nested paging: the MMU walks the guest's own pagetables, so pagetable
+//! writes, CR3 and TLB flushes are native again. What stays Xen is
+//! everything there is no PC hardware for: no firmware memory map (PVH
+//! start_info version 0 has none: ask `XENMEM_memory_map`), no serial port
+//! of our own (Xen owns COM1: use `console_io`), hypercalls through a page
+//! Xen fills when its guest-physical address is written to the MSR that
+//! CPUID leaf base+2 names (`vmcall`/`vmmcall` stubs instead of `int 0x82`).
+//! This backend is therefore short: it overrides identity, detection,
+//! init, console and shutdown, and inherits every pagetable hook.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use arch_i386::cpu;
+use arch_i386::layout::PAGE_OFFSET;
+use paravirt::memmap::{MemoryMap, Region, RegionKind};
+use paravirt::{BootInfo, Counters, Detected, ExitStatus, HvError, HvResult, Hypervisor, Verdict};
+
+use crate::abi::{self, nr};
+use crate::hypercall::{self, check};
+
+pub struct XenHvm;
+
+pub const SIGNATURE: &[u8; 12] = b"XenVMMXenVMM";
+
+static PAGE_READY: AtomicBool = AtomicBool::new(false);
+
+/// XENMEM_memory_map.
+const XENMEM_MEMORY_MAP: u32 = 9;
+const E820_ENTRY: usize = 20;
+const MAX_E820: usize = 64;
+
+/// Installs the hypercall page once (also from the console, which may be
+/// needed before `init` to report a selection error).
+fn hypercall_page() -> HvResult {
+    if PAGE_READY.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let f = cpu::probe();
+    let leaf =
+        f.find_hypervisor(SIGNATURE).ok_or(HvError::new("xen-hvm: no XenVMMXenVMM CPUID leaf", &[], -38))?;
+    if leaf.max_leaf < leaf.base + 2 {
+        return Err(HvError::new("xen-hvm: CPUID leaf base+2 missing", &[leaf.base as u64], -38));
+    }
+    let msr = cpu::cpuid(leaf.base + 2, 0).ebx;
+    let pa = hypercall::page_address() - PAGE_OFFSET;
+    // SAFETY: Xen defines this MSR (CPUID said so); writing a page's
+    // guest-physical address makes Xen fill that page with stubs.
+    unsafe { arch_i386::cr::wrmsr(msr, pa as u64) };
+    if !hypercall::page_filled() {
+        return Err(HvError::new(
+            "xen-hvm: the hypercall page was not filled",
+            &[msr as u64, pa as u64],
+            -38,
+        ));
+    }
+    PAGE_READY.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The memory map Xen keeps for us.
+fn memory_map() -> Result<MemoryMap, HvError> {
+    #[repr(C)]
+    struct XenMemoryMap {
+        nr_entries: u32,
+        buffer: u32,
+    }
+    let mut buf = [0u8; E820_ENTRY * MAX_E820];
+    let mut arg = XenMemoryMap { nr_entries: MAX_E820 as u32, buffer: buf.as_mut_ptr() as u32 };
+    let rc = hypercall::call(nr::MEMORY_OP, [XENMEM_MEMORY_MAP, &raw mut arg as u32, 0, 0, 0]);
+    check("memory_op(XENMEM_memory_map)", rc, &[MAX_E820 as u64])?;
+    let mut map = MemoryMap::default();
+    for e in buf.chunks_exact(E820_ENTRY).take(arg.nr_entries as usize) {
+        let u64_at = |o: usize| u64::from_le_bytes(e[o..o + 8].try_into().unwrap());
+        let ty = u32::from_le_bytes(e[16..20].try_into().unwrap());
+        map.push(Region { start: u64_at(0), len: u64_at(8), kind: RegionKind::from_e820(ty) })
+            .map_err(|_| HvError::new("xen-hvm: memory map too long", &[arg.nr_entries as u64], -12))?;
+    }
+    Ok(map)
+}
+
+impl Hypervisor for XenHvm {
+    fn name(&self) -> &'static str {
+        "xen-hvm"
+    }
+
+    fn detect(&self, boot: &BootInfo) -> Verdict {
+        if boot.cpl != 0 {
+            return Err("running in ring 1: a PV guest, not HVM/PVH");
+        }
+        if boot.cpu.find_hypervisor(SIGNATURE).is_none() {
+            return Err("no XenVMMXenVMM signature in CPUID leaves 0x40000000-0x4000ff00");
+        }
+        Ok(Detected { priority: 50, why: "CPUID hypervisor signature XenVMMXenVMM in ring 0 (HVM/PVH)" })
+    }
+
+    fn init(&self, boot: &mut BootInfo) -> HvResult {
+        hypercall_page()?;
+        // PVH start_info version 0 carries no memory map; Xen has one.
+        if boot.memory.is_empty() || boot.memory_error.is_some() {
+            let map = memory_map()?;
+            boot.memory_error = map.validate().err();
+            boot.memory = map;
+            log::info!("xen-hvm: memory map from XENMEM_memory_map ({} entries)", map.regions().len());
+        }
+        Ok(())
+    }
+
+    fn console_write(&self, bytes: &[u8]) {
+        if hypercall_page().is_ok() {
+            hypercall::call_uncounted(
+                nr::CONSOLE_IO,
+                [abi::CONSOLEIO_WRITE, bytes.len() as u32, bytes.as_ptr() as u32, 0, 0],
+            );
+        }
+    }
+
+    fn shutdown(&self, status: ExitStatus) -> ! {
+        // Ring 0 in an HVM container: the port is ours (QEMU's exit device
+        // behind Xen); without it, power off through Xen.
+        arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, status.debug_exit_code());
+        let reason: u32 = abi::SHUTDOWN_POWEROFF;
+        hypercall::call(nr::SCHED_OP, [abi::SCHEDOP_SHUTDOWN, &raw const reason as u32, 0, 0, 0]);
+        arch_i386::io::halt_forever()
+    }
+
+    fn counters(&self) -> Counters {
+        hypercall::counters()
+    }
+}
