@@ -29,6 +29,7 @@ mod fault;
 mod head;
 mod mem;
 mod paging;
+mod perf;
 mod result;
 mod selfcheck;
 mod trap;
@@ -37,6 +38,7 @@ use paravirt::{BootInfo, Hypervisor, SelectError, HYPERVISORS};
 
 #[no_mangle]
 extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
+    perf::start();
     let cpl = arch_i386::desc::cpl();
     if cpl == 0 {
         trap::init_native();
@@ -49,6 +51,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     if let Err(e) = hv.init(&mut boot) {
         fail!("backend {} failed to initialise: {}", hv.name(), e);
     }
+    perf::phase("entry_to_backend");
     if cpl != 0 {
         if let Err(e) = trap::init_pv(hv) {
             fail!("loading the IDT through {}: {}", hv.name(), e);

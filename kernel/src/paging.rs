@@ -7,7 +7,7 @@ use mm::{BootAlloc, Caps, KernelImage, Layout};
 use paravirt::{BootInfo, Hypervisor};
 
 use crate::mem::DirectMap;
-use crate::{fail, head, kprintln, result, selfcheck};
+use crate::{fail, head, kprintln, perf, result, selfcheck};
 
 /// Room the kernel needs beyond its image: pagetable pages and the like.
 const MIN_FREE: u64 = 512 << 10;
@@ -87,14 +87,15 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
     for &(s, e) in alloc.free_ranges() {
         kprintln!("bootmem: early allocations from pfn {:#x}-{:#x} ({} KiB)", s.0, e.0, (e.0 - s.0) * 4);
     }
+    perf::phase("layout");
     let before = hv.counters();
-    let pt = match mm::pagetable_init(hv, &mem, &mut alloc, &layout, caps) {
+    let pt = match mm::pagetable_init(hv, &mem, &mut alloc, &layout, caps, &mut perf::mm_phase) {
         Ok(pt) => pt,
         Err(e) => fail!("pagetable_init: {}", e),
     };
     let built = hv.counters();
     kprintln!("hypercalls: pagetable_init {}", built.since(&before));
-    if cpu_is_native_ring0(boot) {
+    if boot.cpl == 0 {
         crate::trap::set_df_cr3(arch_i386::cr::read_cr3());
     }
     let s = pt.stats;
@@ -123,14 +124,25 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         Ok(n) => kprintln!("mark_rodata_ro: {} kept entries restricted", n),
         Err(e) => fail!("mark_rodata_ro: {}", e),
     }
-    kprintln!("hypercalls: mark_rodata_ro {}", hv.counters().since(&built));
+    let protected = hv.counters();
+    kprintln!("hypercalls: mark_rodata_ro {}", protected.since(&built));
+    perf::phase("mark_rodata_ro");
 
-    if selfcheck::run(&w, &layout, &caps, hv.pagetable_pages_readonly()) {
+    let report = selfcheck::run(&w, &layout, &caps, hv.pagetable_pages_readonly());
+    perf::phase("selfcheck");
+    // The figures `cargo xtask bench` reads.
+    perf::counters("pagetable", &built.since(&before));
+    perf::counters("mark_rodata_ro", &protected.since(&built));
+    kprintln!("perf: pagetable.pages_allocated {}", alloc.allocated());
+    kprintln!("perf: pagetable.ptes_written {}", s.ptes_written);
+    kprintln!("perf: pagetable.large_written {}", s.large_written);
+    kprintln!("perf: pagetable.write_calls {}", s.write_calls);
+    kprintln!("perf: pagetable.table_pages {}", 1 + report.pmd_tables + report.pte_tables);
+    kprintln!("perf: pagetable.min_table_pages {}", layout.min_table_pages(&caps));
+    kprintln!("perf: lowmem_pages {}", layout.max_low_pfn.0);
+    perf::calibrate();
+    if report.ok() {
         result::success()
     }
     fail!("self-check found problems in the live pagetable")
-}
-
-fn cpu_is_native_ring0(boot: &BootInfo) -> bool {
-    boot.cpl == 0
 }

@@ -1,14 +1,14 @@
 //! Prints the self-check: a ptdump-style summary of the kernel half, the
 //! table counts, and every problem found.
 
-use mm::check::check;
+use mm::check::{check, Report};
 use mm::walk::Walker;
 use mm::{Caps, Layout};
 
 use crate::kprintln;
 
-/// True if the live pagetable passed.
-pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> bool {
+/// Checks the live pagetable and prints the result.
+pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> Report {
     kprintln!("ptdump: kernel half of the live pagetable (root pfn {:#x}):", w.root.0);
     let r = check(w, layout, caps, readonly_tables, |d| kprintln!("ptdump: {}", d));
     kprintln!(
@@ -34,5 +34,5 @@ pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> b
             if readonly_tables { ", pagetable pages read-only" } else { "" }
         );
     }
-    r.ok()
+    r
 }

@@ -359,11 +359,7 @@ fn xen_rows() -> Vec<BootCase> {
         // arguments and Xen's error: the 1st (a multicall of
         // update_va_mapping), the 2nd (mmuext_op pinning the new L3) and
         // the 4th (an mmu_update batch of mark_rodata_ro) at 32 MiB.
-        xen_fail(
-            "xen-fail-hypercall-1",
-            "xen_fail_hypercall=1",
-            "pagetable_init: update_va_mapping(",
-        ),
+        xen_fail("xen-fail-hypercall-1", "xen_fail_hypercall=1", "pagetable_init: update_va_mapping("),
         xen_fail("xen-fail-hypercall-2", "xen_fail_hypercall=2", "pagetable_init: mmuext_op(0x2, 0xfffffff"),
         xen_fail("xen-fail-hypercall-4", "xen_fail_hypercall=4", "mark_rodata_ro: mmu_update(0xfffffff000"),
         // Exceptions reach the kernel through Xen's trap table.

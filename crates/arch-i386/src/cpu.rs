@@ -231,3 +231,22 @@ mod tests {
         assert!(decode(cpuid).nx);
     }
 }
+
+/// The time-stamp counter. Under QEMU with `-icount shift=0` it advances by
+/// exactly one per guest instruction, which makes it an instruction
+/// counter (the kernel checks this at boot, see its `perf: calibration`).
+#[cfg(target_arch = "x86")]
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc reads a counter; callers check CPUID's TSC bit.
+    unsafe { core::arch::x86::_rdtsc() }
+}
+
+/// Runs `n` iterations of a 3-instruction loop (nop; dec; jnz), for
+/// calibrating instruction counts.
+#[cfg(target_arch = "x86")]
+pub fn spin3(n: u32) {
+    // SAFETY: only ecx is touched, and declared.
+    unsafe {
+        core::arch::asm!("2:", "nop", "dec ecx", "jnz 2b", inout("ecx") n => _, options(nomem, nostack));
+    }
+}

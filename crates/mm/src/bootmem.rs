@@ -96,8 +96,8 @@ impl<'a> BootAlloc<'a> {
     }
 }
 
-impl PageAlloc for BootAlloc<'_> {
-    fn alloc_page(&mut self) -> Option<Pfn> {
+impl BootAlloc<'_> {
+    fn take(&mut self) -> Option<Pfn> {
         while self.cur < self.nfree {
             let (start, end) = self.free[self.cur];
             if self.next < start {
@@ -107,14 +107,25 @@ impl PageAlloc for BootAlloc<'_> {
                 let pfn = self.next;
                 self.next = self.next.add(1);
                 self.allocated += 1;
-                // SAFETY: PhysMem guarantees the frame is reachable and
-                // writable (it is fresh RAM, not a pagetable page yet).
-                unsafe { core::ptr::write_bytes(self.mem.page(pfn), 0, 4096) };
                 return Some(pfn);
             }
             self.cur += 1;
         }
         None
+    }
+}
+
+impl PageAlloc for BootAlloc<'_> {
+    fn alloc_page(&mut self) -> Option<Pfn> {
+        let pfn = self.take()?;
+        // SAFETY: PhysMem guarantees the frame is reachable and writable
+        // (it is fresh RAM, not a pagetable page yet).
+        unsafe { core::ptr::write_bytes(self.mem.page(pfn), 0, 4096) };
+        Some(pfn)
+    }
+
+    fn alloc_page_uninit(&mut self) -> Option<Pfn> {
+        self.take()
     }
 }
 

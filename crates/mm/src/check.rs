@@ -20,6 +20,8 @@ use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{Level, Pfn, PteFlags};
 
+use paravirt::Hypervisor;
+
 use crate::layout::{Layout, Section};
 use crate::walk::{Mapping, Walker};
 use crate::Caps;
@@ -147,8 +149,8 @@ impl Report {
 
 /// Checks the pagetable `w` walks; `dump` receives the ptdump ranges of
 /// the kernel half.
-pub fn check(
-    w: &Walker,
+pub fn check<H: Hypervisor + ?Sized>(
+    w: &Walker<H>,
     layout: &Layout,
     caps: &Caps,
     readonly_tables: bool,
@@ -238,7 +240,7 @@ pub fn check(
     r
 }
 
-fn require_table(r: &mut Report, w: &Walker, va: u32, what: &'static str) {
+fn require_table<H: Hypervisor + ?Sized>(r: &mut Report, w: &Walker<H>, va: u32, what: &'static str) {
     let ok = w.pmd(va).map(|p| {
         let v = p.read();
         present(v) && !w.is_large(v)

@@ -29,7 +29,7 @@
 //!
 //! # Not naming backends
 //!
-//! This crate sees only `&dyn Hypervisor`; it compiles for the host, where
+//! This crate sees only the `Hypervisor` trait; it compiles for the host, where
 //! tests drive it with simulated physical memory and a recording backend.
 
 #![no_std]
@@ -49,4 +49,4 @@ pub mod walk;
 pub use bootmem::BootAlloc;
 pub use error::MmError;
 pub use layout::{KernelImage, Layout};
-pub use pagetable::{pagetable_init, BuildStats, Caps, Pagetable};
+pub use pagetable::{pagetable_init, BuildStats, Caps, Pagetable, Phase};

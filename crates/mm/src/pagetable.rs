@@ -59,13 +59,28 @@ pub struct Pagetable {
     pub stats: BuildStats,
 }
 
-/// Builds the kernel pagetable in a fresh root and makes it live.
-pub fn pagetable_init(
-    hv: &dyn Hypervisor,
+/// Points of the build a caller can measure (instructions, hypercalls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `pagetable_setup_start` returned.
+    SetupStart,
+    /// The direct map is built.
+    DirectMap,
+    /// The fixmap and pkmap pte pages exist.
+    FixmapPkmap,
+    /// `pagetable_setup_done` returned: the new pagetable is live.
+    SetupDone,
+}
+
+/// Builds the kernel pagetable in a fresh root and makes it live; `probe`
+/// is called at each [`Phase`].
+pub fn pagetable_init<H: Hypervisor + ?Sized>(
+    hv: &H,
     mem: &dyn PhysMem,
     alloc: &mut dyn PageAlloc,
     layout: &Layout,
     caps: Caps,
+    probe: &mut dyn FnMut(Phase),
 ) -> Result<Pagetable, MmError> {
     let mode = layout.mode;
     let base = alloc.alloc_page().ok_or(MmError::OutOfMemory { what: "pgd", allocated: 0 })?;
@@ -80,6 +95,7 @@ pub fn pagetable_init(
         nx: caps.nx,
     };
     hv.pagetable_setup_start(&mut setup)?;
+    probe(Phase::SetupStart);
 
     let mut b = Builder {
         w: Walker { hv, mem, mode, root: base },
@@ -90,6 +106,7 @@ pub fn pagetable_init(
     };
     hv.enter_lazy_mmu();
     let built = b.kernel_physical_mapping_init().and_then(|_| {
+        probe(Phase::DirectMap);
         // Fixed mappings: only the pagetable structure has to be created;
         // the mappings are set one by one later (set_fixmap).
         let (start, end) = layout.fixmap_range();
@@ -102,6 +119,7 @@ pub fn pagetable_init(
     let pkmap_table = built?;
     flushed?;
     let stats = b.stats;
+    probe(Phase::FixmapPkmap);
 
     let mut setup = PagetableSetup {
         mode,
@@ -113,6 +131,7 @@ pub fn pagetable_init(
         nx: caps.nx,
     };
     hv.pagetable_setup_done(&mut setup)?;
+    probe(Phase::SetupDone);
     Ok(Pagetable { mode, root: base, pkmap_table, stats })
 }
 
@@ -130,15 +149,15 @@ pub fn prot(caps: &Caps, section: Section) -> PteFlags {
     }
 }
 
-struct Builder<'a, 'b> {
-    w: Walker<'a>,
+struct Builder<'a, 'b, H: Hypervisor + ?Sized> {
+    w: Walker<'a, H>,
     alloc: &'b mut dyn PageAlloc,
     layout: &'a Layout,
     caps: Caps,
     stats: BuildStats,
 }
 
-impl Builder<'_, '_> {
+impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
     fn new_page(&mut self, what: &'static str) -> Result<Pfn, MmError> {
         self.alloc.alloc_page().ok_or(MmError::OutOfMemory { what, allocated: self.stats.table_pages() })
     }
@@ -186,41 +205,62 @@ impl Builder<'_, '_> {
         let max_low = self.layout.max_low_pfn.0;
         let mut pfn = 0;
         while pfn < max_low {
+            // One pgd entry at a time; its pmd entries are consecutive, so
+            // the walk from the root happens once per pgd entry (PAE: once
+            // per GiB), not once per pmd.
             let va = PAGE_OFFSET + (pfn << 12);
-            let end = (pfn + per_pmd).min(max_low);
-            let pmd = self.one_md_table_init(va)?;
-            let v = pmd.read();
-            if present(v) {
-                if self.w.is_large(v) {
-                    self.stats.large_kept += 1;
-                } else {
-                    self.stats.pte_pages_kept += 1;
-                    let table = self.w.pte_table(v);
-                    self.fill_ptes(table, pfn, end, false)?;
+            let mut pmd = self.one_md_table_init(va)?;
+            for _ in mode.pmd_index(va)..mode.ptrs_per_pmd() {
+                if pfn >= max_low {
+                    break;
                 }
-            } else if self.caps.large_pages
-                && end == pfn + per_pmd
-                && !self.layout.image.overlaps_protected(va, mode.pmd_size())
-            {
-                // A whole pmd of plain data: one large page.
-                let flags = prot(&self.caps, Section::Data) | PteFlags::PSE;
-                let val = self.w.hv.make_pte(Pfn(pfn), flags);
-                self.w.hv.set_pmd(&pmd, val)?;
-                self.stats.large_written += 1;
-                self.stats.write_calls += 1;
-            } else {
-                // Fill the fresh pte page before linking it: until then no
-                // pagetable can reach it, so no hypervisor needs to see the
-                // individual writes.
-                let table = self.new_page("pte")?;
-                self.w.hv.alloc_pt(table)?;
-                self.fill_ptes(table, pfn, end, true)?;
-                let val = self.w.hv.make_pte(table, PteFlags::KERNPG_TABLE);
-                self.w.hv.set_pmd(&pmd, val)?;
-                self.stats.pte_pages += 1;
-                self.stats.write_calls += 1;
+                self.map_pmd(&pmd, pfn, (pfn + per_pmd).min(max_low))?;
+                pfn += per_pmd;
+                pmd = pmd.add(1);
             }
-            pfn += per_pmd;
+        }
+        Ok(())
+    }
+
+    /// Maps frames `[pfn, end)` (one pmd's worth at most) under `pmd`.
+    fn map_pmd(&mut self, pmd: &EntryRef, pfn: u32, end: u32) -> Result<(), MmError> {
+        let mode = self.w.mode;
+        let full = end == pfn + mode.ptrs_per_pte();
+        let va = PAGE_OFFSET + (pfn << 12);
+        let v = pmd.read();
+        if present(v) {
+            if self.w.is_large(v) {
+                self.stats.large_kept += 1;
+            } else {
+                self.stats.pte_pages_kept += 1;
+                let table = self.w.pte_table(v);
+                self.fill_ptes(table, pfn, end, false)?;
+            }
+        } else if self.caps.large_pages && full && !self.layout.image.overlaps_protected(va, mode.pmd_size())
+        {
+            // A whole pmd of plain data: one large page.
+            let flags = prot(&self.caps, Section::Data) | PteFlags::PSE;
+            let val = self.w.hv.make_pte(Pfn(pfn), flags);
+            self.w.hv.set_pmd(pmd, val)?;
+            self.stats.large_written += 1;
+            self.stats.write_calls += 1;
+        } else {
+            // Fill the fresh pte page before linking it: until then no
+            // pagetable can reach it, so no hypervisor needs to see the
+            // individual writes. A page that will be filled entirely need
+            // not be zeroed first.
+            let table = if full {
+                let allocated = self.stats.table_pages();
+                self.alloc.alloc_page_uninit().ok_or(MmError::OutOfMemory { what: "pte", allocated })?
+            } else {
+                self.new_page("pte")?
+            };
+            self.w.hv.alloc_pt(table)?;
+            self.fill_ptes(table, pfn, end, true)?;
+            let val = self.w.hv.make_pte(table, PteFlags::KERNPG_TABLE);
+            self.w.hv.set_pmd(pmd, val)?;
+            self.stats.pte_pages += 1;
+            self.stats.write_calls += 1;
         }
         Ok(())
     }
@@ -232,6 +272,14 @@ impl Builder<'_, '_> {
         let mode = self.w.mode;
         let image = self.layout.image;
         let base = (PAGE_OFFSET + (pfn << 12)) & !(mode.pmd_size() - 1);
+        if fresh && !image.overlaps_protected(PAGE_OFFSET + (pfn << 12), (end - pfn) << 12) {
+            // The common case: plain memory, one run.
+            let first = self.w.entry(table, Level::Pte, mode.pte_index(PAGE_OFFSET + (pfn << 12)), base);
+            self.w.hv.set_pte_range(&first, end - pfn, Pfn(pfn), prot(&self.caps, Section::Data))?;
+            self.stats.ptes_written += end - pfn;
+            self.stats.write_calls += 1;
+            return Ok(());
+        }
         while pfn < end {
             let va = PAGE_OFFSET + (pfn << 12);
             let boundary = ((image.next_boundary(va) - PAGE_OFFSET as u64) >> 12).min(end as u64) as u32;

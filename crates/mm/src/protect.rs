@@ -13,6 +13,8 @@ use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{Level, PteFlags, VirtAddr};
 
+use paravirt::Hypervisor;
+
 use crate::layout::{Layout, Section};
 use crate::walk::Walker;
 use crate::{Caps, MmError};
@@ -30,7 +32,11 @@ pub fn restrict(raw: u64, section: Section, caps: &Caps) -> u64 {
 
 /// Applies [`restrict`] to every present entry of the direct map through
 /// the backend, then flushes the TLB once. Returns the entries changed.
-pub fn mark_rodata_ro(w: &Walker, layout: &Layout, caps: &Caps) -> Result<u32, MmError> {
+pub fn mark_rodata_ro<H: Hypervisor + ?Sized>(
+    w: &Walker<H>,
+    layout: &Layout,
+    caps: &Caps,
+) -> Result<u32, MmError> {
     let mode = w.mode;
     let image = layout.image;
     let pmd_size = mode.pmd_size();

@@ -87,7 +87,7 @@ fn build(
     let mut res = std::vec![IMAGE_PFNS];
     res.extend_from_slice(reserved);
     let mut alloc = BootAlloc::new(sim, &map, Pfn(0x100), Pfn(sim.pages() as u32), &res);
-    let pt = pagetable_init(rec, sim, &mut alloc, &layout, c.caps)?;
+    let pt = pagetable_init(rec, sim, &mut alloc, &layout, c.caps, &mut |_| {})?;
     Ok((pt, layout))
 }
 
@@ -358,7 +358,7 @@ fn running_out_of_memory_is_an_error() {
     let layout = Layout::new(c.mode, map.ram_end_below_4g(), 0, image());
     // Only 4 free frames: not enough for 8 pte pages.
     let mut alloc = BootAlloc::new(&sim, &map, Pfn(0x200), Pfn(0x204), &[]);
-    let r = pagetable_init(&rec, &sim, &mut alloc, &layout, c.caps);
+    let r = pagetable_init(&rec, &sim, &mut alloc, &layout, c.caps, &mut |_| {});
     assert!(matches!(r, Err(MmError::OutOfMemory { what: "pte", .. })), "{r:?}");
     // The lazy section was closed even on the error path.
     assert_eq!(*rec.events.borrow().last().unwrap(), Event::LeaveLazy);

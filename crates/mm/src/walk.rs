@@ -8,13 +8,23 @@ use arch_i386::paging::{flags, present};
 use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
 use paravirt::{EntryRef, Hypervisor, PhysMem};
 
-#[derive(Clone, Copy)]
-pub struct Walker<'a> {
-    pub hv: &'a dyn Hypervisor,
+/// Walks one pagetable. Generic over the backend type so that the build
+/// can run with static dispatch (a concrete backend) as well as through
+/// `&dyn Hypervisor`, the default; the dispatch benchmark compares them.
+pub struct Walker<'a, H: Hypervisor + ?Sized = dyn Hypervisor> {
+    pub hv: &'a H,
     pub mem: &'a dyn PhysMem,
     pub mode: PagingMode,
     pub root: Pfn,
 }
+
+impl<H: Hypervisor + ?Sized> Clone for Walker<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: Hypervisor + ?Sized> Copy for Walker<'_, H> {}
 
 /// One leaf mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +38,7 @@ pub struct Mapping {
     pub raw: u64,
 }
 
-impl<'a> Walker<'a> {
+impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
     /// The `index`th entry of `table`, which sits at `level` and whose
     /// first entry maps `base`.
     pub fn entry(&self, table: Pfn, level: Level, index: u32, base: u32) -> EntryRef {

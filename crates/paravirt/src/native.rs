@@ -38,27 +38,80 @@ pub fn write_entry(at: &EntryRef, val: u64) {
 
 /// Fills `count` consecutive ptes starting at `first` with frames `pfn`,
 /// `pfn + 1`, ... This is the bulk path of the direct map, so it is one
-/// tight loop per format instead of a call per entry.
+/// tight loop per format instead of a call per entry, unrolled by 32: per
+/// entry one store (two for PAE's 64-bit entries) and one `lea` for the
+/// next frame's value.
 pub fn write_pte_range(first: &EntryRef, count: u32, pfn: Pfn, flags: PteFlags) {
-    let mut val = pfn.addr().0 | flags.bits();
+    let val = pfn.addr().0 | flags.bits();
+    let lo = val as u32;
+    let hi = (val >> 32) as u32;
+    // Frames below 4 GiB (the direct map's): the high half never changes.
+    let no_carry = lo as u64 + count as u64 * 4096 <= 1 << 32;
     match first.mode {
         PagingMode::TwoLevel => {
-            let p = first.ptr as *mut u32;
-            for i in 0..count as usize {
-                // SAFETY: the caller keeps `first.index + count` within the
-                // page, so every write stays inside one writable pte page.
-                unsafe { p.add(i).write_volatile(val as u32) };
-                val += 4096;
-            }
+            // SAFETY: the caller keeps `first.index + count` within the
+            // page, so every write stays inside one writable pte page.
+            unsafe { fill32(first.ptr as *mut u32, count, lo) }
         }
+        // SAFETY: as above. The pte page is not live yet or the entries
+        // are not present, so the order of the two halves does not matter.
+        PagingMode::Pae if no_carry => unsafe { fill64(first.ptr as *mut u32, count, lo, hi) },
         PagingMode::Pae => {
             let p = first.ptr as *mut u64;
             for i in 0..count as usize {
-                // SAFETY: as above. The pte page is not live yet or the
-                // entries are not present, so tearing is harmless.
-                unsafe { p.add(i).write_volatile(val) };
-                val += 4096;
+                // SAFETY: as above.
+                unsafe { p.add(i).write_volatile(val + ((i as u64) << 12)) };
             }
+        }
+    }
+}
+
+/// # Safety
+/// `p[0..count]` must be writable.
+#[inline(always)]
+unsafe fn fill32(p: *mut u32, count: u32, mut lo: u32) {
+    let mut i = 0usize;
+    let n = count as usize;
+    // SAFETY (whole function): indices stay below `count`.
+    unsafe {
+        while i + 32 <= n {
+            for k in 0..32 {
+                p.add(i + k).write_volatile(lo.wrapping_add(k as u32 * 4096));
+            }
+            lo = lo.wrapping_add(32 * 4096);
+            i += 32;
+        }
+        while i < n {
+            p.add(i).write_volatile(lo);
+            lo = lo.wrapping_add(4096);
+            i += 1;
+        }
+    }
+}
+
+/// PAE entries as two 32-bit halves, the high half constant.
+///
+/// # Safety
+/// `p[0..2 * count]` must be writable.
+#[inline(always)]
+unsafe fn fill64(p: *mut u32, count: u32, mut lo: u32, hi: u32) {
+    let mut i = 0usize;
+    let n = count as usize;
+    // SAFETY (whole function): indices stay below `2 * count`.
+    unsafe {
+        while i + 32 <= n {
+            for k in 0..32 {
+                p.add(2 * (i + k)).write_volatile(lo.wrapping_add(k as u32 * 4096));
+                p.add(2 * (i + k) + 1).write_volatile(hi);
+            }
+            lo = lo.wrapping_add(32 * 4096);
+            i += 32;
+        }
+        while i < n {
+            p.add(2 * i).write_volatile(lo);
+            p.add(2 * i + 1).write_volatile(hi);
+            lo = lo.wrapping_add(4096);
+            i += 1;
         }
     }
 }

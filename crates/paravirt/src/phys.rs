@@ -48,6 +48,13 @@ pub trait PhysRead {
 pub trait PageAlloc {
     /// A zeroed frame that is reachable through [`PhysMem`], or `None`.
     fn alloc_page(&mut self) -> Option<Pfn>;
+
+    /// A frame whose old contents do not matter, because the caller will
+    /// overwrite all of it (a pte page filled entry by entry): zeroing it
+    /// first would cost as much as filling it.
+    fn alloc_page_uninit(&mut self) -> Option<Pfn> {
+        self.alloc_page()
+    }
 }
 
 /// A byte slice standing in for physical memory from address 0 (tests,
