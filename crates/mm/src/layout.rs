@@ -131,6 +131,34 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The fewest pagetable pages any builder could use for this map: one
+    /// pte page per pmd of the direct map that cannot be a large page
+    /// (all of them without large pages; otherwise those holding kernel
+    /// text/rodata and a partial last one), the fixmap's and pkmap's pte
+    /// pages, the pgd, and with PAE the kernel half's pmd page.
+    pub fn min_table_pages(&self, caps: &crate::Caps) -> u32 {
+        let per = self.mode.ptrs_per_pte();
+        let low = self.max_low_pfn.0;
+        let chunks = low.div_ceil(per);
+        let pte = if caps.large_pages {
+            (0..chunks)
+                .filter(|&c| {
+                    let va = PAGE_OFFSET + c * self.mode.pmd_size();
+                    let partial = (c + 1) * per > low;
+                    partial || self.image.overlaps_protected(va, self.mode.pmd_size())
+                })
+                .count() as u32
+        } else {
+            chunks
+        };
+        let (fs, fe) = self.fixmap_range();
+        let fixmap = ((fe - fs as u64) / self.mode.pmd_size() as u64) as u32;
+        let pmd = if self.mode == PagingMode::Pae { 1 } else { 0 };
+        pte + fixmap + 1 + 1 + pmd
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,33 +215,5 @@ mod tests {
         assert!(!i.overlaps_protected(0xC020_0000, 0x20_0000));
         assert_eq!(i.next_boundary(0xC000_0000), 0xC010_0000);
         assert_eq!(i.next_boundary(0xC016_0000), 1 << 32);
-    }
-}
-
-impl Layout {
-    /// The fewest pagetable pages any builder could use for this map: one
-    /// pte page per pmd of the direct map that cannot be a large page
-    /// (all of them without large pages; otherwise those holding kernel
-    /// text/rodata and a partial last one), the fixmap's and pkmap's pte
-    /// pages, the pgd, and with PAE the kernel half's pmd page.
-    pub fn min_table_pages(&self, caps: &crate::Caps) -> u32 {
-        let per = self.mode.ptrs_per_pte();
-        let low = self.max_low_pfn.0;
-        let chunks = low.div_ceil(per);
-        let pte = if caps.large_pages {
-            (0..chunks)
-                .filter(|&c| {
-                    let va = PAGE_OFFSET + c * self.mode.pmd_size();
-                    let partial = (c + 1) * per > low;
-                    partial || self.image.overlaps_protected(va, self.mode.pmd_size())
-                })
-                .count() as u32
-        } else {
-            chunks
-        };
-        let (fs, fe) = self.fixmap_range();
-        let fixmap = ((fe - fs as u64) / self.mode.pmd_size() as u64) as u32;
-        let pmd = if self.mode == PagingMode::Pae { 1 } else { 0 };
-        pte + fixmap + 1 + 1 + pmd
     }
 }
