@@ -140,6 +140,7 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
     kprintln!("perf: pagetable.table_pages {}", 1 + report.pmd_tables + report.pte_tables);
     kprintln!("perf: pagetable.min_table_pages {}", layout.min_table_pages(&caps));
     kprintln!("perf: lowmem_pages {}", layout.max_low_pfn.0);
+    perf::bulk();
     perf::calibrate();
     if report.ok() {
         result::success()

@@ -21,6 +21,16 @@ struct State {
 
 static STATE: Mutex<State> = Mutex::new(State { tsc: false, last: 0 });
 
+/// The bulk path's running totals (TSC at the start of the current fill,
+/// ticks and ptes so far). Touched only from the probe, on one CPU.
+struct Bulk {
+    start: u64,
+    ticks: u64,
+    ptes: u64,
+}
+
+static BULK: Mutex<Bulk> = Mutex::new(Bulk { start: 0, ticks: 0, ptes: 0 });
+
 fn has_tsc() -> bool {
     arch_i386::cpu::has_cpuid() && arch_i386::cpu::cpuid(1, 0).edx & (1 << 4) != 0
 }
@@ -70,12 +80,31 @@ pub fn counters(span: &str, c: &Counters) {
     kprintln!("perf: {}.async_entries {}", span, c.async_entries);
 }
 
-/// Ends an `mm::pagetable_init` phase.
+/// The probe `mm::pagetable_init` calls.
 pub fn mm_phase(p: mm::Phase) {
-    phase(match p {
-        mm::Phase::SetupStart => "setup_start",
-        mm::Phase::DirectMap => "direct_map",
-        mm::Phase::FixmapPkmap => "fixmap_pkmap",
-        mm::Phase::SetupDone => "setup_done",
-    });
+    let tsc = STATE.lock().tsc;
+    match p {
+        mm::Phase::BulkStart if tsc => BULK.lock().start = arch_i386::cpu::rdtsc(),
+        mm::Phase::BulkEnd(n) if tsc => {
+            let now = arch_i386::cpu::rdtsc();
+            let mut b = BULK.lock();
+            b.ticks += now - b.start;
+            b.ptes += n as u64;
+        }
+        mm::Phase::BulkStart | mm::Phase::BulkEnd(_) => {}
+        mm::Phase::SetupStart => phase("setup_start"),
+        mm::Phase::DirectMap => phase("direct_map"),
+        mm::Phase::FixmapPkmap => phase("fixmap_pkmap"),
+        mm::Phase::SetupDone => phase("setup_done"),
+    }
+}
+
+/// The bulk path's totals: TSC ticks inside the fills (the rdtsc pair
+/// itself included), and ptes written there.
+pub fn bulk() {
+    let b = BULK.lock();
+    if STATE.lock().tsc {
+        kprintln!("perf: bulk.insns {}", b.ticks);
+        kprintln!("perf: bulk.ptes {}", b.ptes);
+    }
 }

@@ -29,6 +29,9 @@ pub struct Boot {
     pub append: String,
     pub accel: String,
     pub gdb: bool,
+    /// `-icount shift=0`: one virtual nanosecond, and one TSC tick, per
+    /// guest instruction (deterministic counts for the benchmarks).
+    pub icount: bool,
     pub timeout: Duration,
 }
 
@@ -136,6 +139,9 @@ fn qemu_xen(b: &Boot) -> Command {
 }
 
 fn common_args(c: &mut Command, b: &Boot) {
+    if b.icount {
+        c.args(["-icount", "shift=0"]);
+    }
     c.args([
         "-display",
         "none",

@@ -95,6 +95,7 @@ fn prepare(o: RunOpts) -> Result<Boot, String> {
         append: o.append,
         accel: o.accel,
         gdb: o.gdb,
+        icount: false,
         timeout,
     })
 }

@@ -7,6 +7,7 @@
 //! Exit statuses of both: 0 success, 1 failure, 2 error, 3 crash (no
 //! result line), 4 timeout, 5 could not set up (build, tools, arguments).
 
+mod bench;
 mod boot;
 mod build;
 mod cli;
@@ -37,6 +38,8 @@ commands:
   test   host tests, then the whole boot matrix; --filter TEXT runs the
          boot rows whose name contains TEXT, --boot-only skips host tests
   lint   cargo fmt --check and clippy (host crates and kernel target)
+  bench  deterministic cost figures per environment (QEMU -icount), a
+         host dispatch benchmark, target/bench.json; --quick: 64M only
 
 exit status: 0 success, 1 failure, 2 error, 3 crash (no result line),
              4 timeout, 5 could not set up";
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Some("run") => cli::run(rest),
         Some("test") => test::main(rest),
         Some("lint") => lint::main(),
+        Some("bench") => bench::main(rest),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             0

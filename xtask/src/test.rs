@@ -100,6 +100,7 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             append: c.append.into(),
             accel: "tcg".into(),
             gdb: false,
+            icount: false,
             timeout: if c.env.uses_xen() { XEN_TIMEOUT } else { BOOT_TIMEOUT },
         });
     }

@@ -70,6 +70,11 @@ pub enum Phase {
     FixmapPkmap,
     /// `pagetable_setup_done` returned: the new pagetable is live.
     SetupDone,
+    /// Around each bulk fill of a fresh pte page (one `set_pte_range`
+    /// call): the bulk path, measured on its own.
+    BulkStart,
+    /// The bulk fill wrote this many ptes.
+    BulkEnd(u32),
 }
 
 /// Builds the kernel pagetable in a fresh root and makes it live; `probe`
@@ -103,10 +108,11 @@ pub fn pagetable_init<H: Hypervisor + ?Sized>(
         layout,
         caps,
         stats: BuildStats { pgd_pages: 1, ..Default::default() },
+        probe: &mut *probe,
     };
     hv.enter_lazy_mmu();
     let built = b.kernel_physical_mapping_init().and_then(|_| {
-        probe(Phase::DirectMap);
+        (b.probe)(Phase::DirectMap);
         // Fixed mappings: only the pagetable structure has to be created;
         // the mappings are set one by one later (set_fixmap).
         let (start, end) = layout.fixmap_range();
@@ -155,6 +161,7 @@ struct Builder<'a, 'b, H: Hypervisor + ?Sized> {
     layout: &'a Layout,
     caps: Caps,
     stats: BuildStats,
+    probe: &'b mut dyn FnMut(Phase),
 }
 
 impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
@@ -275,7 +282,10 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
         if fresh && !image.overlaps_protected(PAGE_OFFSET + (pfn << 12), (end - pfn) << 12) {
             // The common case: plain memory, one run.
             let first = self.w.entry(table, Level::Pte, mode.pte_index(PAGE_OFFSET + (pfn << 12)), base);
-            self.w.hv.set_pte_range(&first, end - pfn, Pfn(pfn), prot(&self.caps, Section::Data))?;
+            let flags = prot(&self.caps, Section::Data);
+            (self.probe)(Phase::BulkStart);
+            self.w.hv.set_pte_range(&first, end - pfn, Pfn(pfn), flags)?;
+            (self.probe)(Phase::BulkEnd(end - pfn));
             self.stats.ptes_written += end - pfn;
             self.stats.write_calls += 1;
             return Ok(());

@@ -157,3 +157,24 @@ impl Hypervisor for Recorder {
         panic!("shutdown({status:?}) on the recorder")
     }
 }
+
+/// The native backend as it behaves on the host: every entry write,
+/// allocation hook and range operation is the trait's native default; only
+/// the CR3/CR4 work of `pagetable_setup_start/done`, which a host process
+/// cannot do, is left out. For the dispatch benchmark.
+pub struct NativeOnHost;
+
+impl Hypervisor for NativeOnHost {
+    fn name(&self) -> &'static str {
+        "native-on-host"
+    }
+    fn detect(&self, _: &BootInfo) -> Verdict {
+        Ok(Detected { priority: 0, why: "host" })
+    }
+    fn pagetable_setup_start(&self, _: &mut PagetableSetup) -> HvResult {
+        Ok(())
+    }
+    fn pagetable_setup_done(&self, _: &mut PagetableSetup) -> HvResult {
+        Ok(())
+    }
+}

@@ -1,0 +1,310 @@
+//! `cargo xtask bench`: what building the pagetable costs, per environment,
+//! in figures that do not depend on how busy the machine is.
+//!
+//! Every boot runs under QEMU's `-icount shift=0`, where the TSC counts
+//! guest instructions; the kernel prints its `perf:` lines (instructions
+//! per phase, hypercalls and what they carried, table pages) and a
+//! calibration figure proving the TSC counted instructions in that run.
+//! Each row is booted three times: the counts must agree exactly, and the
+//! fastest wall time is compared with a baseline boot of the same
+//! environment (the same image stopping right after choosing its backend)
+//! booted in the same run. A host micro-benchmark compares `&dyn
+//! Hypervisor` dispatch with a direct writer. The table goes to stdout,
+//! the figures to target/bench.json.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use pvops_tests::Env;
+
+use crate::boot::{self, Boot, Outcome, Run};
+use crate::{build, tools, EXIT_SETUP};
+
+struct Row {
+    name: &'static str,
+    env: Env,
+    cpu: &'static str,
+    append: &'static str,
+    /// Large pages in use: report entries per large page, not per pte.
+    large: bool,
+}
+
+const ROWS: &[Row] = &[
+    Row { name: "native-2level-4k", env: Env::Qemu, cpu: "pentium,-pse", append: "", large: false },
+    Row { name: "native-2level-pse", env: Env::Qemu, cpu: "pentium", append: "", large: true },
+    Row { name: "native-pae-4k", env: Env::Qemu, cpu: "max", append: "nolargepages", large: false },
+    Row { name: "native-pae-pse", env: Env::Qemu, cpu: "max", append: "", large: true },
+    // QEMU's icount mode cannot serve x2APIC timer reads (rdmsr is not an
+    // I/O instruction to TCG: "Bad icount read"), so Xen gets the xAPIC.
+    Row { name: "xen-pv", env: Env::Xen, cpu: "max,-x2apic", append: "", large: false },
+];
+
+const MEMS: &[&str] = &["64M", "256M", "896M"];
+const RUNS: usize = 3;
+
+/// One row at one memory size.
+struct Result {
+    row: &'static Row,
+    mem: &'static str,
+    perf: BTreeMap<String, i64>,
+    wall: Duration,
+    baseline: Duration,
+    deterministic: bool,
+}
+
+impl Result {
+    fn get(&self, k: &str) -> i64 {
+        self.perf.get(k).copied().unwrap_or(0)
+    }
+    fn ratio(&self, a: &str, b: &str) -> Option<f64> {
+        let d = self.get(b);
+        (d != 0).then(|| self.get(a) as f64 / d as f64)
+    }
+}
+
+/// The `perf: NAME VALUE` lines of a log.
+fn perf_lines(log: &str) -> BTreeMap<String, i64> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("perf: "))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn boot_row(kernel: &Path, xen: Option<&PathBuf>, env: Env, cpu: &str, mem: &str, append: &str) -> Run {
+    let b = Boot {
+        env,
+        kernel: kernel.to_path_buf(),
+        loader: None,
+        xen: xen.cloned(),
+        cpu: cpu.into(),
+        mem: mem.into(),
+        append: append.into(),
+        accel: "tcg".into(),
+        gdb: false,
+        icount: true,
+        timeout: if env.uses_xen() { crate::test::XEN_TIMEOUT } else { Duration::from_secs(120) },
+    };
+    boot::run(&b, false)
+}
+
+/// Boots the row and its baseline `RUNS` times each, interleaved so that
+/// the machine's load hits both alike: the figures (which must agree
+/// exactly across runs) and the median wall times.
+fn measure(
+    kernel: &Path,
+    xen: Option<&PathBuf>,
+    env: Env,
+    cpu: &str,
+    mem: &str,
+    append: &str,
+) -> std::result::Result<(BTreeMap<String, i64>, Duration, Duration, bool), String> {
+    let mut figures: Option<BTreeMap<String, i64>> = None;
+    let mut same = true;
+    let (mut walls, mut bases) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        for (args, walls) in [("bench=baseline", &mut bases), (append, &mut walls)] {
+            let r = boot_row(kernel, xen, env, cpu, mem, args);
+            if r.outcome != Outcome::Success {
+                return Err(format!("{} {mem} {args}: {:?}\n{}", env.name(), r.outcome, r.log));
+            }
+            walls.push(r.elapsed);
+            if args == append {
+                let p = perf_lines(&r.log);
+                match &figures {
+                    None => figures = Some(p),
+                    Some(f) => same &= *f == p,
+                }
+            }
+        }
+    }
+    walls.sort();
+    bases.sort();
+    Ok((figures.unwrap(), walls[RUNS / 2], bases[RUNS / 2], same))
+}
+
+/// Host micro-benchmark: the `dispatch: ratio` of `&dyn` over direct.
+fn dispatch() -> std::result::Result<BTreeMap<String, f64>, String> {
+    println!("xtask: host dispatch benchmark (cargo bench -p mm --bench dispatch)");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(build::root())
+        .args(["bench", "--quiet", "-p", "mm", "--features", "sim", "--bench", "dispatch"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("dispatch benchmark failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("dispatch: "))
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect())
+}
+
+/// Bytes of the image file and bytes it occupies in memory (PT_LOAD).
+fn image_size(path: &Path) -> (u64, u64) {
+    let b = std::fs::read(path).unwrap_or_default();
+    let rd32 = |o: usize| b.get(o..o + 4).map(|s| u32::from_le_bytes(s.try_into().unwrap())).unwrap_or(0);
+    let rd16 = |o: usize| b.get(o..o + 2).map(|s| u16::from_le_bytes(s.try_into().unwrap())).unwrap_or(0);
+    let (phoff, phentsize, phnum) = (rd32(28) as usize, rd16(42) as usize, rd16(44) as usize);
+    let mem = (0..phnum)
+        .map(|i| phoff + i * phentsize)
+        .filter(|&ph| rd32(ph) == 1)
+        .map(|ph| rd32(ph + 20) as u64)
+        .sum();
+    (b.len() as u64, mem)
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
+}
+
+pub fn main(args: &[String]) -> u8 {
+    let quick = args.iter().any(|a| a == "--quick");
+    let setup = || -> std::result::Result<(PathBuf, PathBuf), String> {
+        tools::ensure_rust_src()?;
+        tools::ensure_qemu()?;
+        let xen = tools::ensure_xen()?;
+        let kernel = build::image("kernel", &build::Opts { release: true, ..Default::default() })?;
+        Ok((kernel, xen))
+    };
+    let (kernel, xen) = match setup() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("xtask bench: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let mems: &[&str] = if quick { &MEMS[..1] } else { MEMS };
+    let mut results = Vec::new();
+    for row in ROWS {
+        for &mem in mems {
+            println!("xtask: bench {} {} ({} boots and {} baseline boots)", row.name, mem, RUNS, RUNS);
+            match measure(&kernel, Some(&xen), row.env, row.cpu, mem, row.append) {
+                Ok((perf, wall, baseline, deterministic)) => {
+                    results.push(Result { row, mem, perf, wall, baseline, deterministic })
+                }
+                Err(e) => {
+                    eprintln!("xtask bench: {e}");
+                    return 1;
+                }
+            }
+        }
+    }
+    let dispatch = match dispatch() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("xtask bench: {e}");
+            return 1;
+        }
+    };
+    let (file, loaded) = image_size(&kernel);
+    report(&results, &dispatch, file, loaded);
+    0
+}
+
+fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loaded: u64) {
+    println!(
+        "\n{:<18} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>6} {:>4}",
+        "row",
+        "mem",
+        "bulk/pte",
+        "phase/pte",
+        "entry/lg",
+        "tables",
+        "hc/32pg-2",
+        "sync/64up",
+        "wall/base",
+        "calib",
+        "det"
+    );
+    println!(
+        "{:<18} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>6} {:>4}",
+        "target", "", "<= 4", "", "1", "=min", "<= 1", "<= 1", "<= 1.20", "3000", "yes"
+    );
+    let mut json = String::from("{\n  \"rows\": [\n");
+    for (i, r) in results.iter().enumerate() {
+        let insns_per_pte = if r.row.large { None } else { r.ratio("bulk.insns", "bulk.ptes") };
+        let phase_per_pte =
+            if r.row.large { None } else { r.ratio("insns.direct_map", "pagetable.ptes_written") };
+        let per_large = if r.row.large {
+            // pmd entries written per large page mapped (each is one).
+            let large = r.get("pagetable.large_written");
+            (large > 0).then_some(1.0)
+        } else {
+            None
+        };
+        let tables = format!("{}/{}", r.get("pagetable.table_pages"), r.get("pagetable.min_table_pages"));
+        // Hypercalls beyond a constant 2 (pin/switch/unpin and the
+        // release of Xen's tables), per 32 new pagetable pages.
+        let hc_page = (r.row.env.uses_xen() && r.get("pagetable.pages_allocated") > 0).then(|| {
+            (r.get("pagetable.hypercalls") - 2) as f64 * 32.0 / r.get("pagetable.pages_allocated") as f64
+        });
+        let updates = r.get("pagetable.async_entries") + r.get("pagetable.hypercalls");
+        let sync64 = (r.get("pagetable.async_entries") > 0)
+            .then(|| r.get("pagetable.hypercalls") as f64 / (updates as f64 / 64.0));
+        let wall = r.wall.as_secs_f64() / r.baseline.as_secs_f64();
+        println!(
+            "{:<18} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10.2} {:>6} {:>4}",
+            r.row.name,
+            r.mem,
+            fmt_opt(insns_per_pte, 2),
+            fmt_opt(phase_per_pte, 2),
+            fmt_opt(per_large, 0),
+            tables,
+            fmt_opt(hc_page, 3),
+            fmt_opt(sync64, 2),
+            wall,
+            r.get("calibration"),
+            if r.deterministic { "yes" } else { "NO" }
+        );
+        let _ = write!(
+            json,
+            "    {{\"row\": \"{}\", \"mem\": \"{}\", \"insns_per_pte\": {}, \"phase_insns_per_pte\": {}, \"tables\": {}, \"min_tables\": {}, \"hypercalls_beyond_2_per_32_pages\": {}, \"sync_per_64_updates\": {}, \"wall_s\": {:.3}, \"baseline_wall_s\": {:.3}, \"wall_ratio\": {:.3}, \"deterministic\": {}, \"perf\": {{",
+            r.row.name,
+            r.mem,
+            fmt_json(insns_per_pte),
+            fmt_json(phase_per_pte),
+            r.get("pagetable.table_pages"),
+            r.get("pagetable.min_table_pages"),
+            fmt_json(hc_page),
+            fmt_json(sync64),
+            r.wall.as_secs_f64(),
+            r.baseline.as_secs_f64(),
+            wall,
+            r.deterministic
+        );
+        let perf: Vec<String> = r.perf.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        let _ = writeln!(json, "{}}}}}{}", perf.join(", "), if i + 1 < results.len() { "," } else { "" });
+    }
+    let ratio = dispatch.get("ratio").copied();
+    println!(
+        "\nhost dispatch (mm, 896 MiB PAE 4 KiB map, median of 101): &dyn {} ns, direct {} ns, ratio {} (target <= 1.05)",
+        dispatch.get("dyn_ns").copied().unwrap_or(0.0),
+        dispatch.get("direct_ns").copied().unwrap_or(0.0),
+        fmt_opt(ratio, 3)
+    );
+    println!("image: {file} bytes on disk, {loaded} bytes loaded (text, data, bss and the 2 MiB brk area)");
+    let _ = write!(
+        json,
+        "  ],\n  \"dispatch_ratio\": {},\n  \"image_file_bytes\": {file},\n  \"image_loaded_bytes\": {loaded}\n}}\n",
+        fmt_json(ratio)
+    );
+    let path = build::root().join("target/bench.json");
+    match std::fs::write(&path, json) {
+        Ok(()) => println!("figures written to {}", path.display()),
+        Err(e) => eprintln!("xtask bench: writing {}: {e}", path.display()),
+    }
+}
+
+fn fmt_json(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "null".into())
+}
