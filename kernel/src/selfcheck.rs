@@ -12,12 +12,12 @@ pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> R
     kprintln!("ptdump: kernel half of the live pagetable (root pfn {:#x}):", w.root.0);
     let r = check(w, layout, caps, readonly_tables, |d| kprintln!("ptdump: {}", d));
     kprintln!(
-        "selfcheck: {} pages mapped ({} large), {} pte pages, {} pmd pages, {} user pages (boot identity alias), {} problems",
+        "selfcheck: {} pages mapped ({} large), {} pte pages, {} pmd pages, {} user-half pmd entries (the boot identity alias), {} problems",
         r.mapped_pages,
         r.large_pages,
         r.pte_tables,
         r.pmd_tables,
-        r.user_pages,
+        r.user_pmds,
         r.problems
     );
     for p in r.problems() {

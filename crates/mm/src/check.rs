@@ -128,8 +128,9 @@ pub struct Report {
     pub pmd_tables: u32,
     pub problems: u32,
     pub first: [Option<Problem>; KEEP],
-    /// Pages mapped below PAGE_OFFSET (e.g. the PAE identity alias).
-    pub user_pages: u32,
+    /// Present pmd entries below PAGE_OFFSET (e.g. the seed's PAE identity
+    /// alias, which makes a whole pmd page of the kernel's appear there).
+    pub user_pmds: u32,
 }
 
 impl Report {
@@ -162,10 +163,33 @@ pub fn check<H: Hypervisor + ?Sized>(
     let mut expect = PAGE_OFFSET as u64;
     let mut run: Option<DumpRange> = None;
 
+    // The section the current run started in.
+    let mut run_section = Section::Data;
     w.for_each_mapping(PAGE_OFFSET, top, |m| {
         r.mapped_pages += m.size / 4096;
         if m.size > 4096 {
             r.large_pages += 1;
+        }
+        let next_pfn = |d: &DumpRange| Pfn(d.pfn.0 + ((d.end - d.start as u64) >> 12) as u32);
+        let section = layout.image.section(m.va);
+        // Fast path: the mapping continues the current run (contiguous in
+        // virtual and physical address, same flags and size, same kernel
+        // section). The run's first mapping was checked in full, so this
+        // one is right too: at the expected frame (contiguity), with the
+        // same, already accepted, permissions. The backend's `pte_pfn`
+        // verified its frame translation (under Xen, pfn -> mfn -> pfn).
+        if let Some(d) = run.as_mut() {
+            if d.end == m.va as u64
+                && d.flags == m.flags
+                && d.size == m.size
+                && next_pfn(d) == m.pfn
+                && section == run_section
+                && (m.va as u64) < direct_end
+            {
+                d.end += m.size as u64;
+                expect = m.va as u64 + m.size as u64;
+                return;
+            }
         }
         check_mapping(&mut r, &m, layout, caps, direct_end, &mut expect);
         // The frame translation round-trips (identity natively; p2m/m2p
@@ -174,28 +198,18 @@ pub fn check<H: Hypervisor + ?Sized>(
         if w.hv.make_pte(m.pfn, PteFlags::empty()) & mask != m.raw & mask {
             r.add(Problem::Translation { va: m.va, raw: m.raw });
         }
-
-        // Coalesce into ptdump ranges.
-        let next_pfn = |d: &DumpRange| Pfn(d.pfn.0 + ((d.end - d.start as u64) >> 12) as u32);
-        match run.as_mut() {
-            Some(d)
-                if d.end == m.va as u64 && d.flags == m.flags && d.size == m.size && next_pfn(d) == m.pfn =>
-            {
-                d.end += m.size as u64;
-            }
-            _ => {
-                if let Some(d) = run.take() {
-                    dump(&d);
-                }
-                run = Some(DumpRange {
-                    start: m.va,
-                    end: m.va as u64 + m.size as u64,
-                    pfn: m.pfn,
-                    flags: m.flags,
-                    size: m.size,
-                });
-            }
+        // A new ptdump range.
+        if let Some(d) = run.take() {
+            dump(&d);
         }
+        run = Some(DumpRange {
+            start: m.va,
+            end: m.va as u64 + m.size as u64,
+            pfn: m.pfn,
+            flags: m.flags,
+            size: m.size,
+        });
+        run_section = section;
     });
     if let Some(d) = run {
         dump(&d);
@@ -236,7 +250,19 @@ pub fn check<H: Hypervisor + ?Sized>(
         }
     });
 
-    w.for_each_mapping(0, PAGE_OFFSET as u64, |m| r.user_pages += m.size / 4096);
+    // The user half is only counted, at pmd granularity: walking it page by
+    // page would double the check's cost for the PAE identity alias.
+    let pmd_size = layout.mode.pmd_size();
+    let mut va = 0u64;
+    while va < PAGE_OFFSET as u64 {
+        match w.pmd(va as u32) {
+            Some(p) => {
+                r.user_pmds += present(p.read()) as u32;
+                va += pmd_size as u64;
+            }
+            None => va += 1 << layout.mode.pgd_shift(),
+        }
+    }
     r
 }
 

@@ -102,7 +102,7 @@ fn fresh_build_maps_every_low_page_once_with_the_right_permissions() {
         let name = (c.mode.name(), c.caps);
         assert!(report.ok(), "{name:?}: {:?}", report.first);
         assert_eq!(report.mapped_pages, layout.max_low_pfn.0, "{name:?}");
-        assert_eq!(report.user_pages, 0);
+        assert_eq!(report.user_pmds, 0);
         // Large pages are used exactly where allowed: everywhere but the
         // pmd holding the kernel image.
         let per_pmd = c.mode.ptrs_per_pte();

@@ -152,19 +152,27 @@ impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
 
             let first = self.mode.pte_index(va as u32);
             let last = (end.min(pmd_end) - base as u64).div_ceil(4096) as u32;
-            let mut e = self.entry(table, Level::Pte, first, base);
-            for _ in first..last {
-                let pv = e.read();
+            // The leaf loop of every walk: read the page directly rather
+            // than through an EntryRef per entry.
+            let page = self.mem.page(table);
+            for i in first..last {
+                // SAFETY: `page` is a reachable pte page and i < entries
+                // per page; entries are aligned at their width.
+                let pv = unsafe {
+                    match self.mode {
+                        PagingMode::TwoLevel => (page as *const u32).add(i as usize).read_volatile() as u64,
+                        PagingMode::Pae => (page as *const u64).add(i as usize).read_volatile(),
+                    }
+                };
                 if present(pv) {
                     f(Mapping {
-                        va: e.vaddr.0,
+                        va: base + (i << 12),
                         pfn: self.hv.pte_pfn(self.mode, pv),
                         flags: flags(self.mode, pv),
                         size: 4096,
                         raw: pv,
                     });
                 }
-                e = e.add(1);
             }
             va = pmd_end;
         }
