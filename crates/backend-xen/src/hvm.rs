@@ -18,7 +18,7 @@ use arch_i386::layout::PAGE_OFFSET;
 use paravirt::memmap::{MemoryMap, Region, RegionKind};
 use paravirt::{BootInfo, Counters, Detected, ExitStatus, HvError, HvResult, Hypervisor, Verdict};
 
-use crate::abi::{self, nr};
+use crate::abi::nr;
 use crate::hypercall::{self, check};
 
 pub struct XenHvm;
@@ -110,20 +110,17 @@ impl Hypervisor for XenHvm {
 
     fn console_write(&self, bytes: &[u8]) {
         if hypercall_page().is_ok() {
-            hypercall::call_uncounted(
-                nr::CONSOLE_IO,
-                [abi::CONSOLEIO_WRITE, bytes.len() as u32, bytes.as_ptr() as u32, 0, 0],
-            );
+            hypercall::console_write(bytes);
         }
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {
-        // Ring 0 in an HVM container: the port is ours (QEMU's exit device
-        // behind Xen); without it, power off through Xen.
-        arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, status.debug_exit_code());
-        let reason: u32 = abi::SHUTDOWN_POWEROFF;
-        hypercall::call(nr::SCHED_OP, [abi::SCHEDOP_SHUTDOWN, &raw const reason as u32, 0, 0, 0]);
-        arch_i386::io::halt_forever()
+        if hypercall_page().is_err() {
+            // No hypercalls: the exit device alone.
+            arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, status.debug_exit_code());
+            arch_i386::io::halt_forever()
+        }
+        hypercall::exit(status.debug_exit_code())
     }
 
     fn counters(&self) -> Counters {

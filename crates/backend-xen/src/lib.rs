@@ -296,21 +296,11 @@ impl Hypervisor for XenPv {
     }
 
     fn console_write(&self, bytes: &[u8]) {
-        hypercall::call_uncounted(
-            nr::CONSOLE_IO,
-            [abi::CONSOLEIO_WRITE, bytes.len() as u32, bytes.as_ptr() as u32, 0, 0],
-        );
+        hypercall::console_write(bytes);
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {
-        // QEMU's isa-debug-exit ends the whole machine with our status (we
-        // hold IOPL 1). Without that device, power off through Xen.
-        arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, status.debug_exit_code());
-        let reason: u32 = abi::SHUTDOWN_POWEROFF;
-        hypercall::call(nr::SCHED_OP, [abi::SCHEDOP_SHUTDOWN, &raw const reason as u32, 0, 0, 0]);
-        loop {
-            hypercall::call(nr::SCHED_OP, [abi::SCHEDOP_YIELD, 0, 0, 0, 0]);
-        }
+        hypercall::exit(status.debug_exit_code())
     }
 
     fn counters(&self) -> Counters {

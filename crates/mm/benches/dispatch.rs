@@ -11,26 +11,15 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use arch_i386::{PagingMode, Pfn, VirtAddr};
-use mm::sim::{NativeOnHost, SimMem};
-use mm::{pagetable_init, BootAlloc, Caps, KernelImage, Layout};
+use arch_i386::{PagingMode, Pfn};
+use mm::sim::{image, NativeOnHost, SimMem};
+use mm::{pagetable_init, BootAlloc, Caps, Layout};
 use paravirt::memmap::{MemoryMap, Region, RegionKind};
 use paravirt::Hypervisor;
 
 const LOW: u64 = 896 << 20;
 /// Frames the simulation needs: the image area and the table pages.
 const SIM_PAGES: usize = 0x200 + 1024;
-
-fn image() -> KernelImage {
-    KernelImage {
-        text: VirtAddr(0xC010_0000),
-        text_end: VirtAddr(0xC014_0000),
-        rodata: VirtAddr(0xC014_0000),
-        rodata_end: VirtAddr(0xC016_0000),
-        data: VirtAddr(0xC016_0000),
-        end: VirtAddr(0xC020_0000),
-    }
-}
 
 fn build<H: Hypervisor + ?Sized>(hv: &H, sim: &SimMem, map: &MemoryMap, layout: &Layout) -> Duration {
     let caps = Caps { large_pages: false, global_pages: true, nx: true };

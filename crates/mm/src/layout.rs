@@ -163,16 +163,7 @@ impl Layout {
 mod tests {
     use super::*;
 
-    fn image() -> KernelImage {
-        KernelImage {
-            text: VirtAddr(0xC010_0000),
-            text_end: VirtAddr(0xC014_0000),
-            rodata: VirtAddr(0xC014_0000),
-            rodata_end: VirtAddr(0xC016_0000),
-            data: VirtAddr(0xC016_0000),
-            end: VirtAddr(0xC020_0000),
-        }
-    }
+    use crate::sim::image;
 
     #[test]
     fn native_lowmem_is_linuxs() {

@@ -16,6 +16,20 @@ use paravirt::{
     native, BootInfo, Detected, EntryRef, HvResult, Hypervisor, PagetableSetup, PhysMem, Verdict,
 };
 
+/// A kernel image as the tests and benchmarks lay it out: at 1 MiB, 256
+/// KiB of text, 128 KiB of rodata, data up to 2 MiB.
+pub fn image() -> crate::KernelImage {
+    use arch_i386::VirtAddr;
+    crate::KernelImage {
+        text: VirtAddr(0xC010_0000),
+        text_end: VirtAddr(0xC014_0000),
+        rodata: VirtAddr(0xC014_0000),
+        rodata_end: VirtAddr(0xC016_0000),
+        data: VirtAddr(0xC016_0000),
+        end: VirtAddr(0xC020_0000),
+    }
+}
+
 /// `pages` frames of zeroed memory, frame n at index n.
 pub struct SimMem {
     frames: Box<[UnsafeCell<[u8; 4096]>]>,

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::vec::Vec;
 
 use arch_i386::layout::PAGE_OFFSET;
-use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
+use arch_i386::{Level, PagingMode, Pfn, PteFlags};
 use paravirt::memmap::{MemoryMap, Region, RegionKind};
 use paravirt::PageAlloc;
 
 use crate::check::check;
-use crate::layout::{KernelImage, Layout, Section};
+use crate::layout::{Layout, Section};
 use crate::pagetable::prot;
 use crate::protect::mark_rodata_ro;
 use crate::sim::{Event, Recorder, SimMem};
@@ -35,17 +35,7 @@ impl Rng {
     }
 }
 
-/// A kernel image at 1 MiB: 256 KiB text, 128 KiB rodata, data to 2 MiB.
-fn image() -> KernelImage {
-    KernelImage {
-        text: VirtAddr(0xC010_0000),
-        text_end: VirtAddr(0xC014_0000),
-        rodata: VirtAddr(0xC014_0000),
-        rodata_end: VirtAddr(0xC016_0000),
-        data: VirtAddr(0xC016_0000),
-        end: VirtAddr(0xC020_0000),
-    }
-}
+use crate::sim::image;
 
 const IMAGE_PFNS: (Pfn, Pfn) = (Pfn(0x100), Pfn(0x200));
 
