@@ -148,6 +148,17 @@ pub fn matrix() -> Vec<BootCase> {
             ..native("native-only-native-xen", "max", "128M", "PAE")
         },
     ];
+    // An image built with no backend at all says so, clearly.
+    m.push(BootCase {
+        features: Some(""),
+        expect: Expect {
+            backend: None,
+            paging: None,
+            result: Want::Error("no backend in this image"),
+            lines: &[],
+        },
+        ..native("empty-registry", "max", "128M", "")
+    });
     // Faults are reported, never a silent triple fault: a page fault, an
     // invalid opcode, and a double fault from a blown stack (which only the
     // task gate can catch).

@@ -75,7 +75,12 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             no_default_features: c.features.is_some(),
         };
         if !images.contains_key(&opts) {
-            println!("xtask: building kernel ({})", c.features.unwrap_or("default features"));
+            let what = match c.features {
+                None => "default features",
+                Some("") => "no backend",
+                Some(f) => f,
+            };
+            println!("xtask: building kernel ({what})");
             images.insert(opts.clone(), build::image("kernel", &opts)?);
         }
         if matches!(c.env, Env::BadBootInfo(_)) && loader.is_none() {

@@ -1,0 +1,100 @@
+//! The serial port, shared by the host's own lines and the guest's early
+//! console (NOTIFY).
+//!
+//! The guest's text goes out as it comes, so its log reads exactly as it
+//! would on bare metal. Meanwhile the host assembles it into lines to find
+//! the `Test result:` verdicts; its own lines start with `lguest-host:` and
+//! are only ever printed at the start of a line.
+
+use core::fmt::{self, Write};
+
+use arch_i386::serial::{self, COM1};
+use paravirt::ExitStatus;
+
+struct Serial;
+
+impl Write for Serial {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        serial::write(COM1, s.as_bytes());
+        Ok(())
+    }
+}
+
+pub fn init() {
+    serial::init(COM1);
+}
+
+/// A host line: `lguest-host: ...`.
+pub fn host_line(args: fmt::Arguments) {
+    let _ = Serial.write_str("lguest-host: ");
+    let _ = Serial.write_fmt(args);
+    let _ = Serial.write_str("\n");
+}
+
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::console::host_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+/// The first bytes of a line are enough to recognise a verdict.
+const PREFIX: usize = 64;
+
+/// The guest's console, as the host follows it.
+pub struct GuestConsole {
+    line: [u8; PREFIX],
+    len: usize,
+    at_line_start: bool,
+    /// `Test result:` lines seen, and the verdict of the first.
+    pub results: u32,
+    pub verdict: Option<ExitStatus>,
+    pub bytes: u32,
+}
+
+impl GuestConsole {
+    pub const fn new() -> GuestConsole {
+        GuestConsole { line: [0; PREFIX], len: 0, at_line_start: true, results: 0, verdict: None, bytes: 0 }
+    }
+
+    /// Prints a byte of guest output and follows its lines.
+    pub fn put(&mut self, b: u8) {
+        serial::write(COM1, &[b]);
+        self.bytes += 1;
+        if b == b'\n' {
+            self.end_line();
+        } else {
+            self.at_line_start = false;
+            if self.len < PREFIX {
+                self.line[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        let line = &self.line[..self.len];
+        if let Some(rest) = line.strip_prefix(b"Test result: ") {
+            self.results += 1;
+            let v = if rest == b"SUCCESS" {
+                ExitStatus::Success
+            } else if rest.starts_with(b"ERROR") {
+                ExitStatus::Error
+            } else {
+                // FAILURE, or anything else that claims to be a result.
+                ExitStatus::Failure
+            };
+            self.verdict.get_or_insert(v);
+        }
+        self.len = 0;
+        self.at_line_start = true;
+    }
+
+    /// Before a host line: finish a guest line the guest left open.
+    pub fn break_line(&mut self) {
+        if !self.at_line_start {
+            serial::write(COM1, b"\n");
+            self.end_line();
+        }
+    }
+}

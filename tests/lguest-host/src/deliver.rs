@@ -1,0 +1,92 @@
+//! Delivering a fault to the guest's own handler, as the CPU would have.
+//!
+//! The guest's kernel runs in ring 1 and its handlers too, so delivering a
+//! fault that happened in ring 1 is a same-privilege interrupt: push
+//! eflags, cs, eip (and the error code) on the guest's current stack and
+//! continue at the handler. From ring 3 the CPU would first switch to the
+//! kernel stack the guest registered with SET_STACK and push ss and esp as
+//! well. The pushes go through the guest's own pagetables (the host writes
+//! guest memory, not the shadow), so a stack the guest has not mapped
+//! writable ends the run instead of faulting the host.
+//!
+//! As in lguest, the real eflags.IF of a guest is always set; the guest's
+//! idea of it lives in `lguest_data.irq_enabled`, so that is what goes into
+//! the pushed eflags, and an interrupt gate clears it.
+
+use crate::abi::{off, IRQ_ENABLED};
+use crate::fatal::{fatal, Result};
+use crate::gpt;
+use crate::switcher::{regs, GUEST_CS};
+use crate::trap::name;
+use crate::vm::Vm;
+
+const IF: u32 = 1 << 9;
+const TF: u32 = 1 << 8;
+const NT: u32 = 1 << 14;
+
+/// Writes a u32 at guest virtual `va` as a ring-1 store would.
+fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
+    for (i, b) in v.to_le_bytes().into_iter().enumerate() {
+        let at = va.wrapping_add(i as u32);
+        let gpa = gpt::translate(&vm.mem, vm.shadows.gpgdir(), at, true)?.ok_or_else(|| {
+            fatal!("cannot deliver {}: the guest's stack at {:#010x} is not mapped writable", name(vector), at)
+        })?;
+        vm.mem.write_u8(gpa, b, "the guest's stack")?;
+    }
+    Ok(())
+}
+
+/// Delivers `vector` (with `error` if it has an error code) to the guest.
+pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
+    let r = regs();
+    let Some(gate) = vm.idt.get(vector) else {
+        return Err(fatal!(
+            "guest {} at eip {:#010x} (error code {:#x}) with no handler loaded",
+            name(vector),
+            r.eip,
+            error.unwrap_or(0)
+        ));
+    };
+    let from_user = r.cs & 3 == 3;
+    let (ss, mut sp) = if from_user {
+        vm.kernel_stack.ok_or_else(|| fatal!("guest {} in ring 3 before SET_STACK", name(vector)))?
+    } else {
+        (r.ss, r.esp)
+    };
+    let irq_enabled = match vm.data {
+        Some(d) => vm.mem.read_u32(d + off::IRQ_ENABLED, "lguest_data")?,
+        None => 0,
+    };
+    let eflags = if irq_enabled & IRQ_ENABLED != 0 { r.eflags } else { r.eflags & !IF };
+    let mut frame = [0u32; 6];
+    let mut n = 0;
+    if from_user {
+        frame[n] = r.ss;
+        frame[n + 1] = r.esp;
+        n += 2;
+    }
+    frame[n] = eflags;
+    frame[n + 1] = r.cs;
+    frame[n + 2] = r.eip;
+    n += 3;
+    if let Some(e) = error {
+        frame[n] = e;
+        n += 1;
+    }
+    for &v in &frame[..n] {
+        sp = sp.wrapping_sub(4);
+        store(vm, sp, v, vector)?;
+    }
+    r.ss = ss;
+    r.esp = sp;
+    r.cs = GUEST_CS;
+    r.eip = gate.offset;
+    r.eflags &= !(TF | NT);
+    if gate.interrupt {
+        if let Some(d) = vm.data {
+            vm.mem.write_u32(d + off::IRQ_ENABLED, 0, "lguest_data")?;
+        }
+    }
+    vm.stats.delivered[vector as usize] += 1;
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! What QEMU's multiboot loader tells the host: its RAM, its own command
+//! line (`-append`), and the guest kernel (`-initrd "kernel.elf CMDLINE"`,
+//! module 0, whose string is the file name followed by the guest's
+//! command line).
+
+pub const MAGIC: u32 = 0x2BAD_B002;
+
+pub struct Info {
+    /// End of RAM above 1 MiB (`mem_upper`), in bytes.
+    pub ram_end: u64,
+    pub cmdline: &'static str,
+    mods: u32,
+    mods_count: u32,
+}
+
+/// The guest kernel as QEMU loaded it.
+pub struct Module {
+    pub start: u32,
+    pub end: u32,
+    /// The module string minus its first word (the file name).
+    pub cmdline: &'static str,
+}
+
+fn rd32(at: u32) -> u32 {
+    // SAFETY: callers read QEMU's info structures, in low memory, which
+    // the host's identity map covers.
+    unsafe { (at as *const u32).read_unaligned() }
+}
+
+/// A NUL-terminated string at `at` (identity-mapped).
+fn cstr(at: u32) -> &'static str {
+    if at == 0 {
+        return "";
+    }
+    let mut n = 0;
+    // SAFETY: QEMU writes NUL-terminated strings.
+    while unsafe { *((at + n) as *const u8) } != 0 {
+        n += 1;
+    }
+    // SAFETY: n bytes before the NUL, which stay in place for the whole run.
+    let b = unsafe { core::slice::from_raw_parts(at as *const u8, n as usize) };
+    core::str::from_utf8(b).unwrap_or("")
+}
+
+impl Info {
+    /// # Safety
+    /// `mbi` must be the multiboot info QEMU passed.
+    pub unsafe fn read(mbi: u32) -> Info {
+        let flags = rd32(mbi);
+        let mods = flags & 8 != 0;
+        Info {
+            ram_end: (1 << 20) + rd32(mbi + 8) as u64 * 1024,
+            cmdline: if flags & 4 != 0 { cstr(rd32(mbi + 16)) } else { "" },
+            mods: if mods { rd32(mbi + 24) } else { 0 },
+            mods_count: if mods { rd32(mbi + 20) } else { 0 },
+        }
+    }
+
+    /// The value of `key=value` on the host's command line.
+    pub fn option(&self, key: &str) -> Option<&'static str> {
+        self.cmdline.split_ascii_whitespace().filter_map(|w| w.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub fn module(&self, i: u32) -> Option<Module> {
+        if i >= self.mods_count {
+            return None;
+        }
+        let m = self.mods + i * 16;
+        let s = cstr(rd32(m + 8));
+        Some(Module { start: rd32(m), end: rd32(m + 4), cmdline: s.split_once(' ').map(|(_, t)| t).unwrap_or("") })
+    }
+}
+
+/// Parses a size: bytes, or with a K, M or G suffix ("32M").
+pub fn parse_size(s: &str) -> Option<u64> {
+    let (digits, shift) = match s.as_bytes().last()? {
+        b'K' | b'k' => (&s[..s.len() - 1], 10),
+        b'M' | b'm' => (&s[..s.len() - 1], 20),
+        b'G' | b'g' => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
