@@ -23,14 +23,7 @@ pub const PROTO_LINUX_BOOT: u32 = 3;
 pub const PROTO_XEN_PV: u32 = 4;
 
 core::arch::global_asm!(
-    // Multiboot v1 header: magic, flags (page-align modules, want the
-    // memory map), checksum.
-    ".pushsection .multiboot, \"a\"",
-    ".align 4",
-    ".long 0x1BADB002",
-    ".long 0x00000003",
-    ".long -(0x1BADB002 + 0x00000003)",
-    ".popsection",
+    arch_i386::multiboot_header!(),
     // The PVH entry point, for QEMU's and Xen's PVH loaders.
     ".pushsection .note.Xen, \"a\", @note",
     ".align 4",

@@ -15,6 +15,7 @@ pub mod cr;
 pub mod desc;
 pub mod io;
 pub mod layout;
+pub mod multiboot;
 pub mod paging;
 pub mod serial;
 pub mod trampoline;

@@ -17,12 +17,7 @@ mod info;
 use arch_i386::serial;
 
 core::arch::global_asm!(
-    ".pushsection .multiboot, \"a\"",
-    ".align 4",
-    ".long 0x1BADB002",
-    ".long 0x00000003",
-    ".long -(0x1BADB002 + 0x00000003)",
-    ".popsection",
+    arch_i386::multiboot_header!(),
     ".global mbloader_start",
     "mbloader_start:",
     "    mov esp, offset stack_top",
