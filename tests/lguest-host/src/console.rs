@@ -7,6 +7,7 @@
 //! are only ever printed at the start of a line.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use arch_i386::serial::{self, COM1};
 use paravirt::ExitStatus;
@@ -37,6 +38,10 @@ macro_rules! say {
     };
 }
 pub(crate) use say;
+
+/// The guest has printed a `Test result:` line (for the host-fault path,
+/// which has no [`GuestConsole`] at hand).
+pub static GUEST_RESULT: AtomicBool = AtomicBool::new(false);
 
 /// The first bytes of a line are enough to recognise a verdict.
 const PREFIX: usize = 64;
@@ -76,6 +81,7 @@ impl GuestConsole {
         let line = &self.line[..self.len];
         if let Some(rest) = line.strip_prefix(b"Test result: ") {
             self.results += 1;
+            GUEST_RESULT.store(true, Ordering::Relaxed);
             let v = if rest == b"SUCCESS" {
                 ExitStatus::Success
             } else if rest.starts_with(b"ERROR") {
@@ -97,4 +103,9 @@ impl GuestConsole {
             self.end_line();
         }
     }
+}
+
+/// The host's own verdict, for a run whose guest printed none.
+pub fn host_result(status: ExitStatus, why: &dyn fmt::Display) {
+    let _ = writeln!(Serial, "Test result: {}: lguest-host: {}", status.word(), why);
 }

@@ -16,7 +16,7 @@
 use crate::abi::{off, IRQ_ENABLED};
 use crate::fatal::{fatal, Result};
 use crate::gpt;
-use crate::switcher::{regs, GUEST_CS};
+use crate::switcher::GUEST_CS;
 use crate::trap::name;
 use crate::vm::Vm;
 
@@ -29,7 +29,11 @@ fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
     for (i, b) in v.to_le_bytes().into_iter().enumerate() {
         let at = va.wrapping_add(i as u32);
         let gpa = gpt::translate(&vm.mem, vm.shadows.gpgdir(), at, true)?.ok_or_else(|| {
-            fatal!("cannot deliver {}: the guest's stack at {:#010x} is not mapped writable", name(vector), at)
+            fatal!(
+                "cannot deliver {}: the guest's stack at {:#010x} is not mapped writable",
+                name(vector),
+                at
+            )
         })?;
         vm.mem.write_u8(gpa, b, "the guest's stack")?;
     }
@@ -38,14 +42,17 @@ fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
 
 /// Delivers `vector` (with `error` if it has an error code) to the guest.
 pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
-    let r = regs();
+    let r = *vm.regs;
     let Some(gate) = vm.idt.get(vector) else {
-        return Err(fatal!(
-            "guest {} at eip {:#010x} (error code {:#x}) with no handler loaded",
-            name(vector),
-            r.eip,
-            error.unwrap_or(0)
-        ));
+        return Err(match error {
+            Some(e) => fatal!(
+                "guest {} at eip {:#010x} (error code {:#x}) with no handler loaded",
+                name(vector),
+                r.eip,
+                e
+            ),
+            None => fatal!("guest {} at eip {:#010x} with no handler loaded", name(vector), r.eip),
+        });
     };
     let from_user = r.cs & 3 == 3;
     let (ss, mut sp) = if from_user {
@@ -77,6 +84,7 @@ pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
         sp = sp.wrapping_sub(4);
         store(vm, sp, v, vector)?;
     }
+    let r = &mut vm.regs;
     r.ss = ss;
     r.esp = sp;
     r.cs = GUEST_CS;

@@ -3,20 +3,22 @@
 //! lguest's `kill_guest`: a guest that breaks the rules (a bad hypercall,
 //! a fault it has no handler for, a pagetable naming memory it does not
 //! own) is stopped, and the reason ends up in the run's result line.
+//! [`Msg`] is the fixed-capacity text that carries it (and any other
+//! message the host assembles before printing).
 
 use core::fmt;
 
 const CAP: usize = 200;
 
 #[derive(Clone, Copy)]
-pub struct Fatal {
+pub struct Msg {
     buf: [u8; CAP],
     len: usize,
 }
 
-impl Fatal {
-    pub fn new(args: fmt::Arguments) -> Fatal {
-        let mut f = Fatal { buf: [0; CAP], len: 0 };
+impl Msg {
+    pub fn new(args: fmt::Arguments) -> Msg {
+        let mut f = Msg { buf: [0; CAP], len: 0 };
         let _ = fmt::write(&mut f, args);
         f
     }
@@ -26,7 +28,7 @@ impl Fatal {
     }
 }
 
-impl fmt::Write for Fatal {
+impl fmt::Write for Msg {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for c in s.chars() {
             let mut b = [0; 4];
@@ -41,18 +43,23 @@ impl fmt::Write for Fatal {
     }
 }
 
-impl fmt::Display for Fatal {
+impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// `fatal!("...", args)`: a [`Fatal`] with that message.
-macro_rules! fatal {
+/// A run-ending error: its message.
+pub type Fatal = Msg;
+
+/// `msg!("...", args)`: a [`Msg`] with that text.
+macro_rules! msg {
     ($($arg:tt)*) => {
-        $crate::fatal::Fatal::new(format_args!($($arg)*))
+        $crate::fatal::Msg::new(format_args!($($arg)*))
     };
 }
-pub(crate) use fatal;
+pub(crate) use msg;
+/// `fatal!("...", args)`: a [`Fatal`] saying why the run must stop.
+pub(crate) use msg as fatal;
 
 pub type Result<T = ()> = core::result::Result<T, Fatal>;

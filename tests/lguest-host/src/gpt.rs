@@ -41,7 +41,11 @@ pub fn walk(mem: &GuestMem, gpgdir: u32, va: u32) -> Result<Walk> {
     }
     let table = pde & !0xFFF;
     if !mem.contains(table, 4096) {
-        return Err(fatal!("guest pgd entry {:#x} (for {:#010x}) names a frame outside guest memory", pde, va));
+        return Err(fatal!(
+            "guest pgd entry {:#x} (for {:#010x}) names a frame outside guest memory",
+            pde,
+            va
+        ));
     }
     let pte = mem.read_u32(table + ((va >> 12) & 1023) * 4, "guest pte")?;
     if pte & P == 0 {

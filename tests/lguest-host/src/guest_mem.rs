@@ -29,7 +29,12 @@ impl GuestMem {
         if self.contains(gpa, len) {
             Ok(())
         } else {
-            Err(fatal!("{} at guest-physical {:#x} is outside guest memory ({} MiB)", what, gpa, self.size >> 20))
+            Err(fatal!(
+                "{} at guest-physical {:#x} is outside guest memory ({} MiB)",
+                what,
+                gpa,
+                self.size >> 20
+            ))
         }
     }
 

@@ -20,15 +20,7 @@ pub const IDENTITY_MAPPED: u64 = 1 << 30;
 const _: () = assert!(SWITCHER_ADDR - HOST_PHYS == 0xFFB0_0000);
 
 core::arch::global_asm!(
-    // Multiboot v1 header: magic, flags (page-aligned modules, memory
-    // info), checksum.
-    ".pushsection .multiboot, \"a\"",
-    ".align 4",
-    ".long 0x1BADB002",
-    ".long 0x00000003",
-    ".long -(0x1BADB002 + 0x00000003)",
-    ".popsection",
-    //
+    arch_i386::multiboot_header!(),
     ".pushsection .head.text, \"ax\"",
     ".global host_start",
     "host_start:",

@@ -9,8 +9,8 @@
 
 use crate::abi::{self, off, RING_SIZE, STATUS_DONE};
 use crate::console::say;
-use crate::fatal::{fatal, Result};
-use crate::switcher::{self, regs, SWITCHER_SIZE};
+use crate::fatal::{fatal, msg, Result};
+use crate::switcher::{self, SWITCHER_SIZE};
 use crate::vm::{End, Vm};
 
 /// The longest string NOTIFY or CRASH may pass.
@@ -18,7 +18,7 @@ const STRING_MAX: u32 = 4096;
 
 /// A trapped hypercall; the guest's registers are in the trap frame.
 pub fn trap(vm: &mut Vm) -> Result {
-    let r = regs();
+    let r = &mut vm.regs;
     let (call, a1, a2, a3) = (r.eax, r.edx, r.ebx, r.ecx);
     r.eax = 0;
     vm.idle_ticks = 0;
@@ -123,7 +123,7 @@ fn init(vm: &mut Vm, data: u32) -> Result {
 
 /// CRASH(pa of a message): "Power down" is a power-off.
 fn crash(vm: &mut Vm, msg: u32) -> Result {
-    let mut text = fatal!("");
+    let mut text = msg!("");
     vm.mem.cstr(msg, STRING_MAX, "the CRASH message", |b| {
         let _ = core::fmt::Write::write_char(&mut text, b as char);
     })?;

@@ -51,9 +51,14 @@ impl GuestIdt {
         }
         let kind = (hi >> 8) & 0xF;
         if kind != 0xE && kind != 0xF {
-            return Err(fatal!("LOAD_IDT_ENTRY for vector {}: gate type {:#x} (only interrupt and trap gates)", vector, kind));
+            return Err(fatal!(
+                "LOAD_IDT_ENTRY for vector {}: gate type {:#x} (only interrupt and trap gates)",
+                vector,
+                kind
+            ));
         }
-        self.gates[vector as usize] = Some(Gate { offset: (lo & 0xFFFF) | (hi & 0xFFFF_0000), interrupt: kind == 0xE });
+        self.gates[vector as usize] =
+            Some(Gate { offset: (lo & 0xFFFF) | (hi & 0xFFFF_0000), interrupt: kind == 0xE });
         Ok(())
     }
 }

@@ -58,7 +58,11 @@ impl Info {
 
     /// The value of `key=value` on the host's command line.
     pub fn option(&self, key: &str) -> Option<&'static str> {
-        self.cmdline.split_ascii_whitespace().filter_map(|w| w.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.cmdline
+            .split_ascii_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 
     pub fn module(&self, i: u32) -> Option<Module> {
@@ -67,7 +71,11 @@ impl Info {
         }
         let m = self.mods + i * 16;
         let s = cstr(rd32(m + 8));
-        Some(Module { start: rd32(m), end: rd32(m + 4), cmdline: s.split_once(' ').map(|(_, t)| t).unwrap_or("") })
+        Some(Module {
+            start: rd32(m),
+            end: rd32(m + 4),
+            cmdline: s.split_once(' ').map(|(_, t)| t).unwrap_or(""),
+        })
     }
 }
 

@@ -133,7 +133,9 @@ impl Shadows {
         for i in 0..SLOTS {
             self.release_all(i);
         }
-        self.pool.alloc().ok_or_else(|| fatal!("out of shadow pagetable pages ({} in the pool)", self.pool.total))
+        self.pool
+            .alloc()
+            .ok_or_else(|| fatal!("out of shadow pagetable pages ({} in the pool)", self.pool.total))
     }
 
     fn slot(&self, i: usize) -> Slot {
@@ -190,7 +192,10 @@ impl Shadows {
             Walk::Mapped { frame, perm } => (frame, perm),
             Walk::Unmapped => return Ok(false),
             Walk::Large => {
-                return Err(fatal!("the guest maps {:#010x} with a 4 MiB page: only 4 KiB pages are shadowed", va))
+                return Err(fatal!(
+                    "the guest maps {:#010x} with a 4 MiB page: only 4 KiB pages are shadowed",
+                    va
+                ))
             }
         };
         let write_access = err & 0x2 != 0;

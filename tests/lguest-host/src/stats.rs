@@ -3,26 +3,47 @@
 
 use crate::abi::{self, NR_HCALLS};
 use crate::console::say;
+use crate::fatal::msg;
+use crate::switcher::{HYPERCALL_VECTOR, TIMER_VECTOR, VECTORS};
+use crate::trap::name;
 
-#[derive(Default)]
 pub struct Stats {
     /// Hypercalls by number: trapped (`int $0x1f`) and from the async ring.
     pub sync: [u32; NR_HCALLS],
     pub drained: [u32; NR_HCALLS],
-    /// Every return from the guest to the host.
-    pub exits: u32,
-    pub page_faults: u32,
+    /// Every return from the guest to the host, by vector.
+    pub exits: [u32; VECTORS],
     /// Faults delivered to the guest's own handlers, by vector.
     pub delivered: [u32; 32],
     pub io_skipped: u32,
-    pub timer_ticks: u32,
 }
 
 impl Stats {
+    pub const fn new() -> Stats {
+        Stats {
+            sync: [0; NR_HCALLS],
+            drained: [0; NR_HCALLS],
+            exits: [0; VECTORS],
+            delivered: [0; 32],
+            io_skipped: 0,
+        }
+    }
+
     pub fn print(&self) {
         let sync: u32 = self.sync.iter().sum();
         let drained: u32 = self.drained.iter().sum();
-        say!("exits to the host: {} ({} hypercall traps, {} page faults, {} timer ticks)", self.exits, sync, self.page_faults, self.timer_ticks);
+        let exits: u32 = self.exits.iter().sum();
+        let mut parts = msg!("");
+        for (v, &n) in self.exits.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let what = match v as u32 {
+                HYPERCALL_VECTOR => "hypercall",
+                TIMER_VECTOR => "timer",
+                v => name(v),
+            };
+            let sep = if parts.as_str().is_empty() { "" } else { ", " };
+            let _ = core::fmt::Write::write_fmt(&mut parts, format_args!("{}{} {}", sep, what, n));
+        }
+        say!("exits to the host: {} ({})", exits, parts);
         say!("hypercalls: {} trapped + {} from the async ring", sync, drained);
         for nr in 0..NR_HCALLS {
             let (s, d) = (self.sync[nr], self.drained[nr]);
@@ -32,6 +53,10 @@ impl Stats {
         }
         say!("async ring: {} entries drained", drained);
         let delivered: u32 = self.delivered.iter().sum();
-        say!("faults delivered to the guest: {}; in/out instructions skipped: {}", delivered, self.io_skipped);
+        say!(
+            "faults delivered to the guest: {}; in/out instructions skipped: {}",
+            delivered,
+            self.io_skipped
+        );
     }
 }

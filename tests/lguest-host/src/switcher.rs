@@ -20,11 +20,13 @@
 //! eip (and an error code); the stub pushes the vector and the general and
 //! segment registers, completing the same frame, loads the host's CR3 and
 //! returns from `run`. The host then reads and edits the guest's registers
-//! in that frame ([`regs`]).
+//! in that frame ([`take_frame`]).
 //!
 //! Every descriptor is created with its accessed bit set: the CPU would
 //! otherwise set it on first use, a write into a table the guest view maps
 //! read-only.
+
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use arch_i386::desc::{self, GateKind, TablePointer, Tss};
 
@@ -125,10 +127,15 @@ core::arch::global_asm!(
     "    test byte ptr [esp + 12], 3",
     "    jz switcher_host_fault",
     "    pushad",
-    "    push ds",
-    "    push es",
-    "    push fs",
-    "    push gs",
+    // The segment registers, a full word each (eax is saved already).
+    "    mov eax, ds",
+    "    push eax",
+    "    mov eax, es",
+    "    push eax",
+    "    mov eax, fs",
+    "    push eax",
+    "    mov eax, gs",
+    "    push eax",
     "    cld",
     "    mov ax, {ds}",
     "    mov ds, ax",
@@ -153,7 +160,8 @@ core::arch::global_asm!(
     "    push esp",
     "    call host_fault",
     "    ud2",
-    // void switcher_run(u32 shadow_cr3): into the guest until it traps.
+    // void switcher_run(u32 shadow_cr3, frame): into the guest until it
+    // traps. The frame is always switcher_frame.
     ".global switcher_run",
     "switcher_run:",
     "    push ebp",
@@ -164,10 +172,14 @@ core::arch::global_asm!(
     "    mov eax, [esp + 20]",
     "    mov esp, offset switcher_frame",
     "    mov cr3, eax",
-    "    pop gs",
-    "    pop fs",
-    "    pop es",
-    "    pop ds",
+    "    pop eax",
+    "    mov gs, eax",
+    "    pop eax",
+    "    mov fs, eax",
+    "    pop eax",
+    "    mov es, eax",
+    "    pop eax",
+    "    mov ds, eax",
     "    popad",
     "    add esp, 8",
     "    iretd",
@@ -206,7 +218,7 @@ core::arch::global_asm!(
 );
 
 extern "C" {
-    fn switcher_run(cr3: u32);
+    fn switcher_run(cr3: u32, frame: *mut GuestRegs);
     static mut switcher_gdt: [u64; GDT_ENTRIES];
     static mut switcher_idt: [u64; 256];
     static mut switcher_tss: Tss;
@@ -230,34 +242,38 @@ pub fn host_pa(va: u32) -> u32 {
 pub fn init(host_cr3: u32) {
     let code = desc::flat(desc::ACCESS_CODE | 1);
     let data = desc::flat(desc::ACCESS_DATA | 1);
+    let (gdt, idt, tss) = (&raw mut switcher_gdt, &raw mut switcher_idt, &raw mut switcher_tss);
+    let mut t = Tss::new();
+    t.ss0 = HOST_DS as u32;
+    t.esp0 = &raw const switcher_stack_top as u32;
+    let tss_limit = core::mem::size_of::<Tss>() as u32 - 1;
     // SAFETY: single CPU, interrupts off, nothing has loaded these tables
-    // yet; every access goes through raw pointers to the asm-defined
-    // statics, which live as long as the host.
+    // yet; they are asm-defined statics that live as long as the host,
+    // written through raw pointers (no references to mutable statics).
     unsafe {
-        let gdt = &mut *(&raw mut switcher_gdt);
-        gdt[10] = code;
-        gdt[11] = data;
-        gdt[12] = desc::with_dpl(code, 1);
-        gdt[13] = desc::with_dpl(data, 1);
-        gdt[USER_CS_INDEX] = desc::with_dpl(code, 3);
-        gdt[USER_DS_INDEX] = desc::with_dpl(data, 3);
-        let tss = &mut *(&raw mut switcher_tss);
-        *tss = Tss::new();
-        tss.ss0 = HOST_DS as u32;
-        tss.esp0 = &raw const switcher_stack_top as u32;
-        let limit = core::mem::size_of::<Tss>() as u32 - 1;
-        gdt[TSS_INDEX] = desc::segment(&raw const switcher_tss as u32, limit, desc::ACCESS_TSS, 0);
-        let idt = &mut *(&raw mut switcher_idt);
-        for v in 0..VECTORS {
+        (*gdt)[10] = code;
+        (*gdt)[11] = data;
+        (*gdt)[12] = desc::with_dpl(code, 1);
+        (*gdt)[13] = desc::with_dpl(data, 1);
+        (*gdt)[USER_CS_INDEX] = desc::with_dpl(code, 3);
+        (*gdt)[USER_DS_INDEX] = desc::with_dpl(data, 3);
+        (*gdt)[TSS_INDEX] = desc::segment(tss as u32, tss_limit, desc::ACCESS_TSS, 0);
+        tss.write(t);
+        for (v, &stub) in switcher_vectors.iter().enumerate() {
             let dpl = if v as u32 == HYPERCALL_VECTOR { 1 } else { 0 };
-            idt[v] = desc::gate(switcher_vectors[v], HOST_CS, GateKind::Interrupt, dpl);
+            (*idt)[v] = desc::gate(stub, HOST_CS, GateKind::Interrupt, dpl);
         }
-        *(&raw mut switcher_host_cr3) = host_cr3;
-        desc::load_gdt(&TablePointer::of(&*(&raw const switcher_gdt)), HOST_CS, HOST_DS);
+        (&raw mut switcher_host_cr3).write(host_cr3);
+        desc::load_gdt(&table_pointer(gdt), HOST_CS, HOST_DS);
         desc::load_tr(TSS_SEL);
-        desc::load_idt(&TablePointer::of(&*(&raw const switcher_idt)));
-        build_guest_view();
+        desc::load_idt(&table_pointer(idt));
     }
+    build_guest_view();
+}
+
+/// The `lgdt`/`lidt` operand for a table.
+fn table_pointer<T>(table: *mut T) -> TablePointer {
+    TablePointer { limit: (core::mem::size_of::<T>() - 1) as u16, base: table as u32 }
 }
 
 /// The Switcher as the guest's shadows map it: code and tables read-only,
@@ -269,11 +285,12 @@ fn build_guest_view() {
         page(&raw const __switcher_data_end),
         page(&raw const __switcher_end),
     );
-    // SAFETY: the guest-view page is a host static nothing else uses yet.
-    let view = unsafe { &mut *(&raw mut switcher_guest_view) };
+    let view = &raw mut switcher_guest_view;
     for k in start..end {
         let writable = if k >= data_end { 0x2 } else { 0 };
-        view[k as usize] = (HOST_PHYS + (k << 12)) | 0x1 | writable;
+        // SAFETY: k < 1024 (the image fits in 4 MiB); the page is a host
+        // static no shadow uses yet.
+        unsafe { (*view)[k as usize] = (HOST_PHYS + (k << 12)) | 0x1 | writable };
     }
 }
 
@@ -282,27 +299,44 @@ pub fn guest_view_pde() -> u32 {
     host_pa(&raw const switcher_guest_view as u32) | 0x3
 }
 
-/// The guest's registers, saved by the last trap, restored by the next
-/// `run`.
-pub fn regs() -> &'static mut GuestRegs {
-    // SAFETY: the frame is a host static; the guest is not running while
-    // the host holds this reference (one CPU, `run` takes no reference).
-    unsafe { &mut *(&raw mut switcher_frame) }
+static FRAME_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The guest's registers: saved there by every trap, restored from there
+/// by every `run`. Handed out once, to the one owner of the guest.
+pub fn take_frame() -> &'static mut GuestRegs {
+    assert!(!FRAME_TAKEN.swap(true, Ordering::SeqCst), "the guest's frame has one owner");
+    // SAFETY: the frame is a host static, and this is the only reference
+    // ever made to it (checked above).
+    unsafe { &mut *frame_ptr() }
 }
 
-/// Runs the guest on the shadow pagetable `cr3` until it traps.
-pub fn run(cr3: u32) {
-    // SAFETY: `cr3` is a shadow pgdir that maps the Switcher at the same
-    // address as the host's pagetable, and `regs()` holds a ring-1 (or
-    // ring-3) frame with the host's selectors nowhere in it (the loop only
-    // ever writes guest selectors there).
-    unsafe { switcher_run(cr3) }
+fn frame_ptr() -> *mut GuestRegs {
+    &raw mut switcher_frame
 }
+
+/// Runs the guest on the shadow pagetable `cr3` until it traps; `regs` is
+/// the frame (passed so the compiler knows the trap rewrote it).
+pub fn run(cr3: u32, regs: &mut GuestRegs) {
+    assert!(core::ptr::eq(regs, frame_ptr()));
+    // Whatever the frame says, the guest leaves in ring 1 or 3 with
+    // interrupts on, IOPL 0 and no virtual-8086 mode.
+    regs.eflags = (regs.eflags | EFLAGS_IF) & !(EFLAGS_IOPL | EFLAGS_VM);
+    // SAFETY: `cr3` is a shadow pgdir that maps the Switcher at the same
+    // address as the host's pagetable; the frame's cs and ss came from the
+    // CPU or the host, never with ring 0 (and the host only writes guest
+    // selectors there).
+    unsafe { switcher_run(cr3, regs) }
+}
+
+const EFLAGS_IF: u32 = 1 << 9;
+const EFLAGS_IOPL: u32 = 3 << 12;
+const EFLAGS_VM: u32 = 1 << 17;
 
 /// Replaces a GDT entry (LOAD_GDT). The caller has made it safe for ring 1.
 pub fn set_gdt_entry(index: usize, desc: u64) {
     assert!(index < GDT_ENTRIES && !host_owned(index));
+    let gdt = &raw mut switcher_gdt;
     // SAFETY: index is in range and not one the host's own selectors use;
     // the guest is not running.
-    unsafe { (*(&raw mut switcher_gdt))[index] = desc };
+    unsafe { (*gdt)[index] = desc };
 }

@@ -8,6 +8,7 @@ use crate::guest_mem::GuestMem;
 use crate::idt::GuestIdt;
 use crate::shadow::Shadows;
 use crate::stats::Stats;
+use crate::switcher::GuestRegs;
 
 /// Why the run ended.
 pub enum End {
@@ -20,6 +21,8 @@ pub enum End {
 }
 
 pub struct Vm {
+    /// The guest's registers (the Switcher's trap frame).
+    pub regs: &'static mut GuestRegs,
     pub mem: GuestMem,
     pub shadows: Shadows,
     /// The Launcher's pgdir (guest-physical), published at LGUEST_INIT.
@@ -48,8 +51,9 @@ pub struct Vm {
 const FILL_REPEATS_MAX: u32 = 64;
 
 impl Vm {
-    pub fn new(mem: GuestMem, shadows: Shadows, launcher_pgdir: u32) -> Vm {
+    pub fn new(regs: &'static mut GuestRegs, mem: GuestMem, shadows: Shadows, launcher_pgdir: u32) -> Vm {
         Vm {
+            regs,
             mem,
             shadows,
             launcher_pgdir,
@@ -59,7 +63,7 @@ impl Vm {
             kernel_stack: None,
             ts: false,
             console: GuestConsole::new(),
-            stats: Stats::default(),
+            stats: Stats::new(),
             end: None,
             last_fill: (0, 0, 0),
             fill_repeats: 0,
