@@ -81,7 +81,7 @@ fn boot_row(kernel: &Path, xen: Option<&PathBuf>, env: Env, cpu: &str, mem: &str
         env,
         kernel: kernel.to_path_buf(),
         loader: None,
-        xen: xen.cloned(),
+        hypervisor: xen.cloned(),
         cpu: cpu.into(),
         mem: mem.into(),
         append: append.into(),

@@ -18,7 +18,7 @@ pub struct RunOpts {
     pub timeout: Option<u64>,
 }
 
-pub const ENVS: &str = "qemu, qemu-pvh, xen, xen-pvh";
+pub const ENVS: &str = "qemu, qemu-pvh, xen, xen-pvh, lguest";
 
 fn parse_env(name: &str) -> Result<Env, String> {
     match name {
@@ -26,6 +26,7 @@ fn parse_env(name: &str) -> Result<Env, String> {
         "qemu-pvh" => Ok(Env::QemuPvh),
         "xen" => Ok(Env::Xen),
         "xen-pvh" => Ok(Env::XenPvh),
+        "lguest" => Ok(Env::Lguest),
         other => Err(format!("--env {other}: available environments: {ENVS}")),
     }
 }
@@ -75,7 +76,7 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
 fn prepare(o: RunOpts) -> Result<Boot, String> {
     tools::ensure_rust_src()?;
     tools::ensure_qemu()?;
-    let xen = if o.env.uses_xen() { Some(tools::ensure_xen()?) } else { None };
+    let hypervisor = tools::hypervisor(o.env)?;
     let mut kernel = build::image("kernel", &o.build)?;
     if o.env == Env::QemuPvh {
         kernel = build::pvh_copy(&kernel)?;
@@ -89,7 +90,7 @@ fn prepare(o: RunOpts) -> Result<Boot, String> {
         env: o.env,
         kernel,
         loader: None,
-        xen,
+        hypervisor,
         cpu: o.cpu,
         mem: o.mem,
         append: o.append,

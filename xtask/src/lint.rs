@@ -16,7 +16,8 @@ fn cargo(args: &[&str]) -> bool {
 }
 
 pub fn main() -> u8 {
-    let mut kernel = vec!["clippy", "--package", "kernel", "--package", "mbloader"];
+    let mut kernel =
+        vec!["clippy", "--package", "kernel", "--package", "mbloader", "--package", "lguest-host"];
     kernel.extend_from_slice(KERNEL_TARGET_ARGS);
     kernel.extend_from_slice(&["--", "-D", "warnings"]);
     let ok = cargo(&["fmt", "--all", "--check"])

@@ -25,9 +25,10 @@ usage: cargo xtask <command> [options]
 commands:
   run    build the kernel, boot it, stream the serial log
          --env ENV             qemu (multiboot, default), qemu-pvh, xen (PV dom0),
-                               xen-pvh (PVH dom0)
+                               xen-pvh (PVH dom0), lguest (guest of our host)
          --cpu MODEL           QEMU CPU model (default max)
-         --mem SIZE            guest memory (xen: dom0_mem), e.g. 128M, 1G (default 128M)
+         --mem SIZE            guest memory (xen: dom0_mem; lguest: the guest's),
+                               e.g. 128M, 1G (default 128M)
          --append \"CMDLINE\"    kernel command line
          --features LIST       kernel cargo features (backends: native,xen,lguest)
          --no-default-features

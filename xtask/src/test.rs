@@ -3,6 +3,7 @@
 //! log of every failed boot is printed.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -66,7 +67,7 @@ pub fn main(args: &[String]) -> u8 {
 fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
     let mut images = HashMap::new();
     let mut loader = None;
-    let mut xen = None;
+    let mut hypervisors: HashMap<String, Option<PathBuf>> = HashMap::new();
     let mut boots = Vec::new();
     for c in cases {
         let opts = build::Opts {
@@ -87,9 +88,10 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             println!("xtask: building mbloader");
             loader = Some(build::image("mbloader", &build::Opts::default())?);
         }
-        if c.env.uses_xen() && xen.is_none() {
-            println!("xtask: the Xen hypervisor");
-            xen = Some(tools::ensure_xen()?);
+        // One hypervisor per kind (Xen serves both of its environments).
+        let kind = if c.env.uses_xen() { "xen".to_string() } else { c.env.name() };
+        if !hypervisors.contains_key(&kind) {
+            hypervisors.insert(kind.clone(), tools::hypervisor(c.env)?);
         }
         let mut kernel = images[&opts].clone();
         if c.env == Env::QemuPvh {
@@ -99,7 +101,7 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
             env: c.env,
             kernel,
             loader: loader.clone(),
-            xen: xen.clone(),
+            hypervisor: hypervisors[&kind].clone(),
             cpu: c.cpu.into(),
             mem: c.mem.into(),
             append: c.append.into(),

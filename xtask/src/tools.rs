@@ -96,3 +96,17 @@ pub fn ensure_xen() -> Result<std::path::PathBuf, String> {
         Err("building the Xen hypervisor failed (see target/xen/build.log)".into())
     }
 }
+
+/// What runs the kernel in `env`, if not QEMU alone: the project's Xen, or
+/// the project's lguest host (built like the kernel).
+pub fn hypervisor(env: pvops_tests::Env) -> Result<Option<std::path::PathBuf>, String> {
+    use pvops_tests::Env;
+    match env {
+        Env::Xen | Env::XenPvh => ensure_xen().map(Some),
+        Env::Lguest => {
+            println!("xtask: building the lguest host");
+            crate::build::image("lguest-host", &crate::build::Opts::default()).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
