@@ -142,8 +142,24 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
     kprintln!("perf: lowmem_pages {}", layout.max_low_pfn.0);
     perf::bulk();
     perf::calibrate();
+    if boot.cmdline.get("bench") == Some("remap") {
+        bulk_update(hv, &w, &layout);
+    }
     if report.ok() {
         result::success()
     }
     fail!("self-check found problems in the live pagetable")
+}
+
+/// `bench=remap`: the cost of a bulk update of live entries (every 4 KiB
+/// pte of the direct map written again), for the benchmarks.
+fn bulk_update(hv: &dyn Hypervisor, w: &Walker, layout: &Layout) {
+    let before = hv.counters();
+    perf::phase("before_remap");
+    match mm::rewrite::rewrite_direct_map(w, layout) {
+        Ok(n) => kprintln!("perf: remap.updates {}", n),
+        Err(e) => fail!("bench=remap: {}", e),
+    }
+    perf::phase("remap");
+    perf::counters("remap", &hv.counters().since(&before));
 }

@@ -260,6 +260,10 @@ fn lguest_rows() -> Vec<BootCase> {
     vec![
         lguest("lguest-32M", "32M", ""),
         lguest("lguest-128M", "128M", ""),
+        // More than lowmem (883 MiB under lguest): the Launcher's map above
+        // the direct map is dropped, its pte pages above lowmem copied, the
+        // rest reported as highmem.
+        lguest("lguest-912M", "912M", ""),
         // The guest leaves one pagetable update untold (its 7th: the
         // read-only remap of a kernel text page it keeps executing): the
         // host's audit finds its shadow still writable, and the run fails

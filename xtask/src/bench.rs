@@ -30,19 +30,55 @@ struct Row {
     append: &'static str,
     /// Large pages in use: report entries per large page, not per pte.
     large: bool,
+    /// Memory sizes to boot it with.
+    mems: &'static [&'static str],
 }
 
+const MEMS: &[&str] = &["64M", "256M", "896M"];
+/// The bulk-update workload (`bench=remap`: every live pte rewritten),
+/// which measures batching, needs only one size.
+const REMAP: &[&str] = &["64M"];
+
 const ROWS: &[Row] = &[
-    Row { name: "native-2level-4k", env: Env::Qemu, cpu: "pentium,-pse", append: "", large: false },
-    Row { name: "native-2level-pse", env: Env::Qemu, cpu: "pentium", append: "", large: true },
-    Row { name: "native-pae-4k", env: Env::Qemu, cpu: "max", append: "nolargepages", large: false },
-    Row { name: "native-pae-pse", env: Env::Qemu, cpu: "max", append: "", large: true },
+    Row {
+        name: "native-2level-4k",
+        env: Env::Qemu,
+        cpu: "pentium,-pse",
+        append: "",
+        large: false,
+        mems: MEMS,
+    },
+    Row { name: "native-2level-pse", env: Env::Qemu, cpu: "pentium", append: "", large: true, mems: MEMS },
+    Row {
+        name: "native-pae-4k",
+        env: Env::Qemu,
+        cpu: "max",
+        append: "nolargepages",
+        large: false,
+        mems: MEMS,
+    },
+    Row { name: "native-pae-pse", env: Env::Qemu, cpu: "max", append: "", large: true, mems: MEMS },
     // QEMU's icount mode cannot serve x2APIC timer reads (rdmsr is not an
     // I/O instruction to TCG: "Bad icount read"), so Xen gets the xAPIC.
-    Row { name: "xen-pv", env: Env::Xen, cpu: "max,-x2apic", append: "", large: false },
+    Row { name: "xen-pv", env: Env::Xen, cpu: "max,-x2apic", append: "", large: false, mems: MEMS },
+    Row { name: "lguest", env: Env::Lguest, cpu: "max", append: "", large: false, mems: MEMS },
+    Row {
+        name: "xen-pv-remap",
+        env: Env::Xen,
+        cpu: "max,-x2apic",
+        append: "bench=remap",
+        large: false,
+        mems: REMAP,
+    },
+    Row {
+        name: "lguest-remap",
+        env: Env::Lguest,
+        cpu: "max",
+        append: "bench=remap",
+        large: false,
+        mems: REMAP,
+    },
 ];
-
-const MEMS: &[&str] = &["64M", "256M", "896M"];
 const RUNS: usize = 3;
 
 /// One row at one memory size.
@@ -169,26 +205,28 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 
 pub fn main(args: &[String]) -> u8 {
     let quick = args.iter().any(|a| a == "--quick");
-    let setup = || -> std::result::Result<(PathBuf, PathBuf), String> {
+    let setup = || -> std::result::Result<(PathBuf, PathBuf, PathBuf), String> {
         tools::ensure_rust_src()?;
         tools::ensure_qemu()?;
         let xen = tools::ensure_xen()?;
+        let host = tools::hypervisor(Env::Lguest)?.expect("the lguest host");
         let kernel = build::image("kernel", &build::Opts { release: true, ..Default::default() })?;
-        Ok((kernel, xen))
+        Ok((kernel, xen, host))
     };
-    let (kernel, xen) = match setup() {
+    let (kernel, xen, lguest_host) = match setup() {
         Ok(x) => x,
         Err(e) => {
             eprintln!("xtask bench: {e}");
             return EXIT_SETUP;
         }
     };
-    let mems: &[&str] = if quick { &MEMS[..1] } else { MEMS };
     let mut results = Vec::new();
     for row in ROWS {
+        let mems = if quick { &row.mems[..1] } else { row.mems };
         for &mem in mems {
             println!("xtask: bench {} {} ({} boots and {} baseline boots)", row.name, mem, RUNS, RUNS);
-            match measure(&kernel, Some(&xen), row.env, row.cpu, mem, row.append) {
+            let hv = if row.env == Env::Lguest { &lguest_host } else { &xen };
+            match measure(&kernel, Some(hv), row.env, row.cpu, mem, row.append) {
                 Ok((perf, wall, baseline, deterministic)) => {
                     results.push(Result { row, mem, perf, wall, baseline, deterministic })
                 }
@@ -248,9 +286,10 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         let hc_page = (r.row.env.uses_xen() && r.get("pagetable.pages_allocated") > 0).then(|| {
             (r.get("pagetable.hypercalls") - 2) as f64 * 32.0 / r.get("pagetable.pages_allocated") as f64
         });
-        let updates = r.get("pagetable.async_entries") + r.get("pagetable.hypercalls");
-        let sync64 = (r.get("pagetable.async_entries") > 0)
-            .then(|| r.get("pagetable.hypercalls") as f64 / (updates as f64 / 64.0));
+        // Synchronous hypercalls per 64 live-entry updates, in the bulk
+        // update workload.
+        let sync64 = (r.get("remap.updates") > 0)
+            .then(|| r.get("remap.hypercalls") as f64 * 64.0 / r.get("remap.updates") as f64);
         let wall = r.wall.as_secs_f64() / r.baseline.as_secs_f64();
         println!(
             "{:<18} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10.2} {:>6} {:>4}",

@@ -11,6 +11,14 @@
 //! then tells the host with one FLUSH_TLB(1) instead of thousands of
 //! SET_PTEs (lguest's own answer for "entries changed behind your back").
 //!
+//! The Launcher also maps all guest memory, which can be more than the
+//! kernel's direct map (lowmem ends below 896 MiB, lower still with the
+//! Switcher's 4 MiB reserved): pgd entries above the direct map are not
+//! adopted, and ptes above it in the last adopted page are cleared, so the
+//! vmalloc area starts empty; and the Launcher's pte pages sit at the top
+//! of guest memory, so those above lowmem are copied, not shared: the
+//! kernel could not reach them through its direct map.
+//!
 //! That is the only time the backend writes entries without announcing
 //! them. Everything else goes through SET_PTE/SET_PMD, which the host
 //! applies to its shadows at once, so a TLB flush has nothing left to do
@@ -70,7 +78,15 @@ pub fn setup_start(pt: &mut PagetableSetup) -> HvResult {
     let user = PteFlags::USER.bits() as u32;
     let first = pt.mode.pgd_index(PAGE_OFFSET);
     let mut cleared = 0u32;
+    let mut dropped = 0u32;
+    let end = pt.direct_map_end as u64;
+    let max_low = ((end - PAGE_OFFSET as u64) >> 12) as u32;
+    let mut copied = 0u32;
     for i in first..pt.mode.ptrs_per_pgd() {
+        let pgd_va = (i as u64) << pt.mode.pgd_shift();
+        if pgd_va >= end {
+            break;
+        }
         let src = entry(pt.mem, boot, i);
         let dst = entry(pt.mem, pt.base, i);
         // SAFETY: both point at pgd entries (see `entry`); `base` is not
@@ -79,16 +95,37 @@ pub fn setup_start(pt: &mut PagetableSetup) -> HvResult {
         if !present(v as u64) || present(mine as u64) {
             continue;
         }
+        let mut table = Pfn(v >> 12);
+        if table.0 >= max_low {
+            // The Launcher puts its tables at the top of guest memory,
+            // which can be above lowmem: unreachable once the kernel's own
+            // map is live. Such a pte page is copied into low memory
+            // instead of shared.
+            let copy = pt.alloc.alloc_page().ok_or(HvError::new(
+                "lguest: no page to copy a pte page into",
+                &[],
+                -12,
+            ))?;
+            // SAFETY: both frames are reachable now (the Launcher maps all
+            // guest memory) and distinct; one page each.
+            unsafe { core::ptr::copy_nonoverlapping(pt.mem.page(table), pt.mem.page(copy), 4096) };
+            table = copy;
+            copied += 1;
+        }
         // SAFETY: as above.
-        unsafe { dst.write_volatile(v & !user) };
-        let table = Pfn(v >> 12);
+        unsafe { dst.write_volatile((table.0 << 12) | (v & 0xFFF & !user)) };
         for j in 0..pt.mode.ptrs_per_pte() {
             let e = entry(pt.mem, table, j);
+            let beyond = pgd_va + ((j as u64) << 12) >= end;
             // SAFETY: an entry of a Launcher pte page, mapped writable by
             // the Launcher's own map.
             unsafe {
                 let pte = e.read_volatile();
-                if pte & user != 0 {
+                if beyond && present(pte as u64) {
+                    UNANNOUNCED.store(true, Ordering::Relaxed);
+                    e.write_volatile(0);
+                    dropped += 1;
+                } else if pte & user != 0 {
                     UNANNOUNCED.store(true, Ordering::Relaxed);
                     e.write_volatile(pte & !user);
                     cleared += 1;
@@ -99,9 +136,11 @@ pub fn setup_start(pt: &mut PagetableSetup) -> HvResult {
     let flushed = UNANNOUNCED.load(Ordering::Relaxed);
     flush(true);
     log::info!(
-        "lguest: adopted the Launcher's map from pgdir pfn {:#x}: {} entries made kernel-only{}",
+        "lguest: adopted the Launcher's map from pgdir pfn {:#x}: {} entries made kernel-only, {} above the direct map dropped, {} pte pages above lowmem copied{}",
         boot.0,
         cleared,
+        dropped,
+        copied,
         if flushed { ", then one FLUSH_TLB" } else { "" }
     );
     Ok(())

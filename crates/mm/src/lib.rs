@@ -40,6 +40,7 @@ pub mod error;
 pub mod layout;
 pub mod pagetable;
 pub mod protect;
+pub mod rewrite;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 #[cfg(test)]

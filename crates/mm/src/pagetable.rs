@@ -98,6 +98,7 @@ pub fn pagetable_init<H: Hypervisor + ?Sized>(
         large_pages: caps.large_pages,
         global_pages: caps.global_pages,
         nx: caps.nx,
+        direct_map_end: layout.direct_map_end(),
     };
     hv.pagetable_setup_start(&mut setup)?;
     probe(Phase::SetupStart);
@@ -135,6 +136,7 @@ pub fn pagetable_init<H: Hypervisor + ?Sized>(
         large_pages: caps.large_pages,
         global_pages: caps.global_pages,
         nx: caps.nx,
+        direct_map_end: layout.direct_map_end(),
     };
     hv.pagetable_setup_done(&mut setup)?;
     probe(Phase::SetupDone);

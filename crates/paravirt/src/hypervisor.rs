@@ -37,6 +37,11 @@ pub struct PagetableSetup<'a> {
     pub large_pages: bool,
     pub global_pages: bool,
     pub nx: bool,
+    /// Where the kernel's direct map of low memory ends (a virtual
+    /// address). Above it lies the vmalloc area, which must start empty: a
+    /// backend adopting a map that covers more memory than that (lguest's
+    /// Launcher maps all guest memory) keeps only what is below.
+    pub direct_map_end: u32,
 }
 
 pub trait Hypervisor: Sync {
