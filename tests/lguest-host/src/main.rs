@@ -55,7 +55,6 @@ mod head;
 mod hypercall;
 mod idt;
 mod launcher;
-mod multiboot;
 mod outcome;
 mod pool;
 mod shadow;
@@ -67,6 +66,7 @@ mod watchdog;
 
 use arch_i386::cr;
 use arch_i386::layout::PAGE_OFFSET;
+use boot_support::multiboot;
 use paravirt::ExitStatus;
 
 use console::say;

@@ -11,10 +11,11 @@
 #![no_std]
 #![no_main]
 
-mod elf;
-mod info;
+mod fake;
 
 use arch_i386::serial;
+use boot_support::elf::Elf;
+use boot_support::multiboot;
 
 core::arch::global_asm!(
     arch_i386::multiboot_header!(),
@@ -53,20 +54,28 @@ extern "C" fn loader_main(magic: u32, mbi: u32) -> ! {
         die("not booted by a multiboot loader");
     }
     // SAFETY: QEMU's multiboot info is valid, identity-mapped memory.
-    let real = unsafe { info::Real::read(mbi) };
-    let scenario = real.cmdline_value("scenario").unwrap_or("ok");
+    let real = unsafe { multiboot::Info::read(mbi) };
+    let scenario = real.option("scenario").unwrap_or("ok");
     let Some(module) = real.module(0) else { die("no kernel module (pass it with -initrd)") };
     say("mbloader: scenario=");
     say(scenario);
     say("\n");
-    // SAFETY: the module is the kernel ELF QEMU loaded at mod_start; its
-    // segments go to 1 MiB and up, away from us (8 MiB) and the module.
-    let entry = match unsafe { elf::load(module.start, module.end) } {
+    // SAFETY: the module is the kernel ELF QEMU loaded at mod_start.
+    let elf = match unsafe { Elf::parse(module.start, module.end) } {
         Ok(e) => e,
         Err(why) => die(why),
     };
+    for seg in elf.segments() {
+        // SAFETY: the kernel's segments go to 1 MiB and up, away from us
+        // (8 MiB) and from the module (after us).
+        unsafe {
+            core::ptr::copy(seg.src as *const u8, seg.paddr as *mut u8, seg.filesz as usize);
+            core::ptr::write_bytes((seg.paddr + seg.filesz) as *mut u8, 0, (seg.memsz - seg.filesz) as usize);
+        }
+    }
+    let entry = elf.entry;
     // SAFETY: the fake info goes to low memory nothing else uses now.
-    let fake = unsafe { info::build_fake(scenario, &real, module.cmdline_tail) };
+    let fake = unsafe { fake::build(scenario, real.ram_end, module.cmdline) };
     let Some(fake) = fake else { die("unknown scenario") };
     say("mbloader: entering the kernel\n");
     // SAFETY: entering a loaded multiboot kernel the way the spec says.

@@ -1,7 +1,8 @@
-//! What QEMU's multiboot loader tells the host: its RAM, its own command
-//! line (`-append`), and the guest kernel (`-initrd "kernel.elf CMDLINE"`,
-//! module 0, whose string is the file name followed by the guest's
-//! command line).
+//! What QEMU's multiboot loader tells a loader it boots: its RAM, its own
+//! command line (`-append`), and the kernel to load (`-initrd "kernel.elf
+//! CMDLINE"`: module 0, whose string is the file name followed by the
+//! kernel's command line). Paging is off or identity-maps low memory, so
+//! the info is read where it lies.
 
 pub const MAGIC: u32 = 0x2BAD_B002;
 
@@ -13,7 +14,7 @@ pub struct Info {
     mods_count: u32,
 }
 
-/// The guest kernel as QEMU loaded it.
+/// A module as QEMU loaded it.
 pub struct Module {
     pub start: u32,
     pub end: u32,
@@ -23,7 +24,7 @@ pub struct Module {
 
 fn rd32(at: u32) -> u32 {
     // SAFETY: callers read QEMU's info structures, in low memory, which
-    // the host's identity map covers.
+    // the loaders reach at their physical address.
     unsafe { (at as *const u32).read_unaligned() }
 }
 
@@ -56,7 +57,7 @@ impl Info {
         }
     }
 
-    /// The value of `key=value` on the host's command line.
+    /// The value of `key=value` on the loader's command line.
     pub fn option(&self, key: &str) -> Option<&'static str> {
         self.cmdline
             .split_ascii_whitespace()

@@ -1,0 +1,7 @@
+//! Shared by the project's own boot loaders (`tests/mbloader`,
+//! `tests/lguest-host`): both are booted by QEMU's multiboot loader, get
+//! the kernel as module 0, and load its ELF segments.
+#![no_std]
+
+pub mod elf;
+pub mod multiboot;

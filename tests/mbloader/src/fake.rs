@@ -1,0 +1,68 @@
+//! The multiboot info the loader hands the kernel: sane but for the flaw
+//! each scenario names.
+
+const FAKE_INFO: u32 = 0x9000;
+const FAKE_CMDLINE: u32 = 0x9400;
+const FAKE_MMAP: u32 = 0x9800;
+
+fn wr32(at: u32, v: u32) {
+    // SAFETY: the fake area (0x9000-0xA000) is free low memory.
+    unsafe { (at as *mut u32).write_unaligned(v) }
+}
+
+fn wr64(at: u32, v: u64) {
+    wr32(at, v as u32);
+    wr32(at + 4, (v >> 32) as u32);
+}
+
+/// Writes the fake info for `scenario`; None if the scenario is unknown.
+///
+/// # Safety
+/// Writes to 0x9000-0xA000.
+pub unsafe fn build(scenario: &str, ram_end: u64, cmdline: &str) -> Option<u32> {
+    const LOW: (u64, u64, u32) = (0, 0x9_FC00, 1);
+    let top = ram_end;
+    let high = (0x10_0000u64, top - 0x10_0000, 1u32);
+    let above = (1u64 << 32, 1u64 << 30, 1u32);
+    let mut flags = 1 | 4 | 64; // mem, cmdline, mmap
+    let mut mmap_addr = FAKE_MMAP;
+    let entries: &[(u64, u64, u32)] = match scenario {
+        "ok" => &[LOW, high],
+        "missing" => {
+            flags &= !64;
+            &[]
+        }
+        "overlap" => &[LOW, (0x10_0000, 0x3F0_0000, 1), (0x200_0000, 0x400_0000, 1)],
+        "zero" => &[LOW, (0x10_0000, 0, 1), high],
+        "above4g" => &[above],
+        "wrap" => &[LOW, high, (0xFFFF_FFFF_FFFF_F000, 0x2000, 2)],
+        "badptr" => {
+            mmap_addr = 0x3F00_0000;
+            &[LOW, high]
+        }
+        "tiny" => &[LOW, (0x10_0000, 0x10_0000, 1)],
+        "cross4g" => &[LOW, high, above],
+        _ => return None,
+    };
+    for (i, &(base, len, ty)) in entries.iter().enumerate() {
+        let e = FAKE_MMAP + i as u32 * 24;
+        wr32(e, 20);
+        wr64(e + 4, base);
+        wr64(e + 12, len);
+        wr32(e + 20, ty);
+    }
+    for (i, b) in cmdline.bytes().chain([0]).enumerate() {
+        // SAFETY: FAKE_CMDLINE has 1 KiB; QEMU limits command lines.
+        unsafe { *((FAKE_CMDLINE + i as u32) as *mut u8) = b };
+    }
+    for off in (0..88).step_by(4) {
+        wr32(FAKE_INFO + off, 0);
+    }
+    wr32(FAKE_INFO, flags);
+    wr32(FAKE_INFO + 4, 639);
+    wr32(FAKE_INFO + 8, ((ram_end - 0x10_0000) / 1024) as u32);
+    wr32(FAKE_INFO + 16, FAKE_CMDLINE);
+    wr32(FAKE_INFO + 44, entries.len() as u32 * 24);
+    wr32(FAKE_INFO + 48, mmap_addr);
+    Some(FAKE_INFO)
+}
