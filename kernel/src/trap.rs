@@ -10,6 +10,7 @@
 use core::cell::UnsafeCell;
 
 use arch_i386::desc::{self, GateKind, Tss};
+use arch_i386::trap::TrapFrame;
 
 use crate::kprintln;
 
@@ -18,18 +19,6 @@ const KERNEL_DS: u16 = 0x10;
 const TSS_SEL: u16 = 0x18;
 const DF_TSS_SEL: u16 = 0x20;
 
-/// Vectors where the CPU pushes an error code.
-const HAS_ERROR: u32 = (1 << 8)
-    | (1 << 10)
-    | (1 << 11)
-    | (1 << 12)
-    | (1 << 13)
-    | (1 << 14)
-    | (1 << 17)
-    | (1 << 21)
-    | (1 << 29)
-    | (1 << 30);
-
 macro_rules! stubs {
     ($($n:literal)*) => {
         core::arch::global_asm!(
@@ -37,7 +26,7 @@ macro_rules! stubs {
                 concat!(".global trap_stub_", $n),
                 concat!("trap_stub_", $n, ":"),
                 // The CPU pushes an error code for the vectors in
-                // HAS_ERROR; the others get a dummy so frames look alike.
+                // HAS_ERROR_CODE; the others get a dummy so frames look alike.
                 concat!(".if ((0x60227d00 >> ", $n, ") & 1) == 0"),
                 "push 0",
                 ".endif",
@@ -57,39 +46,15 @@ core::arch::global_asm!("trap_common:", "    pushad", "    push esp", "    call 
 
 stubs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
 
-const _: () = assert!(HAS_ERROR == 0x6022_7d00);
+const _: () = assert!(arch_i386::trap::HAS_ERROR_CODE == 0x6022_7d00);
 
 extern "C" {
     static trap_stubs: [u32; 32];
 }
 
-/// What the stubs leave on the stack, lowest address first.
-#[repr(C)]
-pub struct TrapFrame {
-    edi: u32,
-    esi: u32,
-    ebp: u32,
-    esp: u32,
-    ebx: u32,
-    edx: u32,
-    ecx: u32,
-    eax: u32,
-    vector: u32,
-    error: u32,
-    eip: u32,
-    cs: u32,
-    eflags: u32,
-}
-
-const NAMES: [&str; 32] = [
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF",
-    "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC",
-    "#SX", "#31",
-];
-
 #[no_mangle]
 extern "C" fn trap_handler(f: &TrapFrame) -> ! {
-    let name = NAMES[f.vector as usize & 31];
+    let name = arch_i386::trap::name(f.vector);
     let cr2 = match crate::console::backend() {
         Some(hv) if f.vector == 14 => hv.read_cr2(),
         _ if f.vector == 14 => arch_i386::cr::read_cr2(),

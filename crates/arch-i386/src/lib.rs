@@ -19,6 +19,7 @@ pub mod multiboot;
 pub mod paging;
 pub mod serial;
 pub mod trampoline;
+pub mod trap;
 
 pub use addr::{Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use paging::{Level, PagingMode, PteFlags};

@@ -14,6 +14,7 @@
 //! A fault in ring 0 is the host's own and ends the run ([`host_fault`]).
 
 use arch_i386::cr;
+use arch_i386::trap::{TrapFrame, HAS_ERROR_CODE};
 
 use crate::abi::off;
 use crate::console::{say, GUEST_RESULT};
@@ -23,18 +24,7 @@ use crate::switcher::{HYPERCALL_VECTOR, TIMER_VECTOR};
 use crate::vm::Vm;
 use crate::{emulate, hypercall, outcome, watchdog};
 
-const NAMES: [&str; 32] = [
-    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF",
-    "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC",
-    "#SX", "#31",
-];
-
-/// Vectors for which the CPU pushes an error code.
-const HAS_ERROR: u32 = 0x6022_7D00;
-
-pub fn name(vector: u32) -> &'static str {
-    NAMES.get(vector as usize).copied().unwrap_or("interrupt")
-}
+pub use arch_i386::trap::name;
 
 /// Handles the trap in the frame; an error stops the guest.
 pub fn handle(vm: &mut Vm) -> Result {
@@ -49,7 +39,7 @@ pub fn handle(vm: &mut Vm) -> Result {
         13 if emulate::skip_io(vm)? => Ok(()),
         2 | 8 => Err(fatal!("{} while the guest ran (eip {:#010x})", name(vector), eip)),
         v if v < 32 => {
-            let has_error = (HAS_ERROR >> v) & 1 != 0;
+            let has_error = (HAS_ERROR_CODE >> v) & 1 != 0;
             deliver(vm, v, has_error.then_some(error))
         }
         v => Err(fatal!("unexpected vector {} from the guest", v)),
@@ -67,27 +57,9 @@ fn page_fault(vm: &mut Vm) -> Result {
     deliver(vm, 14, Some(error)).map_err(|e| fatal!("{} (cr2 {:#010x})", e, cr2))
 }
 
-/// What the trap path leaves for a fault in ring 0.
-#[repr(C)]
-pub struct HostFrame {
-    edi: u32,
-    esi: u32,
-    ebp: u32,
-    esp: u32,
-    ebx: u32,
-    edx: u32,
-    ecx: u32,
-    eax: u32,
-    vector: u32,
-    error: u32,
-    eip: u32,
-    cs: u32,
-    eflags: u32,
-}
-
 /// A fault in the host itself: report it and end the run.
 #[no_mangle]
-extern "C" fn host_fault(f: &HostFrame) -> ! {
+extern "C" fn host_fault(f: &TrapFrame) -> ! {
     let cr2 = if f.vector == 14 { cr::read_cr2() } else { 0 };
     let why = fatal!(
         "host fault {} (vector {}) at eip {:#010x}, error {:#x}, cr2 {:#010x}",

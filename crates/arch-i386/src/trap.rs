@@ -1,0 +1,59 @@
+//! Exceptions as the CPU reports them: the vector names, which vectors
+//! push an error code, and the frame an entry stub that does `push error`
+//! (or a dummy 0), `push vector`, `pushad` leaves on the stack.
+
+/// Vectors for which the CPU pushes an error code: #DF, #TS, #NP, #SS,
+/// #GP, #PF, #AC, #CP, #VC, #SX.
+pub const HAS_ERROR_CODE: u32 = (1 << 8)
+    | (1 << 10)
+    | (1 << 11)
+    | (1 << 12)
+    | (1 << 13)
+    | (1 << 14)
+    | (1 << 17)
+    | (1 << 21)
+    | (1 << 29)
+    | (1 << 30);
+
+const NAMES: [&str; 32] = [
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF",
+    "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "#22", "#23", "#24", "#25", "#26", "#27", "#HV", "#VC",
+    "#SX", "#31",
+];
+
+/// "#PF" for 14; "interrupt" above the exceptions.
+pub fn name(vector: u32) -> &'static str {
+    NAMES.get(vector as usize).copied().unwrap_or("interrupt")
+}
+
+/// `pushad` (lowest address first), then what the stub pushed (vector,
+/// error code), then what the CPU pushed for a same-ring exception.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrapFrame {
+    pub edi: u32,
+    pub esi: u32,
+    pub ebp: u32,
+    pub esp: u32,
+    pub ebx: u32,
+    pub edx: u32,
+    pub ecx: u32,
+    pub eax: u32,
+    pub vector: u32,
+    pub error: u32,
+    pub eip: u32,
+    pub cs: u32,
+    pub eflags: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes() {
+        assert_eq!(HAS_ERROR_CODE, 0x6022_7D00);
+        assert_eq!(name(14), "#PF");
+        assert_eq!(name(40), "interrupt");
+    }
+}
