@@ -72,7 +72,7 @@ pub fn write_pte_range(first: &EntryRef, count: u32, pfn: Pfn, flags: PteFlags) 
 unsafe fn fill32(p: *mut u32, count: u32, mut lo: u32) {
     let mut i = 0usize;
     let n = count as usize;
-    // SAFETY (whole function): indices stay below `count`.
+    // SAFETY: indices stay below `count` (the caller's contract).
     unsafe {
         while i + 32 <= n {
             for k in 0..32 {
@@ -97,7 +97,7 @@ unsafe fn fill32(p: *mut u32, count: u32, mut lo: u32) {
 unsafe fn fill64(p: *mut u32, count: u32, mut lo: u32, hi: u32) {
     let mut i = 0usize;
     let n = count as usize;
-    // SAFETY (whole function): indices stay below `2 * count`.
+    // SAFETY: indices stay below `2 * count` (the caller's contract).
     unsafe {
         while i + 32 <= n {
             for k in 0..32 {
@@ -153,16 +153,17 @@ pub fn copy_kernel_pgd(pt: &mut PagetableSetup, from: Pfn) {
         let off = (i * mode.entry_size()) as usize;
         // SAFETY: both pages are reachable frames (PhysMem's contract) and
         // `off` is inside them.
+        let (dst_entry, src_entry) = unsafe { (dst.add(off), src.add(off)) };
         let e = EntryRef {
             mode,
             level: Level::Pgd,
             table: pt.base,
             index: i,
-            ptr: unsafe { dst.add(off) },
+            ptr: dst_entry,
             vaddr: arch_i386::VirtAddr(i << mode.pgd_shift()),
             root: pt.base,
         };
-        let old = EntryRef { ptr: unsafe { src.add(off) }, table: from, ..e };
+        let old = EntryRef { ptr: src_entry, table: from, ..e };
         let v = old.read();
         if present(v) && !present(e.read()) {
             write_entry(&e, v);
