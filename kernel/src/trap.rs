@@ -70,16 +70,7 @@ extern "C" fn trap_handler(f: &TrapFrame) -> ! {
         f.eflags,
         cr2
     );
-    kprintln!(
-        "  eax={:#010x} ebx={:#010x} ecx={:#010x} edx={:#010x} esi={:#010x} edi={:#010x} ebp={:#010x}",
-        f.eax,
-        f.ebx,
-        f.ecx,
-        f.edx,
-        f.esi,
-        f.edi,
-        f.ebp
-    );
+    kprintln!("  {}", f);
     crate::fail!("unexpected exception {} at eip {:#010x}", name, f.eip)
 }
 

@@ -46,6 +46,17 @@ pub struct TrapFrame {
     pub eflags: u32,
 }
 
+impl core::fmt::Display for TrapFrame {
+    /// The general registers, for a fault report.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "eax={:#010x} ebx={:#010x} ecx={:#010x} edx={:#010x} esi={:#010x} edi={:#010x} ebp={:#010x} esp={:#010x}",
+            self.eax, self.ebx, self.ecx, self.edx, self.esi, self.edi, self.ebp, self.esp
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,19 +70,7 @@ extern "C" fn host_fault(f: &TrapFrame) -> ! {
         cr2
     );
     say!("{}", why);
-    say!(
-        "  eax={:#010x} ebx={:#010x} ecx={:#010x} edx={:#010x} esi={:#010x} edi={:#010x} ebp={:#010x} esp={:#010x} cs={:#x} eflags={:#x}",
-        f.eax,
-        f.ebx,
-        f.ecx,
-        f.edx,
-        f.esi,
-        f.edi,
-        f.ebp,
-        f.esp,
-        f.cs,
-        f.eflags
-    );
+    say!("  {} cs={:#x} eflags={:#x}", f, f.cs, f.eflags);
     let guest_result = GUEST_RESULT.load(core::sync::atomic::Ordering::Relaxed);
     outcome::host_failure(&why, guest_result)
 }
