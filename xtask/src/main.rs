@@ -12,6 +12,7 @@ mod boot;
 mod build;
 mod cli;
 mod lint;
+mod scaffold;
 mod test;
 mod tools;
 
@@ -41,6 +42,8 @@ commands:
   lint   cargo fmt --check and clippy (host crates and kernel target)
   bench  deterministic cost figures per environment (QEMU -icount), a
          host dispatch benchmark, target/bench.json; --quick: 64M only
+  new-backend NAME
+         a new backend crate, registered and behind kernel feature NAME
 
 exit status: 0 success, 1 failure, 2 error, 3 crash (no result line),
              4 timeout, 5 could not set up";
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Some("test") => test::main(rest),
         Some("lint") => lint::main(),
         Some("bench") => bench::main(rest),
+        Some("new-backend") => scaffold::main(rest),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             0
