@@ -67,6 +67,24 @@ fn insert_after(text: &str, anchor: &str, line: &str) -> Result<String, String> 
     Ok(format!("{}{}\n{}", &text[..eol], line, &text[eol..]))
 }
 
+/// Adds `#[cfg(feature = "name")] use backend_ident as _;` among the
+/// kernel's backend `use` lines, in the order rustfmt keeps them (sorted).
+fn add_use(text: &str, name: &str, ident: &str) -> String {
+    let new = format!("#[cfg(feature = \"{name}\")]\nuse backend_{ident} as _;\n");
+    let mut lines: Vec<&str> = text.lines().collect();
+    let uses: Vec<usize> = (1..lines.len())
+        .filter(|&i| lines[i].starts_with("use backend_") && lines[i - 1].starts_with("#[cfg(feature"))
+        .collect();
+    let at = uses
+        .iter()
+        .find(|&&i| lines[i] > format!("use backend_{ident} as _;").as_str())
+        .map(|&i| i - 1)
+        .or(uses.last().map(|&i| i + 1))
+        .unwrap_or(0);
+    lines.insert(at, new.trim_end());
+    lines.join("\n") + "\n"
+}
+
 fn edit(path: &Path, f: impl FnOnce(&str) -> Result<String, String>) -> Result<(), String> {
     let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     fs::write(path, f(&text)?).map_err(|e| format!("{}: {e}", path.display()))
@@ -122,13 +140,7 @@ fn scaffold(name: &str) -> Result<(), String> {
             &format!("backend-{name} = {{ workspace = true, optional = true }}"),
         )
     })?;
-    edit(&root.join("kernel/src/main.rs"), |t| {
-        insert_after(
-            t,
-            "use backend_xen as _;",
-            &format!("#[cfg(feature = \"{name}\")]\nuse backend_{ident} as _;"),
-        )
-    })?;
+    edit(&root.join("kernel/src/main.rs"), |t| Ok(add_use(t, name, &ident)))?;
     println!(
         "created crates/backend-{name} (struct {ty}), registered in the kernel behind feature `{name}`."
     );
@@ -163,6 +175,20 @@ mod tests {
         let t = "a\nb = 1\nc\n";
         assert_eq!(insert_after(t, "b =", "x").unwrap(), "a\nb = 1\nx\nc\n");
         assert!(insert_after(t, "zzz", "x").is_err());
+    }
+
+    #[test]
+    fn use_lines_stay_sorted() {
+        let t = "#![no_std]\n\n#[cfg(feature = \"lguest\")]\nuse backend_lguest as _;\n#[cfg(feature = \"xen\")]\nuse backend_xen as _;\n\nmod boot;\n";
+        let out = add_use(t, "demo", "demo");
+        assert!(out.contains("#![no_std]\n\n#[cfg(feature = \"demo\")]\nuse backend_demo as _;\n#[cfg(feature = \"lguest\")]"), "{out}");
+        let out = add_use(t, "zz", "zz");
+        assert!(
+            out.contains(
+                "use backend_xen as _;\n#[cfg(feature = \"zz\")]\nuse backend_zz as _;\n\nmod boot;"
+            ),
+            "{out}"
+        );
     }
 
     #[test]
