@@ -145,7 +145,6 @@ extern "C" {
     static _etext: u8;
     static __start_rodata: u8;
     static __end_rodata: u8;
-    static _sdata: u8;
     static _end: u8;
     static __brk_base: u8;
     static __boot_map_end: u8;
@@ -157,7 +156,6 @@ pub struct Symbols {
     pub etext: u32,
     pub rodata: u32,
     pub erodata: u32,
-    pub sdata: u32,
     pub end: u32,
     /// Start of the brk area (early allocations), up to `end`.
     pub brk: u32,
@@ -173,7 +171,6 @@ pub fn symbols() -> Symbols {
             etext: &raw const _etext as u32,
             rodata: &raw const __start_rodata as u32,
             erodata: &raw const __end_rodata as u32,
-            sdata: &raw const _sdata as u32,
             end: &raw const _end as u32,
             brk: &raw const __brk_base as u32,
             boot_map_end: &raw const __boot_map_end as u32,

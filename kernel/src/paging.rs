@@ -59,8 +59,6 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         text_end: VirtAddr(sym.etext),
         rodata: VirtAddr(sym.rodata),
         rodata_end: VirtAddr(sym.erodata),
-        data: VirtAddr(sym.sdata),
-        end: VirtAddr(sym.end),
     };
     let ram_end = boot.memory.ram_end_below_4g();
     // The image plus room for early allocations; on a native boot, also all

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pvops_tests::{matrix, BootCase, Env, Want};
 
@@ -186,7 +186,6 @@ fn report(cases: &[BootCase], results: &[Run]) -> u8 {
         "\n{:<28} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>6}  verdict",
         "row", "env", "cpu", "mem", "result", "backend", "paging", "time"
     );
-    let start = Instant::now();
     let mut failed = 0;
     for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
         println!(
@@ -203,7 +202,6 @@ fn report(cases: &[BootCase], results: &[Run]) -> u8 {
         );
         failed += v.is_err() as usize;
     }
-    let _ = start;
     println!("\n{} rows, {} passed, {} failed", cases.len(), cases.len() - failed, failed);
     if failed == 0 {
         0

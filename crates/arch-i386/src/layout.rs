@@ -6,18 +6,6 @@
 //! `__va`/`__pa`). Xen PV loads the image at `VIRT_BASE + paddr` with
 //! `VIRT_BASE == PAGE_OFFSET`, so the same relation holds there.
 
-use crate::addr::{PhysAddr, VirtAddr};
-
 pub const PAGE_OFFSET: u32 = 0xC000_0000;
 /// Physical (and, minus `PAGE_OFFSET`, virtual) load address of the image.
 pub const KERNEL_PHYS_START: u32 = 0x10_0000;
-
-/// The direct-map address of a low physical address (`__va`).
-pub const fn va(pa: PhysAddr) -> VirtAddr {
-    VirtAddr(pa.0 as u32 + PAGE_OFFSET)
-}
-
-/// The physical address behind a direct-map address (`__pa`).
-pub const fn pa(va: VirtAddr) -> PhysAddr {
-    PhysAddr((va.0 - PAGE_OFFSET) as u64)
-}

@@ -29,6 +29,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use arch_i386::cpu::CpuFeatures;
 use arch_i386::layout::PAGE_OFFSET;
+use arch_i386::paging::present;
 use arch_i386::{PagingMode, Pfn, PteFlags, VirtAddr};
 use linkme::distributed_slice;
 use paravirt::memmap::{MemoryMap, Region, RegionKind};
@@ -98,10 +99,6 @@ fn initial_mapping_end(si: &StartInfo) -> Pfn {
         }
     }
     Pfn(end)
-}
-
-fn present(raw: u64) -> bool {
-    arch_i386::paging::present(raw)
 }
 
 impl Hypervisor for XenPv {

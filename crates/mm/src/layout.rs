@@ -34,9 +34,6 @@ pub struct KernelImage {
     pub text_end: VirtAddr,
     pub rodata: VirtAddr,
     pub rodata_end: VirtAddr,
-    /// Data and bss up to `end`.
-    pub data: VirtAddr,
-    pub end: VirtAddr,
 }
 
 /// What a page of the direct map holds, which decides its permissions.

@@ -25,8 +25,6 @@ pub fn image() -> crate::KernelImage {
         text_end: VirtAddr(0xC014_0000),
         rodata: VirtAddr(0xC014_0000),
         rodata_end: VirtAddr(0xC016_0000),
-        data: VirtAddr(0xC016_0000),
-        end: VirtAddr(0xC020_0000),
     }
 }
 
