@@ -134,6 +134,7 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
     kprintln!("perf: pagetable.pages_allocated {}", alloc.allocated());
     kprintln!("perf: pagetable.ptes_written {}", s.ptes_written);
     kprintln!("perf: pagetable.large_written {}", s.large_written);
+    kprintln!("perf: pagetable.large_pages {}", report.large_pages);
     kprintln!("perf: pagetable.write_calls {}", s.write_calls);
     kprintln!("perf: pagetable.table_pages {}", 1 + report.pmd_tables + report.pte_tables);
     kprintln!("perf: pagetable.min_table_pages {}", layout.min_table_pages(&caps));

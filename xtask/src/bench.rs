@@ -273,13 +273,9 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         let insns_per_pte = if r.row.large { None } else { r.ratio("bulk.insns", "bulk.ptes") };
         let phase_per_pte =
             if r.row.large { None } else { r.ratio("insns.direct_map", "pagetable.ptes_written") };
-        let per_large = if r.row.large {
-            // pmd entries written per large page mapped (each is one).
-            let large = r.get("pagetable.large_written");
-            (large > 0).then_some(1.0)
-        } else {
-            None
-        };
+        // Entries the build wrote per large page the live table maps.
+        let per_large =
+            if r.row.large { r.ratio("pagetable.large_written", "pagetable.large_pages") } else { None };
         let tables = format!("{}/{}", r.get("pagetable.table_pages"), r.get("pagetable.min_table_pages"));
         // Hypercalls beyond a constant 2 (pin/switch/unpin and the
         // release of Xen's tables), per 32 new pagetable pages.
@@ -297,7 +293,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
             r.mem,
             fmt_opt(insns_per_pte, 2),
             fmt_opt(phase_per_pte, 2),
-            fmt_opt(per_large, 0),
+            fmt_opt(per_large, 2),
             tables,
             fmt_opt(hc_page, 3),
             fmt_opt(sync64, 2),
