@@ -146,10 +146,17 @@ pub fn setup_start(pt: &mut PagetableSetup) -> HvResult {
 
 pub fn setup_done(pt: &mut PagetableSetup) -> HvResult {
     BUILDING.store(false, Ordering::Relaxed);
-    // Every pending page read-only, in batches.
-    let pending = take_pending();
-    let mut it = pending.iter();
-    remap(&mut it, false)?;
+    // Every pending page read-only, in batches, straight from the bitmap.
+    let pending = {
+        let mut bits = PENDING.lock();
+        let mut pfns = bits.iter().enumerate().flat_map(|(w, &word)| {
+            (0..32).filter(move |b| word & (1 << b) != 0).map(move |b| Pfn((w * 32) as u32 + b))
+        });
+        let mut n = 0;
+        remap(&mut pfns.by_ref().inspect(|_| n += 1), false)?;
+        bits.fill(0);
+        n
+    };
     // Validate and pin our L3, switch to it, drop Xen's.
     let base = p2m::mfn(pt.base);
     let old = Pfn(OLD_L3.load(Ordering::Relaxed));
@@ -165,44 +172,11 @@ pub fn setup_done(pt: &mut PagetableSetup) -> HvResult {
     remap(&mut [old, old_l2].into_iter(), true)?;
     log::info!(
         "xen: {} new pagetable pages made read-only, L3 pfn {:#x} (mfn {:#x}) pinned and live, Xen's boot L3 and L2 released",
-        pending.len(),
+        pending,
         pt.base.0,
         base
     );
     Ok(())
-}
-
-/// The pending set as a list (cleared).
-fn take_pending() -> Pending {
-    let mut bits = PENDING.lock();
-    let mut out = Pending { pfns: [Pfn(0); MAX_PENDING], len: 0 };
-    for (w, word) in bits.iter_mut().enumerate() {
-        while *word != 0 {
-            let b = word.trailing_zeros();
-            *word &= !(1 << b);
-            if out.len < MAX_PENDING {
-                out.pfns[out.len] = Pfn((w * 32) as u32 + b);
-                out.len += 1;
-            }
-        }
-    }
-    out
-}
-
-const MAX_PENDING: usize = 1024;
-
-struct Pending {
-    pfns: [Pfn; MAX_PENDING],
-    len: usize,
-}
-
-impl Pending {
-    fn iter(&self) -> impl Iterator<Item = Pfn> + '_ {
-        self.pfns[..self.len].iter().copied()
-    }
-    fn len(&self) -> usize {
-        self.len
-    }
 }
 
 /// The entry value for `pfn` (machine frame + flags).
