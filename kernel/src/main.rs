@@ -131,6 +131,12 @@ fn log_boot_info(boot: &BootInfo) {
         if c.has_cpuid { "yes" } else { "no" }
     );
     kprintln!("cmdline: \"{}\"", boot.cmdline.as_str());
+    if boot.cmdline.truncated {
+        kprintln!(
+            "warning: the command line was longer than {} bytes and was cut",
+            paravirt::cmdline::CMDLINE_MAX
+        );
+    }
     for r in boot.memory.regions() {
         kprintln!("memory: {:#011x}-{:#011x} {:?}", r.start, r.end(), r.kind);
     }
