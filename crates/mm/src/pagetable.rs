@@ -90,17 +90,7 @@ pub fn pagetable_init<H: Hypervisor + ?Sized>(
     let mode = layout.mode;
     let base = alloc.alloc_page().ok_or(MmError::OutOfMemory { what: "pgd", allocated: 0 })?;
     hv.alloc_pd(base)?;
-    let mut setup = PagetableSetup {
-        mode,
-        base,
-        mem,
-        alloc: &mut *alloc,
-        large_pages: caps.large_pages,
-        global_pages: caps.global_pages,
-        nx: caps.nx,
-        direct_map_end: layout.direct_map_end(),
-    };
-    hv.pagetable_setup_start(&mut setup)?;
+    hv.pagetable_setup_start(&mut setup(layout, &caps, base, mem, &mut *alloc))?;
     probe(Phase::SetupStart);
 
     let mut b = Builder {
@@ -128,8 +118,21 @@ pub fn pagetable_init<H: Hypervisor + ?Sized>(
     let stats = b.stats;
     probe(Phase::FixmapPkmap);
 
-    let mut setup = PagetableSetup {
-        mode,
+    hv.pagetable_setup_done(&mut setup(layout, &caps, base, mem, alloc))?;
+    probe(Phase::SetupDone);
+    Ok(Pagetable { mode, root: base, pkmap_table, stats })
+}
+
+/// What the two bracketing hooks see.
+fn setup<'a>(
+    layout: &Layout,
+    caps: &Caps,
+    base: Pfn,
+    mem: &'a dyn PhysMem,
+    alloc: &'a mut dyn PageAlloc,
+) -> PagetableSetup<'a> {
+    PagetableSetup {
+        mode: layout.mode,
         base,
         mem,
         alloc,
@@ -137,10 +140,7 @@ pub fn pagetable_init<H: Hypervisor + ?Sized>(
         global_pages: caps.global_pages,
         nx: caps.nx,
         direct_map_end: layout.direct_map_end(),
-    };
-    hv.pagetable_setup_done(&mut setup)?;
-    probe(Phase::SetupDone);
-    Ok(Pagetable { mode, root: base, pkmap_table, stats })
+    }
 }
 
 /// Kernel mapping permissions for a section of the direct map.
