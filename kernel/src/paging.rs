@@ -61,10 +61,12 @@ pub fn run(hv: &'static dyn Hypervisor, boot: &BootInfo) -> ! {
         rodata_end: VirtAddr(sym.erodata),
     };
     let ram_end = boot.memory.ram_end_below_4g();
-    // The image plus room for early allocations; on a native boot, also all
-    // the head code mapped (its boot pagetable is kept, so it must be RAM).
+    // The image plus room for early allocations; entered in ring 0, also
+    // all the head code mapped (its boot pagetable is kept, so it must be
+    // RAM). A ring-1 host's own map is its business.
     let image_end = (sym.end - PAGE_OFFSET) as u64;
-    let need = (image_end + MIN_FREE).max(boot.early_mapped_end.addr().0);
+    let head_map = if boot.cpl == 0 { boot.early_mapped_end.addr().0 } else { 0 };
+    let need = (image_end + MIN_FREE).max(head_map);
     if ram_end < need || !boot.memory.is_ram(KERNEL_PHYS_START as u64, image_end) {
         fail!("{}", mm::MmError::TooLittleMemory { have: ram_end, need });
     }
