@@ -3,7 +3,8 @@
 
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{cpu, Pfn, PhysAddr, VirtAddr};
-use paravirt::memmap::MemMapError;
+use paravirt::bootinfo::BootInfoError;
+use paravirt::xen_start_info::{self, StartInfo};
 use paravirt::{bootparams, multiboot, pvh, BootInfo, BootProtocol};
 
 use crate::head::{self, PROTO_LINUX_BOOT, PROTO_MULTIBOOT, PROTO_PVH, PROTO_XEN_PV};
@@ -31,7 +32,7 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
             match version {
                 Some(_) => pvh::parse(&rd, pa, &mut b),
                 None => {
-                    b.memory_error = Some(MemMapError::Malformed {
+                    b.info_error = Some(BootInfoError::Malformed {
                         index: 0,
                         what: "PVH entry without an hvm_start_info (bad magic)",
                     })
@@ -47,20 +48,31 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
             });
             match probed {
                 Some(_) => bootparams::parse(&rd, pa, &mut b),
-                None => b.memory_error = Some(MemMapError::Missing("no boot_params header (HdrS) at esi")),
+                None => b.info_error = Some(BootInfoError::Missing("no boot_params header (HdrS) at esi")),
             }
             b
         }
         PROTO_XEN_PV => {
-            // Xen maps start_info for us; its first 32 bytes are the magic.
-            let mut magic = [0u8; 32];
-            // SAFETY: Xen PV enters with esi = a mapped start_info page.
-            unsafe { core::ptr::copy_nonoverlapping(info as *const u8, magic.as_mut_ptr(), 32) };
-            BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(info), magic })
+            // Xen maps start_info for us (a page, at a virtual address). Its
+            // command line is a detection input like any other: parsed now,
+            // before a backend is chosen.
+            let mut page = [0u8; xen_start_info::SIZE];
+            // SAFETY: Xen PV enters with esi = a mapped start_info page,
+            // which is larger than `SIZE`.
+            unsafe { core::ptr::copy_nonoverlapping(info as *const u8, page.as_mut_ptr(), page.len()) };
+            let parsed = StartInfo::parse(&page);
+            let mut b = BootInfo::new(BootProtocol::XenPv {
+                start_info: VirtAddr(info),
+                info: parsed.map(|(si, _)| si),
+            });
+            if let Ok((_, cmdline)) = parsed {
+                b.cmdline = cmdline;
+            }
+            b
         }
         _ => {
             let mut b = BootInfo::new(BootProtocol::Multiboot { info: pa });
-            b.memory_error = Some(MemMapError::Missing("unknown boot protocol"));
+            b.info_error = Some(BootInfoError::Missing("unknown boot protocol"));
             b
         }
     };
@@ -75,6 +87,8 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
     // there to be allocated from.
     let image_end = PhysAddr((sym.brk - PAGE_OFFSET) as u64).pfn_up();
 
-    boot.reserve(PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(), image_end);
+    if let Err(e) = boot.reserve(PhysAddr(arch_i386::layout::KERNEL_PHYS_START as u64).pfn(), image_end) {
+        boot.info_error.get_or_insert(e);
+    }
     boot
 }

@@ -3,15 +3,17 @@
 //!
 //! ```text
 //! head.rs (or a backend's entry)      entry registers -> start_kernel
-//!   boot::gather                      -> BootInfo (protocol, map, CPUID)
+//!   boot::gather                      -> BootInfo (protocol, command line,
+//!                                        memory map, CPUID): every detection input
 //!   paravirt::evaluate / select       -> &'static dyn Hypervisor
 //!   hv.init                           backend set-up (hypercalls, ...)
-//!   mm::pagetable_init                the seed's idempotent build
-//!     hv.pagetable_setup_start, alloc_pt/alloc_pd, set_pte_range/set_pmd/
-//!     set_pgd, hv.pagetable_setup_done
-//!   mm::protect::mark_rodata_ro       W^X on mappings we kept
-//!   selfcheck::run                    walk the live table, verify
-//!   result::finish                    "Test result: ..." + hv.shutdown
+//!   paging::choose                    hv.paging(): format and features
+//!   pagetable::build                  hv.mmu(): the seed's idempotent build
+//!     mm::pagetable_init                pagetable_setup_start, alloc_pt/alloc_pd,
+//!                                       set_pte_range/set_pmd/set_pgd, pagetable_setup_done
+//!     mm::protect::mark_rodata_ro       W^X on mappings the build kept
+//!     selfcheck::run                    walk the live table, verify
+//!   result::finish                    one "Test result: ..." line + hv.shutdown
 //! ```
 #![no_std]
 #![no_main]
@@ -28,13 +30,14 @@ mod console;
 mod fault;
 mod head;
 mod mem;
+mod pagetable;
 mod paging;
 mod perf;
 mod result;
 mod selfcheck;
 mod trap;
 
-use paravirt::{BootInfo, Hypervisor, SelectError, HYPERVISORS};
+use paravirt::{BootInfo, ExitStatus, Hypervisor, SelectError, HYPERVISORS};
 
 #[no_mangle]
 extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
@@ -45,6 +48,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     }
     console::init_log();
     let mut boot = boot::gather(protocol, info, cpl);
+    perf::enable(boot.cmdline.has("perf"));
     kprintln!("pvops {} entered via {} in ring {}", env!("CARGO_PKG_VERSION"), boot.protocol.name(), cpl);
     let hv = choose_backend(&boot);
     console::set_backend(hv);
@@ -55,7 +59,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     if boot.cmdline.get("bench") == Some("baseline") {
         // The benchmark's baseline: a kernel that does nothing but enter,
         // pick its console and report.
-        result::success()
+        result::finish()
     }
     if cpl != 0 {
         if let Err(e) = trap::init_pv(hv) {
@@ -63,11 +67,17 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
         }
     }
     log_boot_info(&boot);
-    if let Some(e) = boot.memory_error {
+    if let Some(e) = boot.info_error {
         fail!("bad boot information: {}", e);
     }
     fault::inject(&boot);
-    paging::run(hv, &boot)
+    let paging = paging::choose(hv, &boot);
+    let layout = pagetable::layout(hv, &boot, &paging);
+    let booted = pagetable::build(hv, &boot, paging, layout);
+    if !booted.report.ok() {
+        result::report(ExitStatus::Failure, format_args!("self-check found problems in the live pagetable"));
+    }
+    result::finish()
 }
 
 /// Logs every candidate's verdict and picks one, or ends the run.
@@ -78,7 +88,7 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
     let cands = match paravirt::evaluate(&HYPERVISORS, boot) {
         Ok(c) => c,
         Err(SelectError::Empty) => {
-            error!("no backend in this image: build it with at least one of the features native, xen, lguest")
+            skip!("no backend in this image: build it with at least one of the features native, xen, lguest")
         }
         Err(e) => error!("backend registry: {:?}", e),
     };
@@ -109,7 +119,7 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
                     fail!("hypervisor={}: backend {} does not detect this platform: {}", name, name, why)
                 }
                 SelectError::NoneDetected => {
-                    error!("no backend detects this platform (have: {})", cands)
+                    skip!("no backend in this image detects this platform (have: {})", cands)
                 }
                 e => error!("backend selection: {:?}", e),
             }
@@ -136,6 +146,9 @@ fn log_boot_info(boot: &BootInfo) {
             "warning: the command line was longer than {} bytes and was cut",
             paravirt::cmdline::CMDLINE_MAX
         );
+    }
+    if let Some(at) = boot.cmdline.invalid_at {
+        fail!("bad boot information: command line byte {} is not UTF-8", at);
     }
     for r in boot.memory.regions() {
         kprintln!("memory: {:#011x}-{:#011x} {:?}", r.start, r.end(), r.kind);

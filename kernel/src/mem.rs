@@ -5,18 +5,33 @@ use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{Pfn, PhysAddr};
 use paravirt::{PhysMem, PhysRead};
 
-/// Frames reached through the direct map. Before the kernel's own map is
-/// live only the boot environment's mapping exists; callers (the boot
-/// allocator, the walker) only ask for frames that are mapped.
-pub struct DirectMap;
+/// Frames reached through the direct map, below `end`: before the
+/// kernel's own map is live, what the boot environment mapped; after, the
+/// end of low memory (`max_low_pfn`). Frames above are not mapped there
+/// (their direct-map addresses would land in vmalloc, pkmap or fixmap).
+#[derive(Clone, Copy, Debug)]
+pub struct DirectMap {
+    end: Pfn,
+}
 
-impl PhysMem for DirectMap {
+impl DirectMap {
+    /// # Safety
+    /// Every frame below `end` must be mapped, readable, at
+    /// `PAGE_OFFSET + pfn * 4096` for as long as the value is used.
+    pub const unsafe fn new(end: Pfn) -> DirectMap {
+        DirectMap { end }
+    }
+}
+
+// SAFETY: `reachable` answers yes only below `end`, which the constructor's
+// contract says is mapped at PAGE_OFFSET + pa.
+unsafe impl PhysMem for DirectMap {
     fn page(&self, pfn: Pfn) -> *mut u8 {
         (PAGE_OFFSET + (pfn.0 << 12)) as *mut u8
     }
 
     fn reachable(&self, pfn: Pfn) -> bool {
-        pfn.0 < (0u32.wrapping_sub(PAGE_OFFSET) >> 12)
+        pfn < self.end
     }
 }
 

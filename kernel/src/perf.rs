@@ -1,6 +1,10 @@
 //! Cost figures for early boot, as machine-readable log lines
 //! (`perf: <figure> <value>`), read by `cargo xtask bench`.
 //!
+//! Printed only when the command line says `perf` (the benchmark does):
+//! outside QEMU's `-icount` the TSC counts cycles of a busy machine, and
+//! the figures would mean nothing.
+//!
 //! Time is counted with the TSC. On real hardware that is cycles and
 //! noise; under QEMU with `-icount shift=0` the TSC advances by exactly one
 //! per guest instruction (the hypervisor's instructions included: a
@@ -15,11 +19,12 @@ use spin::Mutex;
 use crate::kprintln;
 
 struct State {
-    tsc: bool,
+    /// Figures are printed (the `perf` switch) and the CPU has a TSC.
+    on: bool,
     last: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { tsc: false, last: 0 });
+static STATE: Mutex<State> = Mutex::new(State { on: false, last: 0 });
 
 /// The bulk path's running totals (TSC at the start of the current fill,
 /// ticks and ptes so far). Touched only from the probe, on one CPU.
@@ -35,17 +40,26 @@ fn has_tsc() -> bool {
     arch_i386::cpu::has_cpuid() && arch_i386::cpu::cpuid(1, 0).edx & (1 << 4) != 0
 }
 
-/// At the first instruction of `start_kernel`.
+/// At the first instruction of `start_kernel`: the TSC's starting point.
 pub fn start() {
-    let tsc = has_tsc();
-    let last = if tsc { arch_i386::cpu::rdtsc() } else { 0 };
-    *STATE.lock() = State { tsc, last };
+    if has_tsc() {
+        STATE.lock().last = arch_i386::cpu::rdtsc();
+    }
+}
+
+/// Once the command line is known: are figures wanted?
+pub fn enable(wanted: bool) {
+    STATE.lock().on = wanted && has_tsc();
+}
+
+pub fn enabled() -> bool {
+    STATE.lock().on
 }
 
 /// Ends a phase: prints the TSC ticks since the previous one.
 pub fn phase(name: &str) {
     let s = STATE.lock();
-    if !s.tsc {
+    if !s.on {
         return;
     }
     let now = arch_i386::cpu::rdtsc();
@@ -58,8 +72,7 @@ pub fn phase(name: &str) {
 
 /// Prints the calibration figure.
 pub fn calibrate() {
-    if !STATE.lock().tsc {
-        kprintln!("perf: calibration unavailable (no TSC)");
+    if !enabled() {
         return;
     }
     let t0 = arch_i386::cpu::rdtsc();
@@ -73,6 +86,9 @@ pub fn calibrate() {
 
 /// Prints a backend's counters for a span of the boot.
 pub fn counters(span: &str, c: &Counters) {
+    if !enabled() {
+        return;
+    }
     kprintln!("perf: {}.hypercalls {}", span, c.hypercalls);
     kprintln!("perf: {}.mmu_update_entries {}", span, c.mmu_update_entries);
     kprintln!("perf: {}.mmuext_entries {}", span, c.mmuext_entries);
@@ -80,9 +96,16 @@ pub fn counters(span: &str, c: &Counters) {
     kprintln!("perf: {}.async_entries {}", span, c.async_entries);
 }
 
+/// A figure, if figures are wanted.
+pub fn figure(name: &str, value: u64) {
+    if enabled() {
+        kprintln!("perf: {} {}", name, value);
+    }
+}
+
 /// The probe `mm::pagetable_init` calls.
 pub fn mm_phase(p: mm::Phase) {
-    let tsc = STATE.lock().tsc;
+    let tsc = enabled();
     match p {
         mm::Phase::BulkStart if tsc => BULK.lock().start = arch_i386::cpu::rdtsc(),
         mm::Phase::BulkEnd(n) if tsc => {
@@ -103,7 +126,7 @@ pub fn mm_phase(p: mm::Phase) {
 /// itself included), and ptes written there.
 pub fn bulk() {
     let b = BULK.lock();
-    if STATE.lock().tsc {
+    if enabled() {
         kprintln!("perf: bulk.insns {}", b.ticks);
         kprintln!("perf: bulk.ptes {}", b.ptes);
     }

@@ -56,8 +56,8 @@ extern "C" {
 extern "C" fn trap_handler(f: &TrapFrame) -> ! {
     let name = arch_i386::trap::name(f.vector);
     let cr2 = match crate::console::backend() {
-        Some(hv) if f.vector == 14 => hv.read_cr2(),
-        _ if f.vector == 14 => arch_i386::cr::read_cr2(),
+        Some(hv) if f.vector == 14 => hv.cpu().read_cr2().0,
+        _ if f.vector == 14 => arch_i386::cr::Cr2::read().0,
         _ => 0,
     };
     kprintln!(
@@ -148,7 +148,7 @@ pub fn init_native() {
     t.df_tss.ss = KERNEL_DS as u32;
     t.df_tss.fs = KERNEL_DS as u32;
     t.df_tss.gs = KERNEL_DS as u32;
-    t.df_tss.cr3 = arch_i386::cr::read_cr3();
+    t.df_tss.cr3 = arch_i386::cr::Cr3::read().0 as u32;
     let gdt = desc::TablePointer::of(&t.gdt);
     fill_idt(KERNEL_CS);
     // SAFETY: the tables are statics (never freed); the GDT's code/data
@@ -189,6 +189,7 @@ pub fn init_pv(hv: &dyn paravirt::Hypervisor) -> paravirt::HvResult {
     // SAFETY: reading CS has no side effects.
     unsafe { core::arch::asm!("mov {0:e}, cs", out(reg) cs) };
     let idt = fill_idt(cs as u16);
-    // SAFETY: the IDT is a static that lives forever.
-    unsafe { hv.load_idt(idt) }
+    // SAFETY: the IDT is a static that lives forever and every gate points
+    // at a trap stub.
+    unsafe { hv.cpu().load_idt(idt) }
 }

@@ -1,6 +1,7 @@
 //! The real backends in one registry: each wins exactly on its platform.
 
 use arch_i386::{PhysAddr, VirtAddr};
+use paravirt::xen_start_info::{StartInfo, SIZE};
 use paravirt::{evaluate, select, BootInfo, BootProtocol, SelectError, HYPERVISORS};
 
 // Linking a backend crate is what registers it.
@@ -26,19 +27,25 @@ fn multiboot_in_ring0_is_native() {
     assert_eq!(chosen(&boot, None).unwrap(), "native");
 }
 
+/// A Xen PV entry with a start_info page whose magic is `magic`.
+fn xen_pv(magic: &[u8; 15]) -> BootInfo {
+    let mut page = [0u8; SIZE];
+    page[..15].copy_from_slice(magic);
+    let info = StartInfo::parse(&page).map(|(si, _)| si);
+    let mut boot = BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(0xC040_0000), info });
+    boot.cpl = 1;
+    boot
+}
+
 #[test]
 fn xen_start_info_is_xen() {
-    let mut magic = [0u8; 32];
-    magic[..15].copy_from_slice(b"xen-3.0-x86_32p");
-    let mut boot = BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(0xC040_0000), magic });
-    boot.cpl = 1;
+    let boot = xen_pv(b"xen-3.0-x86_32p");
     assert_eq!(chosen(&boot, None).unwrap(), "xen");
     // Forcing native there is refused with the reason.
     let err = chosen(&boot, Some("native")).unwrap_err();
     assert!(err.contains("NotDetected"), "{err}");
     // A 64-bit or non-PAE start_info is not ours.
-    magic[..15].copy_from_slice(b"xen-3.0-x86_64\0");
-    let boot = BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(0xC040_0000), magic });
+    let boot = xen_pv(b"xen-3.0-x86_64\0");
     assert!(chosen(&boot, Some("xen")).is_err());
 }
 
@@ -82,11 +89,7 @@ fn pvh_under_qemu_is_native() {
 
 #[test]
 fn xen_hvm_refuses_ring1() {
-    let mut magic = [0u8; 32];
-    magic[..15].copy_from_slice(b"xen-3.0-x86_32p");
-    let mut boot =
-        with_xen_cpuid(BootInfo::new(BootProtocol::XenPv { start_info: VirtAddr(0xC040_0000), magic }));
-    boot.cpl = 1;
+    let boot = with_xen_cpuid(xen_pv(b"xen-3.0-x86_32p"));
     // PV wins by priority, and xen-hvm would not run in ring 1 anyway.
     assert_eq!(chosen(&boot, None).unwrap(), "xen");
     assert!(chosen(&boot, Some("xen-hvm")).is_err());

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use pvops_tests::Env;
 
-use crate::boot::{self, Boot, Outcome, Run};
+use crate::boot::{self, Boot, Run};
 use crate::{build, tools, EXIT_SETUP};
 
 struct Row {
@@ -146,7 +146,7 @@ fn measure(
     for _ in 0..RUNS {
         for (args, walls) in [("bench=baseline", &mut bases), (append, &mut walls)] {
             let r = boot_row(kernel, xen, env, cpu, mem, args);
-            if r.outcome != Outcome::Success {
+            if !r.outcome.is_success() {
                 return Err(format!("{} {mem} {args}: {:?}\n{}", env.name(), r.outcome, r.log));
             }
             walls.push(r.elapsed);

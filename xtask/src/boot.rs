@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use paravirt::ExitStatus;
 use pvops_tests::Env;
 
 /// What to boot and how.
@@ -36,33 +37,51 @@ pub struct Boot {
     pub timeout: Duration,
 }
 
+/// How a boot ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Success,
-    Failure(String),
-    Error(String),
+    /// One result line, and the exit status it asked for: the kernel's
+    /// verdict (with its reason, empty for SUCCESS).
+    Done(ExitStatus, String),
+    /// No result line, several, or an exit status that contradicts it.
     Crash(String),
     Timeout,
 }
 
+/// `cargo xtask run` and `test` exit statuses (README: "exit statuses").
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const ERROR: u8 = 2;
+    pub const CRASH: u8 = 3;
+    pub const TIMEOUT: u8 = 4;
+    /// Could not set up: build failed, tool missing, bad arguments.
+    pub const SETUP: u8 = 5;
+    pub const SKIP: u8 = 6;
+}
+
 impl Outcome {
+    pub const SUCCESS: Outcome = Outcome::Done(ExitStatus::Success, String::new());
+
     pub fn exit_code(&self) -> u8 {
         match self {
-            Outcome::Success => 0,
-            Outcome::Failure(_) => 1,
-            Outcome::Error(_) => 2,
-            Outcome::Crash(_) => 3,
-            Outcome::Timeout => 4,
+            Outcome::Done(ExitStatus::Success, _) => exit::SUCCESS,
+            Outcome::Done(ExitStatus::Failure, _) => exit::FAILURE,
+            Outcome::Done(ExitStatus::Error, _) => exit::ERROR,
+            Outcome::Done(ExitStatus::Skip, _) => exit::SKIP,
+            Outcome::Crash(_) => exit::CRASH,
+            Outcome::Timeout => exit::TIMEOUT,
         }
     }
     pub fn word(&self) -> &'static str {
         match self {
-            Outcome::Success => "SUCCESS",
-            Outcome::Failure(_) => "FAILURE",
-            Outcome::Error(_) => "ERROR",
+            Outcome::Done(s, _) => s.word(),
             Outcome::Crash(_) => "CRASH",
             Outcome::Timeout => "TIMEOUT",
         }
+    }
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Done(ExitStatus::Success, _))
     }
 }
 
@@ -72,12 +91,6 @@ pub struct Run {
     pub log: String,
     pub elapsed: Duration,
 }
-
-/// QEMU exit statuses the kernel's isa-debug-exit values produce:
-/// (value << 1) | 1.
-const STATUS_SUCCESS: i32 = 0x21;
-const STATUS_FAILURE: i32 = 0x23;
-const STATUS_ERROR: i32 = 0x25;
 
 /// Memory QEMU gets beyond dom0's: Xen's own heap and frame table.
 const XEN_OVERHEAD_MIB: u64 = 512;
@@ -102,11 +115,20 @@ fn module(b: &Boot) -> String {
 /// Memory QEMU gets beyond the lguest guest's: the host, its shadow pool.
 const LGUEST_OVERHEAD_MIB: u64 = 192;
 
+/// The QEMU binary an environment runs in.
+fn qemu_binary(b: &Boot) -> &'static str {
+    if b.env.uses_xen() {
+        "qemu-system-x86_64"
+    } else {
+        "qemu-system-i386"
+    }
+}
+
 fn qemu(b: &Boot) -> Command {
     let mut c = match b.env {
         Env::Xen | Env::XenPvh => return qemu_xen(b),
         Env::Lguest => return qemu_lguest(b),
-        _ => Command::new("qemu-system-i386"),
+        _ => Command::new(qemu_binary(b)),
     };
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
     if let Env::BadBootInfo(scenario) = b.env {
@@ -125,7 +147,7 @@ fn qemu(b: &Boot) -> Command {
 /// Xen (64-bit) in QEMU; the kernel is its first module, i.e. dom0.
 fn qemu_xen(b: &Boot) -> Command {
     let dom0 = mib(&b.mem).unwrap_or(128);
-    let mut c = Command::new("qemu-system-x86_64");
+    let mut c = Command::new(qemu_binary(b));
     c.args(["-accel", &b.accel, "-M", "pc", "-cpu", &b.cpu]);
     c.args(["-m", &format!("{}M", dom0 + XEN_OVERHEAD_MIB)]);
     c.arg("-kernel").arg(b.hypervisor.as_ref().expect("Xen environments need the hypervisor"));
@@ -146,7 +168,7 @@ fn qemu_xen(b: &Boot) -> Command {
 /// The lguest host in QEMU; the kernel is its guest (a multiboot module).
 fn qemu_lguest(b: &Boot) -> Command {
     let guest = mib(&b.mem).unwrap_or(128);
-    let mut c = Command::new("qemu-system-i386");
+    let mut c = Command::new(qemu_binary(b));
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &format!("{}M", guest + LGUEST_OVERHEAD_MIB)]);
     c.arg("-kernel").arg(b.hypervisor.as_ref().expect("Env::Lguest needs the lguest host"));
     c.args(["-append", &format!("mem={guest}M"), "-initrd", &module(b)]);
@@ -186,7 +208,7 @@ pub fn run(b: &Boot, stream: bool) -> Run {
         Ok(c) => c,
         Err(e) => {
             return Run {
-                outcome: Outcome::Error(format!("cannot start qemu-system-i386: {e}")),
+                outcome: Outcome::Crash(format!("cannot start {}: {e}", qemu_binary(b))),
                 log: String::new(),
                 elapsed: start.elapsed(),
             }
@@ -238,7 +260,9 @@ pub fn run(b: &Boot, stream: bool) -> Run {
     Run { outcome, log, elapsed: start.elapsed() }
 }
 
-/// The verdict from the log's result line and QEMU's exit status.
+/// The verdict from the log's result line and QEMU's exit status (the
+/// status the kernel, or the lguest host, wrote to isa-debug-exit; both
+/// come from one definition, `paravirt::ExitStatus`).
 pub fn judge(log: &str, status: Option<i32>) -> Outcome {
     let results: Vec<&str> = log
         .lines()
@@ -250,31 +274,26 @@ pub fn judge(log: &str, status: Option<i32>) -> Outcome {
         _ => return Outcome::Crash(format!("{} result lines", results.len())),
     };
     let (word, why) = line.split_once(": ").unwrap_or((line, ""));
-    let (outcome, expected) = match word.trim() {
-        "SUCCESS" => (Outcome::Success, STATUS_SUCCESS),
-        "FAILURE" => (Outcome::Failure(why.to_string()), STATUS_FAILURE),
-        "ERROR" => (Outcome::Error(why.to_string()), STATUS_ERROR),
-        other => return Outcome::Crash(format!("unknown result {other:?}")),
+    let Some(said) = ExitStatus::from_word(word.trim()) else {
+        return Outcome::Crash(format!("unknown result {:?}", word.trim()));
     };
-    if status == Some(expected) {
-        return outcome;
-    }
-    // A status more severe than the line: whoever ran the kernel (the
-    // lguest host's audit) found something the kernel could not. The
-    // status wins; its reason is the log's "violation" line, if any.
-    let severe = match status {
-        Some(STATUS_FAILURE) => Some(Outcome::Failure as fn(String) -> Outcome),
-        Some(STATUS_ERROR) => Some(Outcome::Error as fn(String) -> Outcome),
-        _ => None,
-    };
-    match severe {
-        Some(make) if outcome == Outcome::Success => {
+    let exited = status.and_then(ExitStatus::from_qemu_status);
+    match exited {
+        Some(s) if s == said => Outcome::Done(said, why.to_string()),
+        // A status more severe than the line: whoever ran the kernel (the
+        // lguest host's audit) found something the kernel could not. The
+        // status wins; its reason is the log's "violation" line, if any.
+        Some(s) if s > said && said == ExitStatus::Success => {
             let why = log.lines().find(|l| l.contains("violation")).unwrap_or("no reason given");
-            make(format!("the result line says SUCCESS but the exit status says otherwise: {why}"))
+            Outcome::Done(
+                s,
+                format!("the result line says SUCCESS but the exit status says otherwise: {why}"),
+            )
         }
         _ => Outcome::Crash(format!(
-            "result line says {} but QEMU exit status is {status:?} (expected {expected})",
-            word.trim()
+            "result line says {} but QEMU exit status is {status:?} (expected {})",
+            said.word(),
+            said.qemu_status()
         )),
     }
 }
@@ -285,8 +304,15 @@ mod tests {
 
     #[test]
     fn judging() {
-        assert_eq!(judge("a\nTest result: SUCCESS\n", Some(0x21)), Outcome::Success);
-        assert_eq!(judge("Test result: FAILURE: bad map\n", Some(0x23)), Outcome::Failure("bad map".into()));
+        assert_eq!(judge("a\nTest result: SUCCESS\n", Some(0x21)), Outcome::SUCCESS);
+        assert_eq!(
+            judge("Test result: FAILURE: bad map\n", Some(0x23)),
+            Outcome::Done(ExitStatus::Failure, "bad map".into())
+        );
+        assert_eq!(
+            judge("Test result: SKIP: no backend\n", Some(0x27)),
+            Outcome::Done(ExitStatus::Skip, "no backend".into())
+        );
         assert!(matches!(judge("booting\n", Some(0)), Outcome::Crash(_)));
         assert!(matches!(judge("Test result: SUCCESS\n", Some(0)), Outcome::Crash(_)));
         assert!(matches!(
@@ -294,10 +320,12 @@ mod tests {
             Outcome::Crash(_)
         ));
         assert!(matches!(judge("Test result: SKIP\n", Some(0x21)), Outcome::Crash(_)));
+        assert!(matches!(judge("Test result: MAYBE\n", Some(0x21)), Outcome::Crash(_)));
         // A host that overrules a guest's SUCCESS.
         assert_eq!(
             judge("Test result: SUCCESS\nhost: violation: stale\n", Some(0x23)),
-            Outcome::Failure(
+            Outcome::Done(
+                ExitStatus::Failure,
                 "the result line says SUCCESS but the exit status says otherwise: host: violation: stale"
                     .into()
             )

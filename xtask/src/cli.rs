@@ -111,7 +111,7 @@ pub fn run(args: &[String]) -> u8 {
     };
     let r = boot::run(&b, true);
     match &r.outcome {
-        Outcome::Success => {}
+        o if o.is_success() => {}
         Outcome::Crash(why) => eprintln!("xtask: CRASH: {why}"),
         Outcome::Timeout => eprintln!("xtask: TIMEOUT after {} s", b.timeout.as_secs()),
         o => eprintln!("xtask: {}", o.word()),

@@ -4,8 +4,9 @@
 //!   serial log; exit 0 only on `Test result: SUCCESS`.
 //! - `cargo xtask test`: host tests, then the boot matrix, then a summary.
 //!
-//! Exit statuses of both: 0 success, 1 failure, 2 error, 3 crash (no
-//! result line), 4 timeout, 5 could not set up (build, tools, arguments).
+//! Exit statuses of both (`boot::exit`): 0 success, 1 failure, 2 error,
+//! 3 crash (no result line), 4 timeout, 5 could not set up (build, tools,
+//! arguments), 6 skip (this configuration cannot run the kernel).
 
 mod bench;
 mod boot;
@@ -18,7 +19,7 @@ mod tools;
 
 use std::process::ExitCode;
 
-pub const EXIT_SETUP: u8 = 5;
+pub const EXIT_SETUP: u8 = boot::exit::SETUP;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [options]
@@ -46,7 +47,7 @@ commands:
          a new backend crate, registered and behind kernel feature NAME
 
 exit status: 0 success, 1 failure, 2 error, 3 crash (no result line),
-             4 timeout, 5 could not set up";
+             4 timeout, 5 could not set up, 6 skip";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

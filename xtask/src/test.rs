@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use paravirt::ExitStatus;
 use pvops_tests::{matrix, BootCase, Env, Want};
 
 use crate::boot::{self, Boot, Outcome, Run};
@@ -147,11 +148,15 @@ fn field<'a>(log: &'a str, prefix: &str) -> Option<&'a str> {
 /// Does this run show what its row expects? Err says what is missing.
 pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
     let e = &c.expect;
-    match (&e.result, &r.outcome) {
-        (Want::Success, Outcome::Success) => {}
-        (Want::Failure(s), Outcome::Failure(why)) if why.contains(s) => {}
-        (Want::Error(s), Outcome::Error(why)) if why.contains(s) => {}
-        (want, got) => return Err(format!("expected {want:?}, got {got:?}")),
+    let ok = match (&e.result, &r.outcome) {
+        (Want::Success, o) => o.is_success(),
+        (Want::Failure(s), Outcome::Done(ExitStatus::Failure, why))
+        | (Want::Error(s), Outcome::Done(ExitStatus::Error, why))
+        | (Want::Skip(s), Outcome::Done(ExitStatus::Skip, why)) => why.contains(s),
+        _ => false,
+    };
+    if !ok {
+        return Err(format!("expected {:?}, got {:?}", e.result, r.outcome));
     }
     if let Some(b) = e.backend {
         let got = field(&r.log, "backend: ");
@@ -168,6 +173,11 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
     for line in e.lines {
         if !r.log.contains(line) {
             return Err(format!("log lacks {line:?}"));
+        }
+    }
+    for text in e.absent {
+        if r.log.contains(text) {
+            return Err(format!("log shows {text:?}, which it must not"));
         }
     }
     Ok(())

@@ -76,6 +76,10 @@ impl PagingMode {
     pub const fn ptrs_per_pte(self) -> u32 {
         4096 / self.entry_size()
     }
+    /// Entries that fit in one 4 KiB pagetable page, whatever its level.
+    pub const fn entries_per_page(self) -> u32 {
+        4096 / self.entry_size()
+    }
     /// Entries in a pmd page; 2-level has no pmd page of its own.
     pub const fn ptrs_per_pmd(self) -> u32 {
         match self {

@@ -3,6 +3,15 @@
 //! numbers, the async ring's entry, and `struct lguest_data`, the page the
 //! guest shares with the host.
 //!
+//! This is the one definition of the layout: the guest backend and the
+//! project's lguest host (tests/lguest-host) both use it, and the tests
+//! below check every offset the host reads against the struct.
+//!
+//! 2.6.24's `lguest_data` has no `irq_pending` (that field, and
+//! LHCALL_SEND_INTERRUPTS, came with a later kernel): a pending interrupt
+//! is delivered at the guest's next exit to the host, not by an
+//! enable-time hypercall.
+//!
 //! A hypercall is `int $0x1f` with the call number in eax and up to three
 //! arguments in edx, ebx and ecx (in that order: arg1, arg2, arg3).
 //!
@@ -13,6 +22,9 @@
 
 /// Hypercall numbers.
 pub mod nr {
+    /// Hypercall numbers are below this.
+    pub const COUNT: usize = 18;
+
     pub const FLUSH_ASYNC: u32 = 0;
     pub const LGUEST_INIT: u32 = 1;
     pub const CRASH: u32 = 2;
@@ -28,6 +40,28 @@ pub mod nr {
     pub const SET_PMD: u32 = 15;
     pub const LOAD_TLS: u32 = 16;
     pub const NOTIFY: u32 = 17;
+
+    /// The name of a hypercall number, for logs.
+    pub fn name(n: u32) -> &'static str {
+        match n {
+            FLUSH_ASYNC => "FLUSH_ASYNC",
+            LGUEST_INIT => "LGUEST_INIT",
+            CRASH => "CRASH",
+            LOAD_GDT => "LOAD_GDT",
+            NEW_PGTABLE => "NEW_PGTABLE",
+            FLUSH_TLB => "FLUSH_TLB",
+            LOAD_IDT_ENTRY => "LOAD_IDT_ENTRY",
+            SET_STACK => "SET_STACK",
+            TS => "TS",
+            SET_CLOCKEVENT => "SET_CLOCKEVENT",
+            HALT => "HALT",
+            SET_PTE => "SET_PTE",
+            SET_PMD => "SET_PMD",
+            LOAD_TLS => "LOAD_TLS",
+            NOTIFY => "NOTIFY",
+            _ => "unknown",
+        }
+    }
 }
 
 /// The trap vector of a hypercall.
@@ -42,6 +76,16 @@ pub const STATUS_PENDING: u8 = 0;
 
 /// `lguest_data.irq_enabled` when interrupts are enabled (eflags.IF).
 pub const IRQ_ENABLED: u32 = 512;
+
+/// lguest's interrupts: 32, one bit each in `blocked_interrupts`; IRQ n
+/// arrives at vector `FIRST_EXTERNAL_VECTOR + n`. IRQ 0 is the clock.
+pub const LGUEST_IRQS: u32 = 32;
+pub const FIRST_EXTERNAL_VECTOR: u32 = 32;
+/// The system-call vector the host insists on (`syscall_vec`).
+pub const SYSCALL_VECTOR: u32 = 0x80;
+/// The clock event device's smallest and largest delta (ns).
+pub const CLOCK_MIN_DELTA: u32 = 100;
+pub const CLOCK_MAX_DELTA: u32 = u32::MAX;
 
 /// The CRASH message that means "power off", not "crashed".
 pub const POWER_DOWN: &[u8] = b"Power down\0";
@@ -80,8 +124,6 @@ pub struct LguestData {
     pub cr2: u32,
     /// Written by the host: wall-clock time (`struct timespec`).
     pub time: [u32; 2],
-    /// Written by the host: an interrupt is waiting.
-    pub irq_pending: i32,
     /// The async ring: status of each slot, then the calls.
     pub hcall_status: [u8; RING_SIZE],
     pub hcalls: [HcallArgs; RING_SIZE],
@@ -106,7 +148,6 @@ impl LguestData {
         blocked_interrupts: 0,
         cr2: 0,
         time: [0; 2],
-        irq_pending: 0,
         hcall_status: [STATUS_DONE; RING_SIZE],
         hcalls: [HcallArgs { eax: 0, ebx: 0, ecx: 0, edx: 0 }; RING_SIZE],
         reserve_mem: 0,
@@ -126,28 +167,27 @@ impl LguestData {
 ///
 /// ```text
 ///    0 irq_enabled          4 blocked_interrupts    8 cr2
-///   12 time (tv_sec, tv_nsec)                      20 irq_pending
-///   24 hcall_status[64]    88 hcalls[64] (16 bytes each: eax ebx ecx edx)
-/// 1112 reserve_mem       1116 tsc_khz            1120 pgdir
-/// 1124 noirq_start       1128 noirq_end          1132 kernel_address
-/// 1136 syscall_vec       1140 = sizeof
+///   12 time (tv_sec, tv_nsec)
+///   20 hcall_status[64]    84 hcalls[64] (16 bytes each: eax ebx ecx edx)
+/// 1108 reserve_mem       1112 tsc_khz            1116 pgdir
+/// 1120 noirq_start       1124 noirq_end          1128 kernel_address
+/// 1132 syscall_vec       1136 = sizeof
 /// ```
 pub mod off {
     pub const IRQ_ENABLED: u32 = 0;
     pub const BLOCKED_INTERRUPTS: u32 = 4;
     pub const CR2: u32 = 8;
     pub const TIME: u32 = 12;
-    pub const IRQ_PENDING: u32 = 20;
-    pub const HCALL_STATUS: u32 = 24;
-    pub const HCALLS: u32 = 88;
-    pub const RESERVE_MEM: u32 = 1112;
-    pub const TSC_KHZ: u32 = 1116;
-    pub const PGDIR: u32 = 1120;
-    pub const NOIRQ_START: u32 = 1124;
-    pub const NOIRQ_END: u32 = 1128;
-    pub const KERNEL_ADDRESS: u32 = 1132;
-    pub const SYSCALL_VEC: u32 = 1136;
-    pub const SIZE: u32 = 1140;
+    pub const HCALL_STATUS: u32 = 20;
+    pub const HCALLS: u32 = 84;
+    pub const RESERVE_MEM: u32 = 1108;
+    pub const TSC_KHZ: u32 = 1112;
+    pub const PGDIR: u32 = 1116;
+    pub const NOIRQ_START: u32 = 1120;
+    pub const NOIRQ_END: u32 = 1124;
+    pub const KERNEL_ADDRESS: u32 = 1128;
+    pub const SYSCALL_VEC: u32 = 1132;
+    pub const SIZE: u32 = 1136;
     /// Bytes per `hcalls` entry.
     pub const HCALL_SIZE: u32 = 16;
 }
@@ -163,7 +203,6 @@ mod tests {
         assert_eq!(offset_of!(LguestData, blocked_interrupts) as u32, off::BLOCKED_INTERRUPTS);
         assert_eq!(offset_of!(LguestData, cr2) as u32, off::CR2);
         assert_eq!(offset_of!(LguestData, time) as u32, off::TIME);
-        assert_eq!(offset_of!(LguestData, irq_pending) as u32, off::IRQ_PENDING);
         assert_eq!(offset_of!(LguestData, hcall_status) as u32, off::HCALL_STATUS);
         assert_eq!(offset_of!(LguestData, hcalls) as u32, off::HCALLS);
         assert_eq!(offset_of!(LguestData, reserve_mem) as u32, off::RESERVE_MEM);

@@ -6,14 +6,15 @@ use arch_i386::layout::PAGE_OFFSET;
 use spin::Mutex;
 
 use crate::abi::nr;
-use crate::hypercall;
+use crate::hypercall::Hypercalls;
+use crate::transport::Host;
 
 /// Bytes per NOTIFY, the NUL included.
 const CHUNK: usize = 256;
 
 static BUF: Mutex<[u8; CHUNK]> = Mutex::new([0; CHUNK]);
 
-pub fn write(bytes: &[u8]) {
+pub fn write<H: Host>(hc: &Hypercalls<H>, bytes: &[u8]) {
     // A fault while printing must not deadlock the report of that fault:
     // if the buffer is busy, the text is lost.
     let Some(mut buf) = BUF.try_lock() else { return };
@@ -22,17 +23,19 @@ pub fn write(bytes: &[u8]) {
         buf[n] = b;
         n += 1;
         if n == CHUNK - 1 {
-            send(&mut buf, n);
+            send(hc, &mut buf, n);
             n = 0;
         }
     }
     if n > 0 {
-        send(&mut buf, n);
+        send(hc, &mut buf, n);
     }
 }
 
-fn send(buf: &mut [u8; CHUNK], n: usize) {
+fn send<H: Host>(hc: &Hypercalls<H>, buf: &mut [u8; CHUNK], n: usize) {
     buf[n] = 0;
+    // The buffer is a static of the image: its guest-physical address is
+    // its virtual one minus PAGE_OFFSET (the Launcher's linear map).
     let pa = (buf.as_ptr() as usize as u32).wrapping_sub(PAGE_OFFSET);
-    hypercall::call_uncounted(nr::NOTIFY, pa, 0, 0);
+    hc.call_uncounted(nr::NOTIFY, pa, 0, 0);
 }

@@ -1,10 +1,12 @@
 //! Making hypercalls: synchronous ones (`int $0x1f`) and queued ones (the
-//! async ring, in lazy-MMU mode), and counting both.
+//! async ring, in lazy-MMU mode), counting both, and (for the negative
+//! test) deliberately not telling the host about one pagetable update.
 //!
 //! LGUEST_INIT must be the host's first hypercall: it tells the host where
 //! `lguest_data` is, and the host drains that page's ring before every
 //! other call. The kernel may print (which is a NOTIFY hypercall) before it
-//! calls the backend's `init`, so every path in goes through [`ensure_init`].
+//! calls the backend's `init`, so every path in goes through
+//! [`Hypercalls::ensure_init`].
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -12,131 +14,157 @@ use arch_i386::layout::PAGE_OFFSET;
 use paravirt::{Counters, HvError, HvResult};
 use spin::Mutex;
 
-use crate::abi::{nr, HcallArgs};
+use crate::abi::{nr, off, HcallArgs, SYSCALL_VECTOR};
 use crate::ring::Ring;
-use crate::shared::{field, SharedSlots, LGUEST_DATA};
-
-/// Traps into the host. Only ebx has to be passed around LLVM, which may
-/// use it itself.
-#[cfg(target_arch = "x86")]
-fn trap(call: u32, arg1: u32, arg2: u32, arg3: u32) -> u32 {
-    let ret: u32;
-    // SAFETY: `int $0x1f` enters the host, which reads the registers and
-    // may write guest memory (lguest_data, nothing else we own); it
-    // returns with every register but eax preserved.
-    unsafe {
-        core::arch::asm!(
-            "xchg {b}, ebx",
-            "int 0x1f",
-            "xchg {b}, ebx",
-            b = inout(reg) arg2 => _,
-            inout("eax") call => ret,
-            in("edx") arg1,
-            in("ecx") arg3,
-        );
-    }
-    ret
-}
-
-#[cfg(not(target_arch = "x86"))]
-fn trap(call: u32, _: u32, _: u32, _: u32) -> u32 {
-    panic!("lguest hypercall {call} on the host")
-}
-
-static HYPERCALLS: AtomicU32 = AtomicU32::new(0);
-static ASYNC_ENTRIES: AtomicU32 = AtomicU32::new(0);
-static INITIALISED: AtomicBool = AtomicBool::new(false);
+use crate::shared::Data;
+use crate::transport::Host;
 
 struct Batch {
     ring: Ring,
     lazy: bool,
 }
 
-static BATCH: Mutex<Batch> = Mutex::new(Batch { ring: Ring::new(), lazy: false });
-
-/// Registers `lguest_data` with the host, once: the first hypercall.
-pub fn ensure_init() {
-    if INITIALISED.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    // What the host reads at LGUEST_INIT: the kernel/user split (used for
-    // user-only flushes); interrupts stay off, so no noirq range.
-    LGUEST_DATA.write(field!(kernel_address), PAGE_OFFSET);
-    LGUEST_DATA.write(field!(noirq_start), 0);
-    LGUEST_DATA.write(field!(noirq_end), 0);
-    LGUEST_DATA.write(field!(irq_enabled), 0);
-    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
-    trap(nr::LGUEST_INIT, LGUEST_DATA.pa(), 0, 0);
+pub struct Hypercalls<H> {
+    pub host: H,
+    initialised: AtomicBool,
+    batch: Mutex<Batch>,
+    hypercalls: AtomicU32,
+    async_entries: AtomicU32,
+    /// Pagetable updates announced (or skipped) so far, and the one not to
+    /// announce (`lguest_skip_notify=N`, 0: none).
+    updates: AtomicU32,
+    skip: AtomicU32,
 }
 
-/// A synchronous hypercall, counted. The host drains the ring first.
-pub fn call(call: u32, arg1: u32, arg2: u32, arg3: u32) -> u32 {
-    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
-    call_uncounted(call, arg1, arg2, arg3)
-}
-
-/// A synchronous hypercall left out of the counters: console output,
-/// which would make the counts depend on how much the kernel logs.
-pub fn call_uncounted(call: u32, arg1: u32, arg2: u32, arg3: u32) -> u32 {
-    ensure_init();
-    // The host drains the ring before this call. (If the ring is locked,
-    // this is a fault report from inside `queue`: leave the bookkeeping,
-    // which only costs a spare FLUSH_ASYNC later.)
-    if let Some(mut b) = BATCH.try_lock() {
-        b.ring.drained();
-    }
-    trap(call, arg1, arg2, arg3)
-}
-
-/// A call that may wait on the ring: queued in lazy-MMU mode, made at once
-/// otherwise.
-pub fn queue(call: u32, arg1: u32, arg2: u32, arg3: u32) -> HvResult {
-    ensure_init();
-    let mut b = BATCH.lock();
-    if !b.lazy {
-        drop(b);
-        self::call(call, arg1, arg2, arg3);
-        return Ok(());
-    }
-    let args = HcallArgs::new(call, arg1, arg2, arg3);
-    let pushed = b.ring.push(&mut SharedSlots, args, |_| {
-        HYPERCALLS.fetch_add(1, Ordering::Relaxed);
-        trap(nr::FLUSH_ASYNC, 0, 0, 0);
-    });
-    match pushed {
-        Ok(_) => {
-            ASYNC_ENTRIES.fetch_add(1, Ordering::Relaxed);
-            Ok(())
+impl<H: Host> Hypercalls<H> {
+    pub const fn new(host: H) -> Hypercalls<H> {
+        Hypercalls {
+            host,
+            initialised: AtomicBool::new(false),
+            batch: Mutex::new(Batch { ring: Ring::new(), lazy: false }),
+            hypercalls: AtomicU32::new(0),
+            async_entries: AtomicU32::new(0),
+            updates: AtomicU32::new(0),
+            skip: AtomicU32::new(0),
         }
-        Err(e) => Err(HvError::new(
-            "lguest: the host did not drain the async ring (slot, status)",
-            &[e.slot as u64, e.status as u64],
-            -16,
-        )),
     }
-}
 
-pub fn enter_lazy() {
-    BATCH.lock().lazy = true;
-}
-
-/// Leaves lazy mode; one FLUSH_ASYNC if anything is still queued, so the
-/// host's shadows are current when this returns.
-pub fn leave_lazy() {
-    let pending = {
-        let mut b = BATCH.lock();
-        b.lazy = false;
-        b.ring.pending()
-    };
-    if pending {
-        call(nr::FLUSH_ASYNC, 0, 0, 0);
+    /// The shared page.
+    pub fn data(&self) -> Data {
+        // SAFETY: the host transport's page lives as long as the transport.
+        unsafe { Data::new(self.host.data()) }
     }
-}
 
-pub fn counters() -> Counters {
-    Counters {
-        hypercalls: HYPERCALLS.load(Ordering::Relaxed),
-        async_entries: ASYNC_ENTRIES.load(Ordering::Relaxed),
-        ..Counters::default()
+    /// Registers `lguest_data` with the host, once: the first hypercall.
+    pub fn ensure_init(&self) {
+        if self.initialised.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // What the host reads at LGUEST_INIT: the kernel/user split (used
+        // for user-only flushes) and the system-call vector 2.6.24 insists
+        // on; no noirq window yet (interrupts stay off).
+        let d = self.data();
+        d.write(off::KERNEL_ADDRESS, PAGE_OFFSET);
+        d.write(off::SYSCALL_VEC, SYSCALL_VECTOR);
+        d.write(off::NOIRQ_START, 0);
+        d.write(off::NOIRQ_END, 0);
+        d.write(off::IRQ_ENABLED, 0);
+        self.hypercalls.fetch_add(1, Ordering::Relaxed);
+        self.host.trap(nr::LGUEST_INIT, self.host.data_pa(), 0, 0);
+    }
+
+    /// A synchronous hypercall, counted. The host drains the ring first.
+    pub fn call(&self, call: u32, arg1: u32, arg2: u32, arg3: u32) -> u32 {
+        self.hypercalls.fetch_add(1, Ordering::Relaxed);
+        self.call_uncounted(call, arg1, arg2, arg3)
+    }
+
+    /// A synchronous hypercall left out of the counters: console output,
+    /// which would make the counts depend on how much the kernel logs.
+    pub fn call_uncounted(&self, call: u32, arg1: u32, arg2: u32, arg3: u32) -> u32 {
+        self.ensure_init();
+        // The host drains the ring before this call. (If the ring is
+        // locked, this is a fault report from inside `queue`: leave the
+        // bookkeeping, which only costs a spare FLUSH_ASYNC later.)
+        if let Some(mut b) = self.batch.try_lock() {
+            b.ring.drained();
+        }
+        self.host.trap(call, arg1, arg2, arg3)
+    }
+
+    /// A call that may wait on the ring: queued in lazy-MMU mode, made at
+    /// once otherwise.
+    pub fn queue(&self, call: u32, arg1: u32, arg2: u32, arg3: u32) -> HvResult {
+        self.ensure_init();
+        let mut b = self.batch.lock();
+        if !b.lazy {
+            drop(b);
+            self.call(call, arg1, arg2, arg3);
+            return Ok(());
+        }
+        let pushed = b.ring.push(&mut self.data().slots(), HcallArgs::new(call, arg1, arg2, arg3), |_| {
+            self.hypercalls.fetch_add(1, Ordering::Relaxed);
+            self.host.trap(nr::FLUSH_ASYNC, 0, 0, 0);
+        });
+        match pushed {
+            Ok(_) => {
+                self.async_entries.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(HvError::local(
+                "lguest: the host did not drain the async ring (slot, status)",
+                &[e.slot as u64, e.status as u64],
+            )),
+        }
+    }
+
+    pub fn enter_lazy(&self) {
+        self.batch.lock().lazy = true;
+    }
+
+    /// Leaves lazy mode; one FLUSH_ASYNC if anything is still queued, so
+    /// the host's shadows are current when this returns.
+    pub fn leave_lazy(&self) {
+        let pending = {
+            let mut b = self.batch.lock();
+            b.lazy = false;
+            b.ring.pending()
+        };
+        if pending {
+            self.call(nr::FLUSH_ASYNC, 0, 0, 0);
+        }
+    }
+
+    /// `lguest_skip_notify=N`: the Nth pagetable update (counted from 1
+    /// over SET_PTE and SET_PMD announcements) is written in guest memory
+    /// but not told to the host, so its audit must find a stale shadow.
+    pub fn skip_update(&self, n: u32) {
+        self.skip.store(n, Ordering::Relaxed);
+    }
+
+    /// Announces one entry update (SET_PTE or SET_PMD and its arguments).
+    pub fn announce(&self, call: u32, arg1: u32, arg2: u32, arg3: u32) -> HvResult {
+        let n = self.updates.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.skip.load(Ordering::Relaxed) {
+            log::warn!(
+                "lguest: lguest_skip_notify={}: update {} ({}({:#x}, {:#x}, {:#x})) written but not told to the host",
+                n,
+                n,
+                nr::name(call),
+                arg1,
+                arg2,
+                arg3
+            );
+            return Ok(());
+        }
+        self.queue(call, arg1, arg2, arg3)
+    }
+
+    pub fn counters(&self) -> Counters {
+        Counters {
+            hypercalls: self.hypercalls.load(Ordering::Relaxed),
+            async_entries: self.async_entries.load(Ordering::Relaxed),
+            ..Counters::default()
+        }
     }
 }

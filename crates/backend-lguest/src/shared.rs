@@ -1,7 +1,8 @@
-//! The guest's copy of `struct lguest_data`: a static in the kernel image
-//! whose guest-physical address LGUEST_INIT hands to the host.
+//! The guest's `struct lguest_data`: a static in the kernel image whose
+//! guest-physical address LGUEST_INIT hands to the host, and how it is
+//! read and written.
 //!
-//! The host writes some of its fields (cr2, the ring's status bytes,
+//! The host writes some of its fields (cr2, time, the ring's status bytes,
 //! reserve_mem, pgdir) while the guest is stopped in a hypercall or a trap,
 //! behind the compiler's back: so every access is volatile, through a raw
 //! pointer, never through a Rust reference.
@@ -22,15 +23,6 @@ unsafe impl Sync for Shared {}
 
 pub static LGUEST_DATA: Shared = Shared(UnsafeCell::new(LguestData::INIT));
 
-/// A raw pointer to one field of the shared page: `field!(cr2)`.
-macro_rules! field {
-    ($field:ident) => {
-        // SAFETY: the pointer is derived from the static and stays inside it.
-        unsafe { core::ptr::addr_of_mut!((*$crate::shared::LGUEST_DATA.ptr()).$field) }
-    };
-}
-pub(crate) use field;
-
 impl Shared {
     pub fn ptr(&self) -> *mut LguestData {
         self.0.get()
@@ -40,26 +32,51 @@ impl Shared {
     pub fn pa(&self) -> u32 {
         (self.ptr() as usize as u32).wrapping_sub(PAGE_OFFSET)
     }
+}
 
-    pub fn read(&self, f: *mut u32) -> u32 {
-        // SAFETY: `f` points at a field of the static (see `field!`).
-        unsafe { f.read_volatile() }
+/// A word of `lguest_data` at byte offset `off` (one of `abi::off`).
+#[derive(Clone, Copy)]
+pub struct Data(*mut LguestData);
+
+impl Data {
+    /// # Safety
+    /// `p` must point at a live `LguestData` for as long as the value is
+    /// used.
+    pub unsafe fn new(p: *mut LguestData) -> Data {
+        Data(p)
     }
 
-    pub fn write(&self, f: *mut u32, v: u32) {
+    fn word(&self, off: u32) -> *mut u32 {
+        assert!(off % 4 == 0 && off < crate::abi::off::SIZE, "lguest_data offset {off}");
+        // SAFETY: `off` is inside the structure (checked) and 4-aligned.
+        unsafe { (self.0 as *mut u8).add(off as usize) as *mut u32 }
+    }
+
+    pub fn read(&self, off: u32) -> u32 {
+        // SAFETY: a word inside the live structure (`word`'s check and the
+        // constructor's contract).
+        unsafe { self.word(off).read_volatile() }
+    }
+
+    pub fn write(&self, off: u32, v: u32) {
         // SAFETY: as above.
-        unsafe { f.write_volatile(v) }
+        unsafe { self.word(off).write_volatile(v) }
+    }
+
+    pub fn slots(&self) -> SharedSlots {
+        SharedSlots(self.0)
     }
 }
 
-/// The ring slots of the shared page.
-pub struct SharedSlots;
+/// The ring slots of a shared page.
+pub struct SharedSlots(*mut LguestData);
 
 impl Slots for SharedSlots {
     fn status(&self, i: usize) -> u8 {
         assert!(i < RING_SIZE);
-        // SAFETY: i < RING_SIZE: inside the static's status array.
-        unsafe { core::ptr::addr_of!((*LGUEST_DATA.ptr()).hcall_status[i]).read_volatile() }
+        // SAFETY: i < RING_SIZE: inside the structure's status array (the
+        // page is live: `Data::new`'s contract).
+        unsafe { core::ptr::addr_of!((*self.0).hcall_status[i]).read_volatile() }
     }
 
     fn post(&mut self, i: usize, call: HcallArgs) {
@@ -68,9 +85,9 @@ impl Slots for SharedSlots {
         // status byte marks the slot pending; the fence keeps the compiler
         // from reordering them (one CPU: program order is enough).
         unsafe {
-            core::ptr::addr_of_mut!((*LGUEST_DATA.ptr()).hcalls[i]).write_volatile(call);
+            core::ptr::addr_of_mut!((*self.0).hcalls[i]).write_volatile(call);
             core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-            core::ptr::addr_of_mut!((*LGUEST_DATA.ptr()).hcall_status[i]).write_volatile(STATUS_PENDING);
+            core::ptr::addr_of_mut!((*self.0).hcall_status[i]).write_volatile(STATUS_PENDING);
         }
     }
 }

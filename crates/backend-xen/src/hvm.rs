@@ -15,70 +15,75 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use arch_i386::cpu;
 use arch_i386::layout::PAGE_OFFSET;
-use paravirt::memmap::{MemoryMap, Region, RegionKind};
+use paravirt::memmap::{read_e820_table, MemoryMap};
+use paravirt::phys::Bytes;
 use paravirt::{BootInfo, Counters, Detected, ExitStatus, HvError, HvResult, Hypervisor, Verdict};
 
 use crate::abi::nr;
-use crate::hypercall::{self, check};
+use crate::check;
+use crate::hypercall::{self, HypercallPage};
 
-pub struct XenHvm;
+pub struct XenHvm {
+    hc: HypercallPage,
+    page_ready: AtomicBool,
+}
+
+pub(crate) static XEN_HVM: XenHvm = XenHvm { hc: HypercallPage::new(), page_ready: AtomicBool::new(false) };
 
 pub const SIGNATURE: &[u8; 12] = b"XenVMMXenVMM";
-
-static PAGE_READY: AtomicBool = AtomicBool::new(false);
 
 /// XENMEM_memory_map.
 const XENMEM_MEMORY_MAP: u32 = 9;
 const E820_ENTRY: usize = 20;
 const MAX_E820: usize = 64;
 
-/// Installs the hypercall page once (also from the console, which may be
-/// needed before `init` to report a selection error).
-fn hypercall_page() -> HvResult {
-    if PAGE_READY.load(Ordering::Relaxed) {
-        return Ok(());
+impl XenHvm {
+    /// Installs the hypercall page once (also from the console, which may
+    /// be needed before `init` to report a selection error).
+    fn hypercall_page(&self) -> HvResult {
+        if self.page_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let f = cpu::probe();
+        let leaf =
+            f.find_hypervisor(SIGNATURE).ok_or(HvError::local("xen-hvm: no XenVMMXenVMM CPUID leaf", &[]))?;
+        if leaf.max_leaf < leaf.base + 2 {
+            return Err(HvError::local(
+                "xen-hvm: CPUID leaf base+2 (the hypercall MSR) is missing",
+                &[leaf.base as u64],
+            ));
+        }
+        let msr = cpu::cpuid(leaf.base + 2, 0).ebx;
+        let pa = hypercall::page_address() - PAGE_OFFSET;
+        // SAFETY: Xen defines this MSR (CPUID said so); writing a page's
+        // guest-physical address makes Xen fill that page with stubs, and
+        // the page is the kernel's own, reserved for it.
+        unsafe { arch_i386::cr::wrmsr(msr, pa as u64) };
+        if !hypercall::page_filled() {
+            return Err(HvError::local(
+                "xen-hvm: Xen did not fill the hypercall page (MSR, address)",
+                &[msr as u64, pa as u64],
+            ));
+        }
+        self.page_ready.store(true, Ordering::Relaxed);
+        Ok(())
     }
-    let f = cpu::probe();
-    let leaf =
-        f.find_hypervisor(SIGNATURE).ok_or(HvError::new("xen-hvm: no XenVMMXenVMM CPUID leaf", &[], -38))?;
-    if leaf.max_leaf < leaf.base + 2 {
-        return Err(HvError::new("xen-hvm: CPUID leaf base+2 missing", &[leaf.base as u64], -38));
-    }
-    let msr = cpu::cpuid(leaf.base + 2, 0).ebx;
-    let pa = hypercall::page_address() - PAGE_OFFSET;
-    // SAFETY: Xen defines this MSR (CPUID said so); writing a page's
-    // guest-physical address makes Xen fill that page with stubs.
-    unsafe { arch_i386::cr::wrmsr(msr, pa as u64) };
-    if !hypercall::page_filled() {
-        return Err(HvError::new(
-            "xen-hvm: the hypercall page was not filled",
-            &[msr as u64, pa as u64],
-            -38,
-        ));
-    }
-    PAGE_READY.store(true, Ordering::Relaxed);
-    Ok(())
-}
 
-/// The memory map Xen keeps for us.
-fn memory_map() -> Result<MemoryMap, HvError> {
-    #[repr(C)]
-    struct XenMemoryMap {
-        nr_entries: u32,
-        buffer: u32,
+    /// The memory map Xen keeps for us.
+    fn memory_map(&self) -> Result<MemoryMap, HvError> {
+        #[repr(C)]
+        struct XenMemoryMap {
+            nr_entries: u32,
+            buffer: u32,
+        }
+        let mut buf = [0u8; E820_ENTRY * MAX_E820];
+        let mut arg = XenMemoryMap { nr_entries: MAX_E820 as u32, buffer: buf.as_mut_ptr() as u32 };
+        let rc = self.hc.call(nr::MEMORY_OP, [XENMEM_MEMORY_MAP, &raw mut arg as u32, 0, 0, 0]);
+        check("memory_op(XENMEM_memory_map)", rc, &[MAX_E820 as u64])?;
+        let map =
+            read_e820_table(&Bytes(&buf), 0, arg.nr_entries as u64, E820_ENTRY as u64, "XENMEM_memory_map")?;
+        Ok(map)
     }
-    let mut buf = [0u8; E820_ENTRY * MAX_E820];
-    let mut arg = XenMemoryMap { nr_entries: MAX_E820 as u32, buffer: buf.as_mut_ptr() as u32 };
-    let rc = hypercall::call(nr::MEMORY_OP, [XENMEM_MEMORY_MAP, &raw mut arg as u32, 0, 0, 0]);
-    check("memory_op(XENMEM_memory_map)", rc, &[MAX_E820 as u64])?;
-    let mut map = MemoryMap::default();
-    for e in buf.chunks_exact(E820_ENTRY).take(arg.nr_entries as usize) {
-        let u64_at = |o: usize| u64::from_le_bytes(e[o..o + 8].try_into().unwrap());
-        let ty = u32::from_le_bytes(e[16..20].try_into().unwrap());
-        map.push(Region { start: u64_at(0), len: u64_at(8), kind: RegionKind::from_e820(ty) })
-            .map_err(|_| HvError::new("xen-hvm: memory map too long", &[arg.nr_entries as u64], -12))?;
-    }
-    Ok(map)
 }
 
 impl Hypervisor for XenHvm {
@@ -97,11 +102,11 @@ impl Hypervisor for XenHvm {
     }
 
     fn init(&self, boot: &mut BootInfo) -> HvResult {
-        hypercall_page()?;
+        self.hypercall_page()?;
         // PVH start_info version 0 carries no memory map; Xen has one.
-        if boot.memory.is_empty() || boot.memory_error.is_some() {
-            let map = memory_map()?;
-            boot.memory_error = map.validate().err();
+        if boot.memory.is_empty() || boot.info_error.is_some() {
+            let map = self.memory_map()?;
+            boot.info_error = map.validate().err();
             boot.memory = map;
             log::info!("xen-hvm: memory map from XENMEM_memory_map ({} entries)", map.regions().len());
         }
@@ -109,21 +114,23 @@ impl Hypervisor for XenHvm {
     }
 
     fn console_write(&self, bytes: &[u8]) {
-        if hypercall_page().is_ok() {
-            hypercall::console_write(bytes);
+        if self.hypercall_page().is_ok() {
+            self.hc.console_write(bytes);
         }
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {
-        if hypercall_page().is_err() {
+        if self.hypercall_page().is_err() {
             // No hypercalls: the exit device alone.
-            arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, status.debug_exit_code());
+            // SAFETY: under QEMU isa-debug-exit answers at 0xF4; elsewhere
+            // nothing does and the write is ignored.
+            unsafe { arch_i386::io::debug_exit(status.debug_exit_code()) };
             arch_i386::io::halt_forever()
         }
-        hypercall::exit(status.debug_exit_code())
+        crate::hypercall_exit(&self.hc, status, true)
     }
 
     fn counters(&self) -> Counters {
-        hypercall::counters()
+        self.hc.counters()
     }
 }

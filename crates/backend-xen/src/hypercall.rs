@@ -6,11 +6,15 @@
 //! per hypercall, `mov eax, nr; int 0x82; ret`. Arguments go in ebx, ecx,
 //! edx, esi, edi; the result comes back in eax. Those registers cannot all
 //! be named in Rust inline asm on i386 (LLVM keeps ebx and esi), so one
-//! small assembly routine does the register shuffle.
+//! small assembly routine does the register shuffle. A PVH kernel gets the
+//! same page filled with `vmcall`/`vmmcall` stubs through an MSR.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
-use paravirt::{Counters, HvError, HvResult};
+use paravirt::Counters;
+
+use crate::abi::{nr, MmuUpdate, MmuextOp, MulticallEntry, DOMID_SELF};
+use crate::transport::Hypercalls;
 
 #[cfg(target_arch = "x86")]
 core::arch::global_asm!(
@@ -72,94 +76,117 @@ pub fn page_address() -> u32 {
     0
 }
 
-static HYPERCALLS: AtomicU32 = AtomicU32::new(0);
-static MMU_UPDATE_ENTRIES: AtomicU32 = AtomicU32::new(0);
-static MMUEXT_ENTRIES: AtomicU32 = AtomicU32::new(0);
-static MULTICALL_ENTRIES: AtomicU32 = AtomicU32::new(0);
-
-/// A hypercall, counted, returning Xen's result.
-pub fn call(nr: u32, args: [u32; 5]) -> i32 {
-    HYPERCALLS.fetch_add(1, Ordering::Relaxed);
-    call_uncounted(nr, args)
-}
-
-/// A hypercall left out of the counters: console output, which would
-/// otherwise make the counts depend on how much the kernel logs.
-pub fn call_uncounted(nr: u32, args: [u32; 5]) -> i32 {
+/// A hypercall through the page, uncounted. Pointer arguments must point
+/// at live, correctly laid-out structures.
+pub fn raw(nr: u32, args: [u32; 5]) -> i32 {
     #[cfg(target_arch = "x86")]
-    // SAFETY: the stub for `nr` is in the hypercall page (checked at init);
-    // pointer arguments point at live, correctly laid-out structures.
+    // SAFETY: the stub for `nr` is in the hypercall page (its filling is
+    // checked before a backend using it is chosen); callers pass pointers
+    // to live structures of the layout the call expects.
     unsafe {
         xen_hypercall(nr, args[0], args[1], args[2], args[3], args[4])
     }
     #[cfg(not(target_arch = "x86"))]
     {
         let _ = (nr, args);
-        panic!("Xen hypercall on the host")
+        panic!("Xen hypercall {nr} on the host")
     }
 }
 
-pub(crate) fn count_entries(mmu: u32, mmuext: u32, multicall: u32) {
-    MMU_UPDATE_ENTRIES.fetch_add(mmu, Ordering::Relaxed);
-    MMUEXT_ENTRIES.fetch_add(mmuext, Ordering::Relaxed);
-    MULTICALL_ENTRIES.fetch_add(multicall, Ordering::Relaxed);
+/// The real transport: hypercalls through the page, counted, with the
+/// `xen_fail_hypercall=N` sabotage.
+pub struct HypercallPage {
+    hypercalls: AtomicU32,
+    mmu_update_entries: AtomicU32,
+    mmuext_entries: AtomicU32,
+    multicall_entries: AtomicU32,
+    /// `xen_fail_hypercall=N`: the Nth pagetable hypercall (mmu_update,
+    /// mmuext_op, multicall, counted from 1) is sent with its last entry
+    /// naming a machine frame that does not exist, so Xen itself refuses
+    /// it. 0: off.
+    fail_at: AtomicU32,
+    pagetable_calls: AtomicU32,
+    /// The first console_io failure, if any (there is nowhere to print it
+    /// when it happens).
+    console_error: AtomicI32,
 }
 
-pub fn counters() -> Counters {
-    Counters {
-        hypercalls: HYPERCALLS.load(Ordering::Relaxed),
-        mmu_update_entries: MMU_UPDATE_ENTRIES.load(Ordering::Relaxed),
-        mmuext_entries: MMUEXT_ENTRIES.load(Ordering::Relaxed),
-        multicall_entries: MULTICALL_ENTRIES.load(Ordering::Relaxed),
-        ..Counters::default()
+impl Default for HypercallPage {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// `xen_fail_hypercall=N`: the Nth pagetable hypercall (mmu_update,
-/// mmuext_op, multicall, counted from 1) is sent with a machine frame that
-/// does not exist, so Xen itself rejects it. 0: off.
-static FAIL_AT: AtomicU32 = AtomicU32::new(0);
-static PT_CALLS: AtomicU32 = AtomicU32::new(0);
+impl HypercallPage {
+    pub const fn new() -> HypercallPage {
+        HypercallPage {
+            hypercalls: AtomicU32::new(0),
+            mmu_update_entries: AtomicU32::new(0),
+            mmuext_entries: AtomicU32::new(0),
+            multicall_entries: AtomicU32::new(0),
+            fail_at: AtomicU32::new(0),
+            pagetable_calls: AtomicU32::new(0),
+            console_error: AtomicI32::new(0),
+        }
+    }
 
-pub fn fail_at(n: u32) {
-    FAIL_AT.store(n, Ordering::Relaxed);
-}
+    /// A hypercall, counted.
+    pub fn call(&self, nr: u32, args: [u32; 5]) -> i32 {
+        self.hypercalls.fetch_add(1, Ordering::Relaxed);
+        raw(nr, args)
+    }
 
-/// Counts a pagetable hypercall; true if this one is to be sabotaged.
-pub(crate) fn sabotage_this_one() -> bool {
-    let n = PT_CALLS.fetch_add(1, Ordering::Relaxed) + 1;
-    n == FAIL_AT.load(Ordering::Relaxed)
-}
+    pub fn fail_at(&self, n: u32) {
+        self.fail_at.store(n, Ordering::Relaxed);
+    }
 
-/// A machine frame no machine has (2^40 bytes up, beyond the physical
-/// address width): Xen answers it with an error. (A smaller bogus frame
-/// may be MMIO, which dom0 is allowed to map.)
-pub(crate) const BOGUS_MFN: u32 = 0x0FFF_FFFF;
+    pub fn counters(&self) -> Counters {
+        Counters {
+            hypercalls: self.hypercalls.load(Ordering::Relaxed),
+            mmu_update_entries: self.mmu_update_entries.load(Ordering::Relaxed),
+            mmuext_entries: self.mmuext_entries.load(Ordering::Relaxed),
+            multicall_entries: self.multicall_entries.load(Ordering::Relaxed),
+            ..Counters::default()
+        }
+    }
 
-/// Turns a negative result into an error naming the operation.
-pub fn check(op: &'static str, rc: i32, args: &[u64]) -> HvResult {
-    if rc < 0 {
-        Err(HvError::new(op, args, rc as i64))
-    } else {
-        Ok(())
+    /// Console output (`console_io`), left out of the counters, which would
+    /// otherwise depend on how much the kernel logs. Its result is kept:
+    /// see `console_error`.
+    pub fn console_write(&self, bytes: &[u8]) {
+        use crate::abi::CONSOLEIO_WRITE;
+        let rc = raw(nr::CONSOLE_IO, [CONSOLEIO_WRITE, bytes.len() as u32, bytes.as_ptr() as u32, 0, 0]);
+        if rc < 0 {
+            let _ = self.console_error.compare_exchange(0, rc, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
+    /// The first console_io error, if there was one.
+    pub fn console_error(&self) -> Option<i32> {
+        Some(self.console_error.load(Ordering::Relaxed)).filter(|&rc| rc != 0)
     }
 }
 
-/// Console output (`console_io`), left out of the counters.
-pub fn console_write(bytes: &[u8]) {
-    use crate::abi::{nr, CONSOLEIO_WRITE};
-    call_uncounted(nr::CONSOLE_IO, [CONSOLEIO_WRITE, bytes.len() as u32, bytes.as_ptr() as u32, 0, 0]);
-}
+impl Hypercalls for HypercallPage {
+    fn mmu_update(&self, reqs: &mut [MmuUpdate], done: &mut u32) -> i32 {
+        self.mmu_update_entries.fetch_add(reqs.len() as u32, Ordering::Relaxed);
+        let args = [reqs.as_ptr() as u32, reqs.len() as u32, done as *mut u32 as u32, DOMID_SELF, 0];
+        self.call(nr::MMU_UPDATE, args)
+    }
 
-/// Ends the run: QEMU's isa-debug-exit (we may use the port: PV asked for
-/// IOPL 1, PVH runs in ring 0) stops the machine with our status; without
-/// that device, power off through Xen.
-pub fn exit(code: u8) -> ! {
-    use crate::abi::{nr, SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SHUTDOWN_POWEROFF};
-    arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, code);
-    let reason: u32 = SHUTDOWN_POWEROFF;
-    call(nr::SCHED_OP, [SCHEDOP_SHUTDOWN, &raw const reason as u32, 0, 0, 0]);
-    loop {
-        call(nr::SCHED_OP, [SCHEDOP_YIELD, 0, 0, 0, 0]);
+    fn mmuext_op(&self, ops: &mut [MmuextOp], done: &mut u32) -> i32 {
+        self.mmuext_entries.fetch_add(ops.len() as u32, Ordering::Relaxed);
+        let args = [ops.as_ptr() as u32, ops.len() as u32, done as *mut u32 as u32, DOMID_SELF, 0];
+        self.call(nr::MMUEXT_OP, args)
+    }
+
+    fn multicall(&self, calls: &mut [MulticallEntry]) -> i32 {
+        self.multicall_entries.fetch_add(calls.len() as u32, Ordering::Relaxed);
+        self.call(nr::MULTICALL, [calls.as_ptr() as u32, calls.len() as u32, 0, 0, 0])
+    }
+
+    fn sabotage_next(&self) -> bool {
+        let n = self.pagetable_calls.fetch_add(1, Ordering::Relaxed) + 1;
+        n == self.fail_at.load(Ordering::Relaxed)
     }
 }

@@ -6,43 +6,106 @@
 //! (`start_info.mfn_list`, one u32 per pfn) and maps the global read-only
 //! m2p table in the hypervisor's part of the address space. A frame is
 //! ours when the two agree: `p2m[m2p[mfn]] == mfn`.
-
-use core::sync::atomic::{AtomicU32, Ordering};
+//!
+//! Both tables are read with volatile loads through raw pointers, never
+//! as Rust slices: Xen rewrites m2p entries of other domains' frames at
+//! any time, and the guest's p2m is ours to change later (ballooning).
 
 use arch_i386::Pfn;
 
-static MFN_LIST: AtomicU32 = AtomicU32::new(0);
-static NR_PAGES: AtomicU32 = AtomicU32::new(0);
-static M2P: AtomicU32 = AtomicU32::new(0);
-static MAX_MFN: AtomicU32 = AtomicU32::new(0);
-
-/// `mfn_list` and `m2p` are virtual addresses of the two tables.
-pub fn init(mfn_list: u32, nr_pages: u32, m2p: u32, max_mfn: u32) {
-    MFN_LIST.store(mfn_list, Ordering::Relaxed);
-    NR_PAGES.store(nr_pages, Ordering::Relaxed);
-    M2P.store(m2p, Ordering::Relaxed);
-    MAX_MFN.store(max_mfn, Ordering::Relaxed);
+#[derive(Clone, Copy, Debug)]
+pub struct P2m {
+    p2m: *const u32,
+    nr_pages: u32,
+    m2p: *const u32,
+    /// Highest machine frame the m2p covers.
+    max_mfn: u32,
 }
 
-/// The machine frame behind `pfn` (all ones if `pfn` is not ours).
-pub fn mfn(pfn: Pfn) -> u32 {
-    if pfn.0 >= NR_PAGES.load(Ordering::Relaxed) {
-        return u32::MAX;
+// SAFETY: the tables are read-only for us (volatile loads only) and the
+// kernel runs on one CPU.
+unsafe impl Send for P2m {}
+// SAFETY: as above.
+unsafe impl Sync for P2m {}
+
+impl P2m {
+    /// # Safety
+    /// `p2m` must point at `nr_pages` readable u32s and `m2p` at
+    /// `max_mfn + 1` readable u32s, for as long as the value is used.
+    pub const unsafe fn new(p2m: *const u32, nr_pages: u32, m2p: *const u32, max_mfn: u32) -> P2m {
+        P2m { p2m, nr_pages, m2p, max_mfn }
     }
-    let list = MFN_LIST.load(Ordering::Relaxed) as *const u32;
-    // SAFETY: Xen maps the p2m list (nr_pages entries) in the initial
-    // mapping, and it is never unmapped.
-    unsafe { list.add(pfn.0 as usize).read_volatile() }
+
+    pub fn nr_pages(&self) -> u32 {
+        self.nr_pages
+    }
+
+    /// The machine frame behind `pfn`, if `pfn` is ours.
+    pub fn mfn(&self, pfn: Pfn) -> Option<u32> {
+        if pfn.0 >= self.nr_pages {
+            return None;
+        }
+        // SAFETY: pfn < nr_pages: inside the p2m table (constructor's
+        // contract).
+        Some(unsafe { self.p2m.add(pfn.0 as usize).read_volatile() })
+    }
+
+    /// The pfn of a machine frame, if the frame is ours.
+    pub fn pfn(&self, mfn: u32) -> Option<Pfn> {
+        if mfn > self.max_mfn {
+            return None;
+        }
+        // SAFETY: mfn <= max_mfn: inside the m2p table.
+        let p = Pfn(unsafe { self.m2p.add(mfn as usize).read_volatile() });
+        (self.mfn(p) == Some(mfn)).then_some(p)
+    }
+
+    /// How many frames from `pfn` on are machine-contiguous with it (at
+    /// most `max`): runs the bulk path can fill like native memory.
+    pub fn contiguous(&self, pfn: Pfn, max: u32) -> u32 {
+        let Some(first) = self.mfn(pfn) else { return 0 };
+        let mut n = 1;
+        while n < max && self.mfn(pfn.add(n)) == Some(first.wrapping_add(n)) {
+            n += 1;
+        }
+        n
+    }
 }
 
-/// The pfn of a machine frame, if the frame is ours.
-pub fn pfn(mfn: u32) -> Option<Pfn> {
-    if mfn > MAX_MFN.load(Ordering::Relaxed) {
-        return None;
+#[cfg(test)]
+pub mod tests {
+    extern crate std;
+    use super::*;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    /// A p2m for `pages` frames whose machine frames are `mfn_of(pfn)`, and
+    /// the matching m2p; leaked, as the kernel's tables live forever.
+    pub fn table(pages: u32, mfn_of: impl Fn(u32) -> u32) -> P2m {
+        let p2m: Vec<u32> = (0..pages).map(&mfn_of).collect();
+        let max = p2m.iter().copied().max().unwrap_or(0);
+        let mut m2p = std::vec![u32::MAX; max as usize + 1];
+        for (pfn, &mfn) in p2m.iter().enumerate() {
+            m2p[mfn as usize] = pfn as u32;
+        }
+        let (p2m, m2p) = (Box::leak(p2m.into_boxed_slice()), Box::leak(m2p.into_boxed_slice()));
+        // SAFETY: both slices are leaked, so they live forever, and have the
+        // lengths given.
+        unsafe { P2m::new(p2m.as_ptr(), pages, m2p.as_ptr(), max) }
     }
-    let m2p = M2P.load(Ordering::Relaxed) as *const u32;
-    // SAFETY: Xen maps the m2p table read-only for every guest, covering
-    // mfns up to max_mfn.
-    let p = unsafe { m2p.add(mfn as usize).read_volatile() };
-    (self::mfn(Pfn(p)) == mfn).then_some(Pfn(p))
+
+    #[test]
+    fn round_trips_and_refuses_foreign_frames() {
+        // Two runs of machine frames, as Xen hands dom0 its memory.
+        let t = table(1024, |p| if p < 600 { 0x8000 + p } else { 0x2_0000 + p });
+        assert_eq!(t.mfn(Pfn(5)), Some(0x8005));
+        assert_eq!(t.pfn(0x8005), Some(Pfn(5)));
+        assert_eq!(t.mfn(Pfn(1024)), None);
+        // A machine frame no pfn of ours maps, and one beyond the m2p.
+        assert_eq!(t.pfn(0x9000), None);
+        assert_eq!(t.pfn(0xFFFF_FFFF), None);
+        assert_eq!(t.contiguous(Pfn(590), 100), 10);
+        assert_eq!(t.contiguous(Pfn(600), 100), 100);
+        assert_eq!(t.contiguous(Pfn(2000), 100), 0);
+    }
 }

@@ -11,8 +11,11 @@ use arch_i386::Pfn;
 use paravirt::memmap::{MemoryMap, RegionKind};
 use paravirt::{PageAlloc, PhysMem};
 
-/// Free ranges kept; RAM split by reservations stays well below this.
-const MAX_FREE: usize = 32;
+use crate::MmError;
+
+/// Free ranges kept: the memory map's most entries, each of which
+/// reservations may split once more.
+pub const MAX_FREE: usize = 64;
 
 pub struct BootAlloc<'a> {
     mem: &'a dyn PhysMem,
@@ -25,13 +28,15 @@ pub struct BootAlloc<'a> {
 
 impl<'a> BootAlloc<'a> {
     /// Free memory = RAM in `map` within `[floor, limit)`, minus `reserved`.
+    /// More free ranges than the allocator keeps is an error, not memory
+    /// dropped silently.
     pub fn new(
         mem: &'a dyn PhysMem,
         map: &MemoryMap,
         floor: Pfn,
         limit: Pfn,
         reserved: &[(Pfn, Pfn)],
-    ) -> Self {
+    ) -> Result<Self, MmError> {
         let mut a = BootAlloc {
             mem,
             free: [(Pfn(0), Pfn(0)); MAX_FREE],
@@ -45,31 +50,33 @@ impl<'a> BootAlloc<'a> {
             let start = Pfn(((r.start.min(1 << 44) + 0xFFF) >> 12) as u32).max(floor);
             let end = Pfn((r.end().min(1 << 44) >> 12) as u32).min(limit);
             if start < end {
-                a.add_free(start, end, reserved);
+                a.add_free(start, end, reserved)?;
             }
         }
         a.free[..a.nfree].sort_unstable();
         a.next = a.free.first().map(|r| r.0).unwrap_or(Pfn(0));
-        a
+        Ok(a)
     }
 
     /// Adds `[start, end)` minus the reserved ranges.
-    fn add_free(&mut self, start: Pfn, end: Pfn, reserved: &[(Pfn, Pfn)]) {
+    fn add_free(&mut self, start: Pfn, end: Pfn, reserved: &[(Pfn, Pfn)]) -> Result<(), MmError> {
         // Find the first reservation cutting into the range and recurse on
         // the pieces around it.
         if let Some(&(rs, re)) = reserved.iter().find(|(rs, re)| *rs < end && *re > start) {
             if start < rs {
-                self.add_free(start, rs, reserved);
+                self.add_free(start, rs, reserved)?;
             }
             if re < end {
-                self.add_free(re, end, reserved);
+                self.add_free(re, end, reserved)?;
             }
-            return;
+            return Ok(());
         }
-        if self.nfree < MAX_FREE {
-            self.free[self.nfree] = (start, end);
-            self.nfree += 1;
+        if self.nfree == MAX_FREE {
+            return Err(MmError::TooManyFreeRanges { max: MAX_FREE });
         }
+        self.free[self.nfree] = (start, end);
+        self.nfree += 1;
+        Ok(())
     }
 
     /// Frames handed out so far.
@@ -93,6 +100,20 @@ impl<'a> BootAlloc<'a> {
     /// The free ranges (for the boot log).
     pub fn free_ranges(&self) -> &[(Pfn, Pfn)] {
         &self.free[..self.nfree]
+    }
+
+    /// What is still free, as ranges, into `out`; returns how many. For
+    /// handing the rest of low memory to the runtime allocator.
+    pub fn remaining_ranges(&self, out: &mut [(Pfn, Pfn); MAX_FREE]) -> usize {
+        let mut n = 0;
+        for (i, &(s, e)) in self.free[..self.nfree].iter().enumerate() {
+            let start = if i == self.cur { self.next.max(s) } else { s };
+            if i >= self.cur && start < e {
+                out[n] = (start, e);
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -118,8 +139,9 @@ impl BootAlloc<'_> {
 impl PageAlloc for BootAlloc<'_> {
     fn alloc_page(&mut self) -> Option<Pfn> {
         let pfn = self.take()?;
-        // SAFETY: PhysMem guarantees the frame is reachable and writable
-        // (it is fresh RAM, not a pagetable page yet).
+        assert!(self.mem.reachable(pfn), "boot allocator frame {pfn:?} is not mapped");
+        // SAFETY: the frame is reachable, so PhysMem maps its 4096 bytes;
+        // it is free RAM (no pagetable page yet), hence writable.
         unsafe { core::ptr::write_bytes(self.mem.page(pfn), 0, 4096) };
         Some(pfn)
     }
@@ -139,9 +161,14 @@ mod tests {
     use std::vec::Vec;
 
     struct Sim(RefCell<Vec<[u8; 4096]>>);
-    impl PhysMem for Sim {
+    // SAFETY: every frame of the vector is a distinct 4096-byte array that
+    // lives as long as the Sim.
+    unsafe impl PhysMem for Sim {
         fn page(&self, pfn: Pfn) -> *mut u8 {
             self.0.borrow_mut()[pfn.0 as usize].as_mut_ptr()
+        }
+        fn reachable(&self, pfn: Pfn) -> bool {
+            (pfn.0 as usize) < self.0.borrow().len()
         }
     }
 
@@ -158,29 +185,45 @@ mod tests {
         let sim = Sim(RefCell::new(vec![[0xAA; 4096]; 0x110]));
         let m = map(&[(0, 0x9f000), (0x100000, 0x3f00000)]);
         // Frames 0x100..0x103 hold the kernel; the limit is 0x106.
-        let mut a = BootAlloc::new(&sim, &m, Pfn(0x100), Pfn(0x106), &[(Pfn(0x100), Pfn(0x103))]);
+        let mut a = BootAlloc::new(&sim, &m, Pfn(0x100), Pfn(0x106), &[(Pfn(0x100), Pfn(0x103))]).unwrap();
         assert_eq!(a.remaining(), 3);
         let got: Vec<_> = core::iter::from_fn(|| a.alloc_page()).collect();
         assert_eq!(got, [Pfn(0x103), Pfn(0x104), Pfn(0x105)]);
         assert_eq!(a.allocated(), 3);
         assert_eq!(a.remaining(), 0);
+        let mut out = [(Pfn(0), Pfn(0)); MAX_FREE];
+        assert_eq!(a.remaining_ranges(&mut out), 0);
     }
 
     #[test]
     fn pages_come_zeroed() {
         let sim = Sim(RefCell::new(vec![[0xAA; 4096]; 8]));
         let m = map(&[(0, 0x8000)]);
-        let mut a = BootAlloc::new(&sim, &m, Pfn(1), Pfn(8), &[]);
+        let mut a = BootAlloc::new(&sim, &m, Pfn(1), Pfn(8), &[]).unwrap();
         let p = a.alloc_page().unwrap();
         assert_eq!(p, Pfn(1));
         assert!(sim.0.borrow()[1].iter().all(|&b| b == 0));
+        let mut out = [(Pfn(0), Pfn(0)); MAX_FREE];
+        assert_eq!(a.remaining_ranges(&mut out), 1);
+        assert_eq!(out[0], (Pfn(2), Pfn(8)));
+    }
+
+    #[test]
+    fn too_many_free_ranges_is_an_error() {
+        let sim = Sim(RefCell::new(vec![[0; 4096]; 1]));
+        let m = map(&[(0, 0x1000_0000)]);
+        // Every other frame reserved: far more free ranges than kept.
+        let reserved: Vec<(Pfn, Pfn)> =
+            (0..MAX_FREE as u32 + 1).map(|i| (Pfn(2 * i + 1), Pfn(2 * i + 2))).collect();
+        let r = BootAlloc::new(&sim, &m, Pfn(0), Pfn(0x10000), &reserved);
+        assert!(matches!(r, Err(MmError::TooManyFreeRanges { max: MAX_FREE })));
     }
 
     #[test]
     fn partial_frames_are_not_ram() {
         let sim = Sim(RefCell::new(vec![[0; 4096]; 8]));
         let m = map(&[(0x800, 0x2000)]);
-        let mut a = BootAlloc::new(&sim, &m, Pfn(0), Pfn(8), &[]);
+        let mut a = BootAlloc::new(&sim, &m, Pfn(0), Pfn(8), &[]).unwrap();
         assert_eq!(a.alloc_page(), Some(Pfn(1)));
         assert_eq!(a.alloc_page(), None);
     }

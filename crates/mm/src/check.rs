@@ -20,7 +20,7 @@ use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{Level, Pfn, PteFlags};
 
-use paravirt::Hypervisor;
+use paravirt::Mmu;
 
 use crate::layout::{Layout, Section};
 use crate::walk::{Mapping, Walker};
@@ -90,9 +90,9 @@ pub enum Problem {
     WritableTable {
         pfn: Pfn,
     },
-    /// The entry's frame does not survive pfn -> entry -> pfn (Xen: the
-    /// p2m and m2p tables disagree).
-    Translation {
+    /// The entry names a frame that is not ours (Xen: the m2p and p2m
+    /// tables do not agree on it), or a pte page we cannot reach.
+    Foreign {
         va: u32,
         raw: u64,
     },
@@ -111,8 +111,8 @@ impl fmt::Display for Problem {
             Problem::WritableTable { pfn } => {
                 write!(f, "pagetable page pfn {pfn} is mapped writable")
             }
-            Problem::Translation { va, raw } => {
-                write!(f, "{va:#010x}: entry {raw:#x} does not translate back to its frame")
+            Problem::Foreign { va, raw } => {
+                write!(f, "{va:#010x}: entry {raw:#x} names a frame that is not ours")
             }
         }
     }
@@ -150,8 +150,8 @@ impl Report {
 
 /// Checks the pagetable `w` walks; `dump` receives the ptdump ranges of
 /// the kernel half.
-pub fn check<H: Hypervisor + ?Sized>(
-    w: &Walker<H>,
+pub fn check<M: Mmu + ?Sized>(
+    w: &Walker<M>,
     layout: &Layout,
     caps: &Caps,
     readonly_tables: bool,
@@ -166,6 +166,10 @@ pub fn check<H: Hypervisor + ?Sized>(
     // The section the current run started in.
     let mut run_section = Section::Data;
     w.for_each_mapping(PAGE_OFFSET, top, |m| {
+        let Some(pfn) = m.pfn else {
+            r.add(Problem::Foreign { va: m.va, raw: m.raw });
+            return;
+        };
         r.mapped_pages += m.size / 4096;
         if m.size > 4096 {
             r.large_pages += 1;
@@ -177,12 +181,12 @@ pub fn check<H: Hypervisor + ?Sized>(
         // section). The run's first mapping was checked in full, so this
         // one is right too: at the expected frame (contiguity), with the
         // same, already accepted, permissions. The backend's `pte_pfn`
-        // verified its frame translation (under Xen, pfn -> mfn -> pfn).
+        // verified its frame translation (under Xen, mfn -> pfn -> mfn).
         if let Some(d) = run.as_mut() {
             if d.end == m.va as u64
                 && d.flags == m.flags
                 && d.size == m.size
-                && next_pfn(d) == m.pfn
+                && next_pfn(d) == pfn
                 && section == run_section
                 && (m.va as u64) < direct_end
             {
@@ -191,13 +195,7 @@ pub fn check<H: Hypervisor + ?Sized>(
                 return;
             }
         }
-        check_mapping(&mut r, &m, layout, caps, direct_end, &mut expect);
-        // The frame translation round-trips (identity natively; p2m/m2p
-        // under Xen).
-        let mask = if m.size > 4096 { layout.mode.large_addr_mask() } else { layout.mode.addr_mask() };
-        if w.hv.make_pte(m.pfn, PteFlags::empty()) & mask != m.raw & mask {
-            r.add(Problem::Translation { va: m.va, raw: m.raw });
-        }
+        check_mapping(&mut r, &m, pfn, layout, caps, direct_end, &mut expect);
         // A new ptdump range.
         if let Some(d) = run.take() {
             dump(&d);
@@ -205,7 +203,7 @@ pub fn check<H: Hypervisor + ?Sized>(
         run = Some(DumpRange {
             start: m.va,
             end: m.va as u64 + m.size as u64,
-            pfn: m.pfn,
+            pfn,
             flags: m.flags,
             size: m.size,
         });
@@ -242,7 +240,7 @@ pub fn check<H: Hypervisor + ?Sized>(
             let writable = match w.pte(va) {
                 Some(e) => e.read() & PteFlags::RW.bits() != 0,
                 // Under a large page (or unmapped, already reported).
-                None => w.pmd(va).map(|p| p.read() & PteFlags::RW.bits() != 0).unwrap_or(false),
+                None => w.pmd(va).is_some_and(|p| p.read() & PteFlags::RW.bits() != 0),
             };
             if writable {
                 r.add(Problem::WritableTable { pfn });
@@ -266,7 +264,7 @@ pub fn check<H: Hypervisor + ?Sized>(
     r
 }
 
-fn require_table<H: Hypervisor + ?Sized>(r: &mut Report, w: &Walker<H>, va: u32, what: &'static str) {
+fn require_table<M: Mmu + ?Sized>(r: &mut Report, w: &Walker<M>, va: u32, what: &'static str) {
     let ok = w.pmd(va).map(|p| {
         let v = p.read();
         present(v) && !w.is_large(v)
@@ -279,6 +277,7 @@ fn require_table<H: Hypervisor + ?Sized>(r: &mut Report, w: &Walker<H>, va: u32,
 fn check_mapping(
     r: &mut Report,
     m: &Mapping,
+    pfn: Pfn,
     layout: &Layout,
     caps: &Caps,
     direct_end: u64,
@@ -286,7 +285,7 @@ fn check_mapping(
 ) {
     let va = m.va as u64;
     if va >= direct_end {
-        r.add(Problem::Stray { va: m.va, pfn: m.pfn });
+        r.add(Problem::Stray { va: m.va, pfn });
         return;
     }
     if va > *expect {
@@ -294,8 +293,8 @@ fn check_mapping(
     }
     *expect = va + m.size as u64;
     let want = Pfn(((va - PAGE_OFFSET as u64) >> 12) as u32);
-    if m.pfn != want {
-        r.add(Problem::WrongFrame { va: m.va, want, got: m.pfn });
+    if pfn != want {
+        r.add(Problem::WrongFrame { va: m.va, want, got: pfn });
     }
     if m.flags.contains(PteFlags::USER) {
         r.add(Problem::Permission { va: m.va, why: "kernel page is user-accessible" });

@@ -1,12 +1,19 @@
 use core::fmt;
 
 use arch_i386::VirtAddr;
-use paravirt::HvError;
+use paravirt::{HvError, TableAllocError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MmError {
     /// The boot allocator ran dry while allocating `what`.
     OutOfMemory { what: &'static str, allocated: u32 },
+    /// The build's set of new pages has no room for another run: the
+    /// allocator handed out pages scattered over too many ranges.
+    TooScattered { what: &'static str, allocated: u32 },
+    /// An entry the build must follow names a frame that is not ours.
+    Foreign { va: VirtAddr, raw: u64 },
+    /// The memory map has more free ranges than the boot allocator keeps.
+    TooManyFreeRanges { max: usize },
     /// A hypervisor operation failed.
     Hv(HvError),
     /// A large page someone else made is where the kernel needs 4 KiB
@@ -14,6 +21,15 @@ pub enum MmError {
     LargePage { va: VirtAddr, what: &'static str },
     /// Not enough RAM for the kernel.
     TooLittleMemory { have: u64, need: u64 },
+}
+
+impl MmError {
+    pub fn table_alloc(e: TableAllocError, what: &'static str, allocated: u32) -> MmError {
+        match e {
+            TableAllocError::OutOfMemory => MmError::OutOfMemory { what, allocated },
+            TableAllocError::TooScattered => MmError::TooScattered { what, allocated },
+        }
+    }
 }
 
 impl From<HvError> for MmError {
@@ -27,6 +43,16 @@ impl fmt::Display for MmError {
         match *self {
             MmError::OutOfMemory { what, allocated } => {
                 write!(f, "out of early memory allocating a {what} page ({allocated} pages allocated so far)")
+            }
+            MmError::TooScattered { what, allocated } => write!(
+                f,
+                "allocating a {what} page: the build's new pages are scattered over too many ranges ({allocated} pages allocated so far)"
+            ),
+            MmError::Foreign { va, raw } => {
+                write!(f, "the entry for {va} ({raw:#x}) names a frame that is not ours")
+            }
+            MmError::TooManyFreeRanges { max } => {
+                write!(f, "the memory map leaves more than {max} free ranges; the boot allocator keeps {max}")
             }
             MmError::Hv(e) => write!(f, "{e}"),
             MmError::LargePage { va, what } => {

@@ -10,19 +10,12 @@
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{Level, PagingMode, Pfn, PteFlags};
-use paravirt::{EntryRef, Hypervisor, PageAlloc, PagetableSetup, PhysMem};
+pub use paravirt::Caps;
+use paravirt::{EntryRef, Mmu, PageAlloc, PagetableBuild, PhysMem, Pinning};
 
 use crate::layout::{Layout, Section};
-use crate::walk::Walker;
+use crate::walk::{Tables, Walker};
 use crate::MmError;
-
-/// Paging features the build may use (CPU and backend agreeing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Caps {
-    pub large_pages: bool,
-    pub global_pages: bool,
-    pub nx: bool,
-}
 
 /// What the build did, for the boot log and the benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,6 +34,9 @@ pub struct BuildStats {
     pub pte_pages_kept: u32,
     /// Backend calls that wrote entries (a range call counts once).
     pub write_calls: u32,
+    /// Every page the build allocated as a pagetable page, those the
+    /// backend allocated in `pagetable_setup_start` included.
+    pub fresh_pages: u32,
 }
 
 impl BuildStats {
@@ -49,13 +45,16 @@ impl BuildStats {
     }
 }
 
-/// The kernel's pagetable, once built.
+/// The kernel's pagetable, once built and live: what the build phase
+/// turns into when `pagetable_setup_done` succeeds.
 #[derive(Clone, Copy, Debug)]
 pub struct Pagetable {
     pub mode: PagingMode,
     pub root: Pfn,
     /// The persistent-kmap pte page (Linux's pkmap_page_table).
     pub pkmap_table: Pfn,
+    /// The fixmap's pte pages, one per pmd the fixmap spans (first, last).
+    pub fixmap_tables: (Pfn, Pfn),
     pub stats: BuildStats,
 }
 
@@ -79,8 +78,8 @@ pub enum Phase {
 
 /// Builds the kernel pagetable in a fresh root and makes it live; `probe`
 /// is called at each [`Phase`].
-pub fn pagetable_init<H: Hypervisor + ?Sized>(
-    hv: &H,
+pub fn pagetable_init<M: Mmu + ?Sized>(
+    mmu: &M,
     mem: &dyn PhysMem,
     alloc: &mut dyn PageAlloc,
     layout: &Layout,
@@ -88,59 +87,49 @@ pub fn pagetable_init<H: Hypervisor + ?Sized>(
     probe: &mut dyn FnMut(Phase),
 ) -> Result<Pagetable, MmError> {
     let mode = layout.mode;
-    let base = alloc.alloc_page().ok_or(MmError::OutOfMemory { what: "pgd", allocated: 0 })?;
-    hv.alloc_pd(base)?;
-    hv.pagetable_setup_start(&mut setup(layout, &caps, base, mem, &mut *alloc))?;
+    let mut build = PagetableBuild::new(mode, mem, alloc, caps, layout.direct_map_end())
+        .map_err(|e| MmError::table_alloc(e, "pgd", 0))?;
+    mmu.alloc_pd(build.root, Pinning::Unpinned)?;
+    mmu.pagetable_setup_start(&mut build)?;
     probe(Phase::SetupStart);
 
     let mut b = Builder {
-        w: Walker { hv, mem, mode, root: base },
-        alloc: &mut *alloc,
+        mmu,
+        b: build,
         layout,
-        caps,
         stats: BuildStats { pgd_pages: 1, ..Default::default() },
         probe: &mut *probe,
     };
-    hv.enter_lazy_mmu();
+    mmu.enter_lazy_mmu();
     let built = b.kernel_physical_mapping_init().and_then(|_| {
         (b.probe)(Phase::DirectMap);
         // Fixed mappings: only the pagetable structure has to be created;
         // the mappings are set one by one later (set_fixmap).
         let (start, end) = layout.fixmap_range();
-        b.page_table_range_init(start, end)?;
-        b.permanent_kmaps_init()
+        let first = b.page_table_range_init(start, start as u64 + 1)?;
+        let last = b.page_table_range_init(start, end)?;
+        let pkmap = b.permanent_kmaps_init()?;
+        Ok((first, last, pkmap))
     });
-    // Flush what was batched even if building failed, so a hypervisor's
-    // own error (if any) is the one reported.
-    let flushed = hv.leave_lazy_mmu();
-    let pkmap_table = built?;
+    // Flush what was batched even if building failed: a hypervisor's own
+    // error is the more telling one, so it is reported first.
+    let flushed = mmu.leave_lazy_mmu();
     flushed?;
-    let stats = b.stats;
-    probe(Phase::FixmapPkmap);
+    let (first, last, pkmap_table) = built?;
+    let fixmap_tables = match (first, last) {
+        (Some(f), Some(l)) => (f, l),
+        _ => {
+            return Err(MmError::LargePage { va: arch_i386::VirtAddr(layout.fixaddr_start), what: "fixmap" })
+        }
+    };
+    let mut stats = b.stats;
+    stats.fresh_pages = b.b.fresh().count();
+    let root = b.b.root;
+    (b.probe)(Phase::FixmapPkmap);
 
-    hv.pagetable_setup_done(&mut setup(layout, &caps, base, mem, alloc))?;
+    mmu.pagetable_setup_done(b.b)?;
     probe(Phase::SetupDone);
-    Ok(Pagetable { mode, root: base, pkmap_table, stats })
-}
-
-/// What the two bracketing hooks see.
-fn setup<'a>(
-    layout: &Layout,
-    caps: &Caps,
-    base: Pfn,
-    mem: &'a dyn PhysMem,
-    alloc: &'a mut dyn PageAlloc,
-) -> PagetableSetup<'a> {
-    PagetableSetup {
-        mode: layout.mode,
-        base,
-        mem,
-        alloc,
-        large_pages: caps.large_pages,
-        global_pages: caps.global_pages,
-        nx: caps.nx,
-        direct_map_end: layout.direct_map_end(),
-    }
+    Ok(Pagetable { mode, root, pkmap_table, fixmap_tables, stats })
 }
 
 /// Kernel mapping permissions for a section of the direct map.
@@ -157,35 +146,49 @@ pub fn prot(caps: &Caps, section: Section) -> PteFlags {
     }
 }
 
-struct Builder<'a, 'b, H: Hypervisor + ?Sized> {
-    w: Walker<'a, H>,
-    alloc: &'b mut dyn PageAlloc,
+/// The build in progress: the backend, the build's value (which owns its
+/// new pages), and what was done so far.
+struct Builder<'a, 'b, M: Mmu + ?Sized> {
+    mmu: &'a M,
+    b: PagetableBuild<'a>,
     layout: &'a Layout,
-    caps: Caps,
     stats: BuildStats,
     probe: &'b mut dyn FnMut(Phase),
 }
 
-impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
-    fn new_page(&mut self, what: &'static str) -> Result<Pfn, MmError> {
-        self.alloc.alloc_page().ok_or(MmError::OutOfMemory { what, allocated: self.stats.table_pages() })
+impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
+    /// A walker of the table being built: the build's own pages are
+    /// unpinned, what it adopted is pinned.
+    fn w(&self) -> Walker<'_, M> {
+        Walker {
+            mmu: self.mmu,
+            mem: self.b.mem,
+            mode: self.b.mode,
+            root: self.b.root,
+            tables: Tables::Build(self.b.fresh()),
+        }
+    }
+
+    fn new_page(&mut self, what: &'static str, zeroed: bool) -> Result<Pfn, MmError> {
+        let allocated = self.stats.table_pages();
+        self.b.new_table(zeroed).map_err(|e| MmError::table_alloc(e, what, allocated))
     }
 
     /// The pmd entry for `va`, creating the pmd page under a PAE pgd entry
     /// if there is none (`one_md_table_init`). 2-level has no pmd page.
     fn one_md_table_init(&mut self, va: u32) -> Result<EntryRef, MmError> {
-        if self.w.mode == PagingMode::Pae {
-            let pgd = self.w.pgd(va);
+        if self.b.mode == PagingMode::Pae {
+            let pgd = self.w().pgd(va);
             if !present(pgd.read()) {
-                let pmd = self.new_page("pmd")?;
-                self.w.hv.alloc_pd(pmd)?;
-                let val = self.w.hv.make_pte(pmd, PteFlags::PDPT_ENTRY);
-                self.w.hv.set_pgd(&pgd, val)?;
+                let pmd = self.new_page("pmd", true)?;
+                self.mmu.alloc_pd(pmd, Pinning::Unpinned)?;
+                let val = self.mmu.make_pte(pmd, PteFlags::PDPT_ENTRY);
+                self.mmu.set_pgd(&pgd, val)?;
                 self.stats.pmd_pages += 1;
                 self.stats.write_calls += 1;
             }
         }
-        Ok(self.w.pmd(va).expect("pmd present after one_md_table_init"))
+        Ok(self.w().pmd(va).expect("pmd present after one_md_table_init"))
     }
 
     /// The pte page under `pmd`, creating an empty one if there is none
@@ -193,15 +196,15 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
     fn one_page_table_init(&mut self, pmd: &EntryRef) -> Result<Option<Pfn>, MmError> {
         let v = pmd.read();
         if present(v) {
-            if self.w.is_large(v) {
+            if self.w().is_large(v) {
                 return Ok(None);
             }
-            return Ok(Some(self.w.pte_table(v)));
+            return self.w().table_of(v).map(Some).ok_or(MmError::Foreign { va: pmd.vaddr(), raw: v });
         }
-        let pte = self.new_page("pte")?;
-        self.w.hv.alloc_pt(pte)?;
-        let val = self.w.hv.make_pte(pte, PteFlags::KERNPG_TABLE);
-        self.w.hv.set_pmd(pmd, val)?;
+        let pte = self.new_page("pte", true)?;
+        self.mmu.alloc_pt(pte, Pinning::Unpinned)?;
+        let val = self.mmu.make_pte(pte, PteFlags::KERNPG_TABLE);
+        self.mmu.set_pmd(pmd, val)?;
         self.stats.pte_pages += 1;
         self.stats.write_calls += 1;
         Ok(Some(pte))
@@ -209,7 +212,7 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
 
     /// Maps every low frame at `PAGE_OFFSET + pfn * 4K`.
     fn kernel_physical_mapping_init(&mut self) -> Result<(), MmError> {
-        let mode = self.w.mode;
+        let mode = self.b.mode;
         let per_pmd = mode.ptrs_per_pte();
         let max_low = self.layout.max_low_pfn.0;
         let mut pfn = 0;
@@ -233,24 +236,26 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
 
     /// Maps frames `[pfn, end)` (one pmd's worth at most) under `pmd`.
     fn map_pmd(&mut self, pmd: &EntryRef, pfn: u32, end: u32) -> Result<(), MmError> {
-        let mode = self.w.mode;
+        let mode = self.b.mode;
         let full = end == pfn + mode.ptrs_per_pte();
         let va = PAGE_OFFSET + (pfn << 12);
         let v = pmd.read();
         if present(v) {
-            if self.w.is_large(v) {
+            if self.w().is_large(v) {
                 self.stats.large_kept += 1;
             } else {
                 self.stats.pte_pages_kept += 1;
-                let table = self.w.pte_table(v);
+                let table = self.w().table_of(v).ok_or(MmError::Foreign { va: pmd.vaddr(), raw: v })?;
                 self.fill_ptes(table, pfn, end, false)?;
             }
-        } else if self.caps.large_pages && full && !self.layout.image.overlaps_protected(va, mode.pmd_size())
+        } else if self.b.caps.large_pages
+            && full
+            && !self.layout.image.overlaps_protected(va, mode.pmd_size())
         {
             // A whole pmd of plain data: one large page.
-            let flags = prot(&self.caps, Section::Data) | PteFlags::PSE;
-            let val = self.w.hv.make_pte(Pfn(pfn), flags);
-            self.w.hv.set_pmd(pmd, val)?;
+            let flags = prot(&self.b.caps, Section::Data) | PteFlags::PSE;
+            let val = self.mmu.make_pte(Pfn(pfn), flags);
+            self.mmu.set_pmd(pmd, val)?;
             self.stats.large_written += 1;
             self.stats.write_calls += 1;
         } else {
@@ -258,16 +263,11 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
             // pagetable can reach it, so no hypervisor needs to see the
             // individual writes. A page that will be filled entirely need
             // not be zeroed first.
-            let table = if full {
-                let allocated = self.stats.table_pages();
-                self.alloc.alloc_page_uninit().ok_or(MmError::OutOfMemory { what: "pte", allocated })?
-            } else {
-                self.new_page("pte")?
-            };
-            self.w.hv.alloc_pt(table)?;
+            let table = self.new_page("pte", !full)?;
+            self.mmu.alloc_pt(table, Pinning::Unpinned)?;
             self.fill_ptes(table, pfn, end, true)?;
-            let val = self.w.hv.make_pte(table, PteFlags::KERNPG_TABLE);
-            self.w.hv.set_pmd(pmd, val)?;
+            let val = self.mmu.make_pte(table, PteFlags::KERNPG_TABLE);
+            self.mmu.set_pmd(pmd, val)?;
             self.stats.pte_pages += 1;
             self.stats.write_calls += 1;
         }
@@ -278,15 +278,15 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
     /// in runs of equal permissions; on a page that already has entries,
     /// only the runs of empty ones.
     fn fill_ptes(&mut self, table: Pfn, mut pfn: u32, end: u32, fresh: bool) -> Result<(), MmError> {
-        let mode = self.w.mode;
+        let mode = self.b.mode;
         let image = self.layout.image;
         let base = (PAGE_OFFSET + (pfn << 12)) & !(mode.pmd_size() - 1);
         if fresh && !image.overlaps_protected(PAGE_OFFSET + (pfn << 12), (end - pfn) << 12) {
             // The common case: plain memory, one run.
-            let first = self.w.entry(table, Level::Pte, mode.pte_index(PAGE_OFFSET + (pfn << 12)), base);
-            let flags = prot(&self.caps, Section::Data);
+            let first = self.w().entry(table, Level::Pte, mode.pte_index(PAGE_OFFSET + (pfn << 12)), base);
+            let flags = prot(&self.b.caps, Section::Data);
             (self.probe)(Phase::BulkStart);
-            self.w.hv.set_pte_range(&first, end - pfn, Pfn(pfn), flags)?;
+            self.mmu.set_pte_range(&first, end - pfn, Pfn(pfn), flags)?;
             (self.probe)(Phase::BulkEnd(end - pfn));
             self.stats.ptes_written += end - pfn;
             self.stats.write_calls += 1;
@@ -295,10 +295,10 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
         while pfn < end {
             let va = PAGE_OFFSET + (pfn << 12);
             let boundary = ((image.next_boundary(va) - PAGE_OFFSET as u64) >> 12).min(end as u64) as u32;
-            let flags = prot(&self.caps, image.section(va));
-            let first = self.w.entry(table, Level::Pte, mode.pte_index(va), base);
+            let flags = prot(&self.b.caps, image.section(va));
+            let first = self.w().entry(table, Level::Pte, mode.pte_index(va), base);
             if fresh {
-                self.w.hv.set_pte_range(&first, boundary - pfn, Pfn(pfn), flags)?;
+                self.mmu.set_pte_range(&first, boundary - pfn, Pfn(pfn), flags)?;
                 self.stats.ptes_written += boundary - pfn;
                 self.stats.write_calls += 1;
             } else {
@@ -313,7 +313,7 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
                     while pfn + i + n < boundary && !present(first.add(i + n).read()) {
                         n += 1;
                     }
-                    self.w.hv.set_pte_range(&first.add(i), n, Pfn(pfn + i), flags)?;
+                    self.mmu.set_pte_range(&first.add(i), n, Pfn(pfn + i), flags)?;
                     self.stats.ptes_written += n;
                     self.stats.write_calls += 1;
                     i += n;
@@ -327,7 +327,7 @@ impl<H: Hypervisor + ?Sized> Builder<'_, '_, H> {
     /// Makes sure pte pages exist for `[start, end)`; writes no ptes.
     /// Returns the last pte page.
     fn page_table_range_init(&mut self, start: u32, end: u64) -> Result<Option<Pfn>, MmError> {
-        let pmd_size = self.w.mode.pmd_size() as u64;
+        let pmd_size = self.b.mode.pmd_size() as u64;
         let mut va = start as u64 & !(pmd_size - 1);
         let mut last = None;
         while va < end {

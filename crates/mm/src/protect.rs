@@ -13,7 +13,7 @@ use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{Level, PteFlags, VirtAddr};
 
-use paravirt::Hypervisor;
+use paravirt::Mmu;
 
 use crate::layout::{Layout, Section};
 use crate::walk::Walker;
@@ -32,17 +32,13 @@ pub fn restrict(raw: u64, section: Section, caps: &Caps) -> u64 {
 
 /// Applies [`restrict`] to every present entry of the direct map through
 /// the backend, then flushes the TLB once. Returns the entries changed.
-pub fn mark_rodata_ro<H: Hypervisor + ?Sized>(
-    w: &Walker<H>,
-    layout: &Layout,
-    caps: &Caps,
-) -> Result<u32, MmError> {
+pub fn mark_rodata_ro<M: Mmu + ?Sized>(w: &Walker<M>, layout: &Layout, caps: &Caps) -> Result<u32, MmError> {
     let mode = w.mode;
     let image = layout.image;
     let pmd_size = mode.pmd_size();
     let end = layout.direct_map_end() as u64;
     let mut changed = 0;
-    w.hv.enter_lazy_mmu();
+    w.mmu.enter_lazy_mmu();
     let mut va = PAGE_OFFSET as u64;
     let result = (|| {
         while va < end {
@@ -57,36 +53,40 @@ pub fn mark_rodata_ro<H: Hypervisor + ?Sized>(
                 }
                 let nv = restrict(v, Section::Data, caps);
                 if nv != v {
-                    w.hv.set_pmd(&pmd, nv)?;
+                    w.mmu.set_pmd(&pmd, nv)?;
                     changed += 1;
                 }
             } else if present(v) {
-                let table = w.pte_table(v);
+                let table = w.table_of(v).ok_or(MmError::Foreign { va: VirtAddr(va as u32), raw: v })?;
                 let mut e = w.entry(table, Level::Pte, 0, va as u32);
-                for _ in 0..mode.ptrs_per_pte() {
-                    if (e.vaddr.0 as u64) >= end {
+                for i in 0..mode.ptrs_per_pte() {
+                    if (e.vaddr().0 as u64) >= end {
                         break;
                     }
                     let pv = e.read();
                     if present(pv) {
-                        let nv = restrict(pv, image.section(e.vaddr.0), caps);
+                        let nv = restrict(pv, image.section(e.vaddr().0), caps);
                         if nv != pv {
-                            w.hv.set_pte(&e, nv)?;
+                            w.mmu.set_pte(&e, nv)?;
                             changed += 1;
                         }
                     }
-                    e = e.add(1);
+                    if i + 1 < mode.ptrs_per_pte() {
+                        e = e.add(1);
+                    }
                 }
             }
             va += pmd_size as u64;
         }
         Ok(())
     })();
-    let flushed = w.hv.leave_lazy_mmu();
-    result?;
+    // The hypervisor's error, if queued updates failed, is the more telling
+    // one: it is reported first.
+    let flushed = w.mmu.leave_lazy_mmu();
     flushed?;
+    result?;
     if changed > 0 {
-        w.hv.flush_tlb_kernel()?;
+        w.mmu.flush_tlb_kernel()?;
     }
     Ok(changed)
 }

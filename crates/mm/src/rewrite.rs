@@ -10,36 +10,36 @@
 
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
-use arch_i386::Level;
-use paravirt::Hypervisor;
+use arch_i386::{Level, VirtAddr};
+use paravirt::Mmu;
 
 use crate::layout::Layout;
 use crate::walk::Walker;
 use crate::MmError;
 
 /// Returns the number of entries written.
-pub fn rewrite_direct_map<H: Hypervisor + ?Sized>(w: &Walker<H>, layout: &Layout) -> Result<u32, MmError> {
+pub fn rewrite_direct_map<M: Mmu + ?Sized>(w: &Walker<M>, layout: &Layout) -> Result<u32, MmError> {
     let mode = w.mode;
     let end = layout.direct_map_end() as u64;
     let mut written = 0;
-    w.hv.enter_lazy_mmu();
+    w.mmu.enter_lazy_mmu();
     let mut va = PAGE_OFFSET as u64;
     let result = (|| -> Result<(), MmError> {
         while va < end {
             if let Some(pmd) = w.pmd(va as u32) {
                 let v = pmd.read();
                 if present(v) && !w.is_large(v) {
-                    let mut e = w.entry(w.pte_table(v), Level::Pte, 0, va as u32);
-                    for _ in 0..mode.ptrs_per_pte() {
-                        if e.vaddr.0 as u64 >= end {
+                    let table = w.table_of(v).ok_or(MmError::Foreign { va: VirtAddr(va as u32), raw: v })?;
+                    for i in 0..mode.ptrs_per_pte() {
+                        let e = w.entry(table, Level::Pte, i, va as u32);
+                        if e.vaddr().0 as u64 >= end {
                             break;
                         }
                         let pv = e.read();
                         if present(pv) {
-                            w.hv.set_pte(&e, pv)?;
+                            w.mmu.set_pte(&e, pv)?;
                             written += 1;
                         }
-                        e = e.add(1);
                     }
                 }
             }
@@ -47,9 +47,9 @@ pub fn rewrite_direct_map<H: Hypervisor + ?Sized>(w: &Walker<H>, layout: &Layout
         }
         Ok(())
     })();
-    let flushed = w.hv.leave_lazy_mmu();
-    result?;
+    let flushed = w.mmu.leave_lazy_mmu();
     flushed?;
-    w.hv.flush_tlb_kernel()?;
+    result?;
+    w.mmu.flush_tlb_kernel()?;
     Ok(written)
 }

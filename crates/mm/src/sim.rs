@@ -12,9 +12,7 @@ use std::boxed::Box;
 use std::vec::Vec;
 
 use arch_i386::{Level, Pfn, PteFlags, VirtAddr};
-use paravirt::{
-    native, BootInfo, Detected, EntryRef, HvResult, Hypervisor, PagetableSetup, PhysMem, Verdict,
-};
+use paravirt::{native, EntryRef, HvResult, Mmu, PagetableBuild, PhysMem, Pinning};
 
 /// A kernel image as the tests and benchmarks lay it out: at 1 MiB, 256
 /// KiB of text, 128 KiB of rodata, data up to 2 MiB.
@@ -44,25 +42,36 @@ impl SimMem {
     }
 }
 
-impl PhysMem for SimMem {
+// SAFETY: each frame is its own 4096-byte cell, alive as long as the
+// SimMem; `reachable` answers exactly for the frames that exist.
+unsafe impl PhysMem for SimMem {
     fn page(&self, pfn: Pfn) -> *mut u8 {
         self.frames
             .get(pfn.0 as usize)
             .unwrap_or_else(|| panic!("simulated access to pfn {:#x} beyond memory", pfn.0))
             .get() as *mut u8
     }
+    fn reachable(&self, pfn: Pfn) -> bool {
+        (pfn.0 as usize) < self.frames.len()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
     SetupStart(Pfn),
-    SetupDone(Pfn),
-    AllocPt(Pfn),
-    AllocPd(Pfn),
-    /// level, table, index, value
-    Set(Level, Pfn, u32, u64),
-    /// table, first index, count, first pfn
-    SetRange(Pfn, u32, u32, Pfn),
+    /// The root, and how many fresh pages the build handed over.
+    SetupDone(Pfn, u32),
+    AllocPt(Pfn, Pinning),
+    AllocPd(Pfn, Pinning),
+    ReleasePt(Pfn, Pinning),
+    ReleasePd(Pfn, Pinning),
+    /// level, table, index, value, pinning of the table
+    Set(Level, Pfn, u32, u64, Pinning),
+    /// table, first index, count, first pfn, pinning
+    SetRange(Pfn, u32, u32, Pfn, Pinning),
+    Pin(Pfn, u32),
+    Unpin(Pfn, u32),
+    WriteCr3(Pfn),
     EnterLazy,
     LeaveLazy,
     Flush,
@@ -78,8 +87,8 @@ pub struct Recorder {
     pub record: bool,
 }
 
-// SAFETY: host tests use one Recorder per thread; Hypervisor needs Sync
-// only because kernel backends live in statics.
+// SAFETY: host tests use one Recorder per thread; Mmu needs Sync only
+// because kernel backends live in statics.
 unsafe impl Sync for Recorder {}
 
 impl Recorder {
@@ -93,50 +102,60 @@ impl Recorder {
     }
 }
 
-impl Hypervisor for Recorder {
-    fn name(&self) -> &'static str {
-        "recorder"
-    }
-    fn detect(&self, _: &BootInfo) -> Verdict {
-        Ok(Detected { priority: 0, why: "test" })
-    }
-    fn pagetable_setup_start(&self, pt: &mut PagetableSetup) -> HvResult {
-        self.log(Event::SetupStart(pt.base));
+impl Mmu for Recorder {
+    fn pagetable_setup_start(&self, b: &mut PagetableBuild) -> HvResult {
+        self.log(Event::SetupStart(b.root));
         if let Some(boot) = self.boot_root {
-            native::copy_kernel_pgd(pt, boot);
+            native::copy_kernel_pgd(b, boot);
         }
         Ok(())
     }
-    fn pagetable_setup_done(&self, pt: &mut PagetableSetup) -> HvResult {
-        self.log(Event::SetupDone(pt.base));
+    fn pagetable_setup_done(&self, b: PagetableBuild) -> HvResult {
+        self.log(Event::SetupDone(b.root, b.fresh().count()));
         Ok(())
     }
-    fn alloc_pt(&self, pfn: Pfn) -> HvResult {
-        self.log(Event::AllocPt(pfn));
+    fn alloc_pt(&self, pfn: Pfn, p: Pinning) -> HvResult {
+        self.log(Event::AllocPt(pfn, p));
         Ok(())
     }
-    fn alloc_pd(&self, pfn: Pfn) -> HvResult {
-        self.log(Event::AllocPd(pfn));
+    fn alloc_pd(&self, pfn: Pfn, p: Pinning) -> HvResult {
+        self.log(Event::AllocPd(pfn, p));
+        Ok(())
+    }
+    fn release_pt(&self, pfn: Pfn, p: Pinning) -> HvResult {
+        self.log(Event::ReleasePt(pfn, p));
+        Ok(())
+    }
+    fn release_pd(&self, pfn: Pfn, p: Pinning) -> HvResult {
+        self.log(Event::ReleasePd(pfn, p));
         Ok(())
     }
     fn set_pte(&self, at: &EntryRef, val: u64) -> HvResult {
-        self.log(Event::Set(Level::Pte, at.table, at.index, val));
+        self.log(Event::Set(Level::Pte, at.table(), at.index(), val, at.pinning()));
         native::write_entry(at, val);
         Ok(())
     }
     fn set_pte_range(&self, first: &EntryRef, count: u32, pfn: Pfn, flags: PteFlags) -> HvResult {
-        self.log(Event::SetRange(first.table, first.index, count, pfn));
+        self.log(Event::SetRange(first.table(), first.index(), count, pfn, first.pinning()));
         native::write_pte_range(first, count, pfn, flags);
         Ok(())
     }
     fn set_pmd(&self, at: &EntryRef, val: u64) -> HvResult {
-        self.log(Event::Set(Level::Pmd, at.table, at.index, val));
+        self.log(Event::Set(Level::Pmd, at.table(), at.index(), val, at.pinning()));
         native::write_entry(at, val);
         Ok(())
     }
     fn set_pgd(&self, at: &EntryRef, val: u64) -> HvResult {
-        self.log(Event::Set(Level::Pgd, at.table, at.index, val));
+        self.log(Event::Set(Level::Pgd, at.table(), at.index(), val, at.pinning()));
         native::write_entry(at, val);
+        Ok(())
+    }
+    fn pin(&self, root: Pfn, tables: &mut dyn Iterator<Item = Pfn>) -> HvResult {
+        self.log(Event::Pin(root, tables.count() as u32));
+        Ok(())
+    }
+    fn unpin(&self, root: Pfn, tables: &mut dyn Iterator<Item = Pfn>) -> HvResult {
+        self.log(Event::Unpin(root, tables.count() as u32));
         Ok(())
     }
     fn flush_tlb_single(&self, _: VirtAddr) -> HvResult {
@@ -161,12 +180,9 @@ impl Hypervisor for Recorder {
     fn read_cr3(&self) -> Pfn {
         panic!("read_cr3 on the recorder: pass the root explicitly")
     }
-    fn write_cr3(&self, _: Pfn) -> HvResult {
+    unsafe fn write_cr3(&self, root: Pfn) -> HvResult {
+        self.log(Event::WriteCr3(root));
         Ok(())
-    }
-    fn console_write(&self, _: &[u8]) {}
-    fn shutdown(&self, status: paravirt::ExitStatus) -> ! {
-        panic!("shutdown({status:?}) on the recorder")
     }
 }
 
@@ -176,17 +192,11 @@ impl Hypervisor for Recorder {
 /// cannot do, is left out. For the dispatch benchmark.
 pub struct NativeOnHost;
 
-impl Hypervisor for NativeOnHost {
-    fn name(&self) -> &'static str {
-        "native-on-host"
-    }
-    fn detect(&self, _: &BootInfo) -> Verdict {
-        Ok(Detected { priority: 0, why: "host" })
-    }
-    fn pagetable_setup_start(&self, _: &mut PagetableSetup) -> HvResult {
+impl Mmu for NativeOnHost {
+    fn pagetable_setup_start(&self, _: &mut PagetableBuild) -> HvResult {
         Ok(())
     }
-    fn pagetable_setup_done(&self, _: &mut PagetableSetup) -> HvResult {
+    fn pagetable_setup_done(&self, _: PagetableBuild) -> HvResult {
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::vec::Vec;
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{Level, PagingMode, Pfn, PteFlags};
 use paravirt::memmap::{MemoryMap, Region, RegionKind};
-use paravirt::PageAlloc;
+use paravirt::{PageAlloc, Pinning};
 
 use crate::check::check;
 use crate::layout::{Layout, Section};
@@ -76,7 +76,7 @@ fn build(
     let layout = Layout::new(c.mode, map.ram_end_below_4g(), 0, image());
     let mut res = std::vec![IMAGE_PFNS];
     res.extend_from_slice(reserved);
-    let mut alloc = BootAlloc::new(sim, &map, Pfn(0x100), Pfn(sim.pages() as u32), &res);
+    let mut alloc = BootAlloc::new(sim, &map, Pfn(0x100), Pfn(sim.pages() as u32), &res).unwrap();
     let pt = pagetable_init(rec, sim, &mut alloc, &layout, c.caps, &mut |_| {})?;
     Ok((pt, layout))
 }
@@ -87,7 +87,7 @@ fn fresh_build_maps_every_low_page_once_with_the_right_permissions() {
         let sim = SimMem::new(6144);
         let rec = Recorder::new(None);
         let (pt, layout) = build(&sim, &rec, &c, &[]).unwrap();
-        let w = Walker { hv: &rec, mem: &sim, mode: c.mode, root: pt.root };
+        let w = Walker::live(&rec, &sim, c.mode, pt.root);
         let report = check(&w, &layout, &c.caps, false, |_| {});
         let name = (c.mode.name(), c.caps);
         assert!(report.ok(), "{name:?}: {:?}", report.first);
@@ -120,36 +120,49 @@ fn hooks_come_in_the_seed_order() {
         let rec = Recorder::new(None);
         let (pt, _) = build(&sim, &rec, &c, &[]).unwrap();
         let ev = rec.events.borrow();
-        // The root is announced, then setup_start; setup_done comes last.
-        assert_eq!(ev[0], Event::AllocPd(pt.root));
+        // The root is announced, then setup_start; setup_done comes last,
+        // and receives every page the build allocated.
+        assert_eq!(ev[0], Event::AllocPd(pt.root, Pinning::Unpinned));
         assert_eq!(ev[1], Event::SetupStart(pt.root));
-        assert_eq!(*ev.last().unwrap(), Event::SetupDone(pt.root));
+        assert_eq!(*ev.last().unwrap(), Event::SetupDone(pt.root, pt.stats.table_pages()));
         assert_eq!(ev[2], Event::EnterLazy);
         assert_eq!(ev[ev.len() - 2], Event::LeaveLazy);
         // Every page linked as a table was announced first, at its level.
         let mut announced: HashMap<Pfn, Level> = HashMap::new();
         for e in ev.iter() {
             match *e {
-                Event::AllocPt(p) => {
+                Event::AllocPt(p, pinning) => {
+                    assert_eq!(pinning, Pinning::Unpinned, "the build's pages are not pinned");
                     announced.insert(p, Level::Pte);
                 }
-                Event::AllocPd(p) => {
+                Event::AllocPd(p, _) => {
                     announced.insert(p, Level::Pmd);
                 }
-                Event::Set(Level::Pgd, _, _, v) => {
+                Event::Set(_, table, ..) | Event::SetRange(table, ..) => {
+                    // A fresh build writes only into its own pages, and
+                    // says so.
+                    let pinning = match *e {
+                        Event::Set(.., p) | Event::SetRange(.., p) => p,
+                        _ => unreachable!(),
+                    };
+                    assert!(announced.contains_key(&table), "write into unannounced page {table:?}");
+                    assert_eq!(pinning, Pinning::Unpinned);
+                }
+                _ => {}
+            }
+        }
+        for e in ev.iter() {
+            match *e {
+                Event::Set(Level::Pgd, _, _, v, _) => {
                     let p = Pfn(((v & c.mode.addr_mask()) >> 12) as u32);
                     assert_eq!(announced.get(&p), Some(&Level::Pmd), "pmd page {p:?} linked before alloc_pd");
                 }
-                Event::Set(Level::Pmd, _, _, v) if v & PteFlags::PSE.bits() == 0 => {
+                Event::Set(Level::Pmd, _, _, v, _) if v & PteFlags::PSE.bits() == 0 => {
                     let p = Pfn(((v & c.mode.addr_mask()) >> 12) as u32);
                     assert_eq!(announced.get(&p), Some(&Level::Pte), "pte page {p:?} linked before alloc_pt");
                 }
                 Event::SetRange(table, ..) => {
-                    assert_eq!(
-                        announced.get(&table),
-                        Some(&Level::Pte),
-                        "ptes written into an unannounced page"
-                    );
+                    assert_eq!(announced.get(&table), Some(&Level::Pte), "ptes written into a non-pte page");
                 }
                 _ => {}
             }
@@ -185,7 +198,7 @@ fn prepopulate(
     let root = take();
     let mut pages = std::vec![root];
     let rec = Recorder::new(None);
-    let w = Walker { hv: &rec, mem: sim, mode, root };
+    let w = Walker::live(&rec, sim, mode, root);
     if mode == PagingMode::Pae {
         let pmd = take();
         pages.push(pmd);
@@ -248,7 +261,7 @@ fn prepopulated_mappings_survive_property() {
         let pre = prepopulate(&sim, &mut rng, mode, low, &mut next);
         let rec = Recorder::new(Some(pre.root));
         let (pt, layout) = build(&sim, &rec, &c, &[(IMAGE_PFNS.1, Pfn(next))]).unwrap();
-        let w = Walker { hv: &rec, mem: &sim, mode, root: pt.root };
+        let w = Walker::live(&rec, &sim, mode, pt.root);
         let ctx = (round, mode.name(), caps, mem_bytes >> 20);
 
         // Every pre-existing entry is still there, bit for bit, and its
@@ -263,8 +276,14 @@ fn prepopulated_mappings_survive_property() {
         // No pre-existing table page was handed out again.
         let ev = rec.events.borrow();
         for e in ev.iter() {
-            if let Event::AllocPt(p) | Event::AllocPd(p) = e {
+            if let Event::AllocPt(p, _) | Event::AllocPd(p, _) = e {
                 assert!(!pre.pages.contains(p) || *p == pt.root, "{ctx:?}: {p:?} reused");
+            }
+            // Writes into the pre-existing (adopted) tables are writes
+            // into pagetables the platform owns: pinned.
+            if let Event::Set(_, t, _, _, p) | Event::SetRange(t, _, _, _, p) = *e {
+                let adopted = pre.pages.contains(&t) && t != pre.root;
+                assert_eq!(p == Pinning::Pinned, adopted, "{ctx:?}: write into {t:?} said {p:?}");
             }
         }
         // Everything not pre-existing is the direct map: every low page is
@@ -283,7 +302,7 @@ fn prepopulated_mappings_survive_property() {
         w.for_each_mapping(PAGE_OFFSET, layout.direct_map_end() as u64, |m| {
             mapped += m.size / 4096;
             if m.size == 4096 && !prepopulated.contains(&m.va) {
-                assert_eq!(m.pfn.0, (m.va - PAGE_OFFSET) >> 12, "{ctx:?}");
+                assert_eq!(m.pfn.unwrap().0, (m.va - PAGE_OFFSET) >> 12, "{ctx:?}");
             }
         });
         assert_eq!(mapped, layout.max_low_pfn.0, "{ctx:?}: not every low page is mapped once");
@@ -300,7 +319,7 @@ fn adopted_boot_pagetable_is_fixed_up_by_mark_rodata_ro() {
         let mut next = IMAGE_PFNS.1 .0;
         let root = Pfn(next);
         let rec0 = Recorder::new(None);
-        let w0 = Walker { hv: &rec0, mem: &sim, mode, root };
+        let w0 = Walker::live(&rec0, &sim, mode, root);
         next += 1;
         if mode == PagingMode::Pae {
             paravirt::native::write_entry(&w0.pgd(PAGE_OFFSET), ((next as u64) << 12) | 1);
@@ -324,7 +343,7 @@ fn adopted_boot_pagetable_is_fixed_up_by_mark_rodata_ro() {
         let rec = Recorder::new(Some(root));
         let (pt, layout) = build(&sim, &rec, &c, &[(IMAGE_PFNS.1, Pfn(next))]).unwrap();
         assert!(pt.stats.ptes_kept >= 768 - 256);
-        let w = Walker { hv: &rec, mem: &sim, mode, root: pt.root };
+        let w = Walker::live(&rec, &sim, mode, pt.root);
         let before = check(&w, &layout, &caps, false, |_| {});
         assert!(!before.ok(), "the boot mappings should start out writable text");
         let changed = mark_rodata_ro(&w, &layout, &caps).unwrap();
@@ -347,12 +366,14 @@ fn running_out_of_memory_is_an_error() {
     let map = ram(c.mem_bytes);
     let layout = Layout::new(c.mode, map.ram_end_below_4g(), 0, image());
     // Only 4 free frames: not enough for 8 pte pages.
-    let mut alloc = BootAlloc::new(&sim, &map, Pfn(0x200), Pfn(0x204), &[]);
+    let mut alloc = BootAlloc::new(&sim, &map, Pfn(0x200), Pfn(0x204), &[]).unwrap();
     let r = pagetable_init(&rec, &sim, &mut alloc, &layout, c.caps, &mut |_| {});
-    assert!(matches!(r, Err(MmError::OutOfMemory { what: "pte", .. })), "{r:?}");
-    // The lazy section was closed even on the error path.
+    assert!(matches!(r, Err(MmError::OutOfMemory { what: "pte", allocated: 4 })), "{r:?}");
+    // The lazy section was closed even on the error path, and the build
+    // never reached setup_done.
     assert_eq!(*rec.events.borrow().last().unwrap(), Event::LeaveLazy);
-    let _ = alloc.alloc_page();
+    assert!(!rec.events.borrow().iter().any(|e| matches!(e, Event::SetupDone(..))));
+    assert_eq!(alloc.alloc_page(), None, "the build used every frame it was given");
 }
 
 #[test]
@@ -365,12 +386,15 @@ fn check_catches_what_it_should() {
     let sim = SimMem::new(4096);
     let rec = Recorder::new(None);
     let (pt, layout) = build(&sim, &rec, &c, &[]).unwrap();
-    let w = Walker { hv: &rec, mem: &sim, mode: c.mode, root: pt.root };
-    // Writable text, a hole, a wrong frame, a stray vmalloc mapping.
+    let w = Walker::live(&rec, &sim, c.mode, pt.root);
+    // Writable text, a hole, a wrong frame, and a stray mapping in the
+    // fixmap (which must be empty after the build).
     paravirt::native::write_entry(&w.pte(0xC010_0000).unwrap(), 0x100_063);
     paravirt::native::write_entry(&w.pte(0xC030_0000).unwrap(), 0);
     paravirt::native::write_entry(&w.pte(0xC030_1000).unwrap(), 0x999_063);
-    let r = check(&w, &layout, &c.caps, true, |_| {});
+    let stray = layout.fixaddr_start;
+    paravirt::native::write_entry(&w.pte(stray).unwrap(), 0x123_063);
+    let r = check(&w, &layout, &c.caps, false, |_| {});
     let found: Vec<_> = r.problems().copied().collect();
     assert!(
         found.iter().any(|p| matches!(p, crate::check::Problem::Permission { va: 0xC010_0000, .. })),
@@ -384,6 +408,38 @@ fn check_catches_what_it_should() {
         found.iter().any(|p| matches!(p, crate::check::Problem::WrongFrame { va: 0xC030_1000, .. })),
         "{found:?}"
     );
-    // And with read-only tables required, native's writable ones fail.
-    assert!(r.problems > 3);
+    assert!(
+        found
+            .iter()
+            .any(|p| matches!(p, crate::check::Problem::Stray { va, pfn: Pfn(0x123) } if *va == stray)),
+        "{found:?}"
+    );
+    assert_eq!(r.problems, 4, "{found:?}");
+}
+
+#[test]
+fn check_requires_read_only_tables_when_asked() {
+    let c = Case {
+        mode: PagingMode::Pae,
+        caps: Caps { large_pages: false, global_pages: false, nx: true },
+        mem_bytes: 16 << 20,
+    };
+    let sim = SimMem::new(4096);
+    let rec = Recorder::new(None);
+    let (pt, layout) = build(&sim, &rec, &c, &[]).unwrap();
+    let w = Walker::live(&rec, &sim, c.mode, pt.root);
+    assert!(check(&w, &layout, &c.caps, false, |_| {}).ok());
+    // Natively every pagetable page is writable: required read-only, each
+    // one is a problem.
+    let r = check(&w, &layout, &c.caps, true, |_| {});
+    assert_eq!(r.problems, pt.stats.table_pages());
+    assert!(r.problems().all(|p| matches!(p, crate::check::Problem::WritableTable { .. })));
+    // Make every table page read-only in the direct map: the check passes.
+    let mut tables = Vec::new();
+    w.for_each_table(PAGE_OFFSET, 1 << 32, |pfn, _| tables.push(pfn));
+    for t in tables {
+        let e = w.pte(PAGE_OFFSET + (t.0 << 12)).unwrap();
+        paravirt::native::write_entry(&e, e.read() & !PteFlags::RW.bits());
+    }
+    assert!(check(&w, &layout, &c.caps, true, |_| {}).ok());
 }

@@ -2,35 +2,52 @@
 //!
 //! Entries are found through `PhysMem` and decoded through the backend
 //! (`pte_pfn`), so the same walk reads a native table, a Xen table full of
-//! machine frames, or a simulated one in a test.
+//! machine frames, or a simulated one in a test. Every entry the walker
+//! hands out says whether the hypervisor has seen its table yet
+//! ([`Pinning`]): during the boot build that is "not one of the build's
+//! fresh pages", afterwards it is a property of the whole pagetable.
 
 use arch_i386::paging::{flags, present};
 use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
-use paravirt::{EntryRef, Hypervisor, PhysMem};
+use paravirt::pfnset::PfnRuns;
+use paravirt::{EntryRef, Mmu, PhysMem, Pinning};
 
-/// Walks one pagetable. Generic over the backend type so that the build
-/// can run with static dispatch (a concrete backend) as well as through
-/// `&dyn Hypervisor`, the default; the dispatch benchmark compares them.
-pub struct Walker<'a, H: Hypervisor + ?Sized = dyn Hypervisor> {
-    pub hv: &'a H,
+/// How the tables of the walked pagetable are pinned.
+#[derive(Clone, Copy, Debug)]
+pub enum Tables<'a> {
+    /// Every table the same (a live pagetable, an address space).
+    All(Pinning),
+    /// The boot build: its fresh pages are unpinned, the pages it adopted
+    /// from the pagetable it booted on are pinned.
+    Build(&'a PfnRuns),
+}
+
+/// Walks one pagetable. Generic over the MMU type so that the build can
+/// run with static dispatch (a concrete backend) as well as through
+/// `&dyn Mmu`, the default; the dispatch benchmark compares them.
+pub struct Walker<'a, M: Mmu + ?Sized = dyn Mmu> {
+    pub mmu: &'a M,
     pub mem: &'a dyn PhysMem,
     pub mode: PagingMode,
     pub root: Pfn,
+    pub tables: Tables<'a>,
 }
 
-impl<H: Hypervisor + ?Sized> Clone for Walker<'_, H> {
+impl<M: Mmu + ?Sized> Clone for Walker<'_, M> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<H: Hypervisor + ?Sized> Copy for Walker<'_, H> {}
+impl<M: Mmu + ?Sized> Copy for Walker<'_, M> {}
 
 /// One leaf mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
     pub va: u32,
-    pub pfn: Pfn,
+    /// The frame mapped, or None if it is not ours (Xen: a foreign or
+    /// hypervisor frame).
+    pub pfn: Option<Pfn>,
     pub flags: PteFlags,
     /// 4096, or the large-page size.
     pub size: u32,
@@ -38,20 +55,47 @@ pub struct Mapping {
     pub raw: u64,
 }
 
-impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
+impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
+    /// A walker of the live pagetable `root`, whose tables are all pinned.
+    pub fn live(mmu: &'a M, mem: &'a dyn PhysMem, mode: PagingMode, root: Pfn) -> Self {
+        Walker { mmu, mem, mode, root, tables: Tables::All(Pinning::Pinned) }
+    }
+
+    pub fn pinning(&self, table: Pfn) -> Pinning {
+        match self.tables {
+            Tables::All(p) => p,
+            Tables::Build(fresh) if fresh.contains(table) => Pinning::Unpinned,
+            Tables::Build(_) => Pinning::Pinned,
+        }
+    }
+
     /// The `index`th entry of `table`, which sits at `level` and whose
-    /// first entry maps `base`.
+    /// first entry maps `base`. Panics if the frame is not reachable or
+    /// the index is beyond the page: callers reach tables through entries
+    /// they checked.
     pub fn entry(&self, table: Pfn, level: Level, index: u32, base: u32) -> EntryRef {
-        let e = EntryRef {
-            mode: self.mode,
-            level,
-            table,
-            index: 0,
-            ptr: self.mem.page(table),
-            vaddr: VirtAddr(base),
-            root: self.root,
+        assert!(self.mem.reachable(table), "pagetable page {table:?} is not reachable");
+        assert!(index < self.mode.entries_per_page());
+        let span: u64 = match level {
+            Level::Pte => 1 << 12,
+            Level::Pmd => 1 << self.mode.pmd_shift(),
+            Level::Pgd => 1 << self.mode.pgd_shift(),
         };
-        e.add(index)
+        // SAFETY: `table` is reachable, so PhysMem maps its 4096 bytes;
+        // the index is inside the page and entries are aligned at their
+        // width.
+        unsafe {
+            EntryRef::new(
+                self.mode,
+                level,
+                table,
+                index,
+                self.mem.page(table).add((index * self.mode.entry_size()) as usize),
+                VirtAddr((base as u64 + index as u64 * span) as u32),
+                self.root,
+                self.pinning(table),
+            )
+        }
     }
 
     pub fn pgd(&self, va: u32) -> EntryRef {
@@ -59,22 +103,27 @@ impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
         self.entry(self.root, Level::Pgd, i, 0)
     }
 
+    /// The page a present table-pointing entry names, if it is ours and
+    /// reachable.
+    pub fn table_of(&self, raw: u64) -> Option<Pfn> {
+        self.mmu.pte_pfn(self.mode, raw).filter(|&t| self.mem.reachable(t))
+    }
+
     /// The pmd entry covering `va`. In 2-level the pmd is folded into the
     /// pgd: the same slot, seen as a pmd. In PAE, None if the pgd entry is
-    /// empty.
+    /// empty or names a page beyond reach.
     pub fn pmd(&self, va: u32) -> Option<EntryRef> {
-        let pgd = self.pgd(va);
         match self.mode {
-            PagingMode::TwoLevel => Some(EntryRef { level: Level::Pmd, ..pgd }),
+            PagingMode::TwoLevel => {
+                let i = self.mode.pgd_index(va);
+                Some(self.entry(self.root, Level::Pmd, i, 0))
+            }
             PagingMode::Pae => {
-                let v = pgd.read();
+                let v = self.pgd(va).read();
                 if !present(v) {
                     return None;
                 }
-                let table = self.hv.pte_pfn(self.mode, v);
-                if !self.mem.reachable(table) {
-                    return None;
-                }
+                let table = self.table_of(v)?;
                 let base = va & !((1u64 << self.mode.pgd_shift()) - 1) as u32;
                 Some(self.entry(table, Level::Pmd, self.mode.pmd_index(va), base))
             }
@@ -86,11 +135,6 @@ impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
         pmd & PteFlags::PSE.bits() != 0
     }
 
-    /// The pte page a present, non-large pmd entry points at.
-    pub fn pte_table(&self, pmd: u64) -> Pfn {
-        self.hv.pte_pfn(self.mode, pmd)
-    }
-
     /// The pte entry for `va`, if a pte page covers it.
     pub fn pte(&self, va: u32) -> Option<EntryRef> {
         let pmd = self.pmd(va)?;
@@ -99,20 +143,22 @@ impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
             return None;
         }
         let base = va & !(self.mode.pmd_size() - 1);
-        let table = self.pte_table(v);
-        self.mem.reachable(table).then(|| self.entry(table, Level::Pte, self.mode.pte_index(va), base))
+        let table = self.table_of(v)?;
+        Some(self.entry(table, Level::Pte, self.mode.pte_index(va), base))
     }
 
     /// The frame a large-page pmd entry maps at its start.
-    fn large_pfn(&self, v: u64) -> Pfn {
+    fn large_pfn(&self, v: u64) -> Option<Pfn> {
         // Bit 12 of a large entry is PAT, not address: clear it before
         // translating.
         let masked = v & (self.mode.large_addr_mask() | self.mode.flag_mask());
-        self.hv.pte_pfn(self.mode, masked)
+        self.mmu.pte_pfn(self.mode, masked)
     }
 
     /// Calls `f` for every leaf mapping in `[start, end)`, in address order,
-    /// skipping empty pgd/pmd entries without visiting their range.
+    /// skipping empty pgd/pmd entries without visiting their range. A pte
+    /// page that cannot be reached (a foreign frame) is reported once as a
+    /// mapping with `pfn: None` and size 0.
     pub fn for_each_mapping(&self, start: u32, end: u64, mut f: impl FnMut(Mapping)) {
         let pmd_size = self.mode.pmd_size() as u64;
         let mut va = start as u64;
@@ -141,23 +187,21 @@ impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
                 va = pmd_end;
                 continue;
             }
-            let table = self.pte_table(v);
-            if !self.mem.reachable(table) {
-                // A pte page we cannot read (a foreign frame): its range
-                // shows up as unmapped.
+            let base = (va & !(pmd_size - 1)) as u32;
+            let Some(table) = self.table_of(v) else {
+                f(Mapping { va: base, pfn: None, flags: flags(self.mode, v), size: 0, raw: v });
                 va = pmd_end;
                 continue;
-            }
-            let base = (va & !(pmd_size - 1)) as u32;
-
+            };
             let first = self.mode.pte_index(va as u32);
             let last = (end.min(pmd_end) - base as u64).div_ceil(4096) as u32;
             // The leaf loop of every walk: read the page directly rather
             // than through an EntryRef per entry.
             let page = self.mem.page(table);
             for i in first..last {
-                // SAFETY: `page` is a reachable pte page and i < entries
-                // per page; entries are aligned at their width.
+                // SAFETY: `table` is reachable (checked by table_of), so
+                // `page` maps its 4096 bytes; i < entries per page; entries
+                // are aligned at their width.
                 let pv = unsafe {
                     match self.mode {
                         PagingMode::TwoLevel => (page as *const u32).add(i as usize).read_volatile() as u64,
@@ -167,7 +211,7 @@ impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
                 if present(pv) {
                     f(Mapping {
                         va: base + (i << 12),
-                        pfn: self.hv.pte_pfn(self.mode, pv),
+                        pfn: self.mmu.pte_pfn(self.mode, pv),
                         flags: flags(self.mode, pv),
                         size: 4096,
                         raw: pv,
@@ -187,20 +231,21 @@ impl<'a, H: Hypervisor + ?Sized> Walker<'a, H> {
         let mut va = start as u64;
         while va < end {
             if self.mode == PagingMode::Pae {
-                let pgd = self.pgd(va as u32);
-                let v = pgd.read();
-                if !present(v) {
+                let v = self.pgd(va as u32).read();
+                let Some(pmd_page) = present(v).then(|| self.table_of(v)).flatten() else {
                     va = (va / pgd_span + 1) * pgd_span;
                     continue;
-                }
+                };
                 if va.is_multiple_of(pgd_span) || va == start as u64 {
-                    f(self.hv.pte_pfn(self.mode, v), Level::Pmd);
+                    f(pmd_page, Level::Pmd);
                 }
             }
             if let Some(pmd) = self.pmd(va as u32) {
                 let v = pmd.read();
                 if present(v) && !self.is_large(v) {
-                    f(self.pte_table(v), Level::Pte);
+                    if let Some(t) = self.table_of(v) {
+                        f(t, Level::Pte);
+                    }
                 }
             }
             va = (va / pmd_size + 1) * pmd_size;

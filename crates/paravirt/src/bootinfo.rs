@@ -5,11 +5,14 @@
 //! memory map, say) are kept here as values and reported once a backend,
 //! and with it a console, has been chosen.
 
+use core::fmt;
+
 use arch_i386::cpu::CpuFeatures;
 use arch_i386::{Pfn, PhysAddr, VirtAddr};
 
 use crate::cmdline::CmdLine;
-use crate::memmap::{MemMapError, MemoryMap};
+use crate::memmap::{MemoryMap, MAX_REGIONS};
+use crate::xen_start_info::{StartInfo, StartInfoError};
 
 /// How the kernel was entered.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -23,8 +26,8 @@ pub enum BootProtocol {
     /// `hardware_subarch` says who booted us (0 PC, 1 lguest, 2 Xen, ...).
     LinuxBoot { boot_params: PhysAddr, hardware_subarch: u32 },
     /// Xen PV: entered at XEN_ELFNOTE_ENTRY in ring 1 with paging on,
-    /// esi = the start_info page; `magic` is its first 32 bytes.
-    XenPv { start_info: VirtAddr, magic: [u8; 32] },
+    /// esi = the start_info page (at `start_info`), parsed at entry.
+    XenPv { start_info: VirtAddr, info: Result<StartInfo, StartInfoError> },
 }
 
 impl BootProtocol {
@@ -38,21 +41,88 @@ impl BootProtocol {
     }
 }
 
-/// Linux's `hardware_subarch` values.
+/// Linux's `hardware_subarch` values this kernel knows.
 pub const SUBARCH_PC: u32 = 0;
 pub const SUBARCH_LGUEST: u32 = 1;
-pub const SUBARCH_XEN: u32 = 2;
 
 /// Frame ranges the boot allocator must not hand out.
-pub const MAX_RESERVED: usize = 8;
+pub const MAX_RESERVED: usize = 16;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BootInfoError {
+    /// The boot protocol carried no memory map.
+    Missing(&'static str),
+    /// A structure pointer led outside readable memory.
+    Unreadable {
+        what: &'static str,
+        addr: u64,
+    },
+    /// An entry is malformed (bad size field).
+    Malformed {
+        index: usize,
+        what: &'static str,
+    },
+    TooMany,
+    /// More reserved ranges than [`MAX_RESERVED`].
+    TooManyReserved,
+    ZeroLength {
+        index: usize,
+        start: u64,
+    },
+    Wraps {
+        index: usize,
+        start: u64,
+        len: u64,
+    },
+    Overlap {
+        a: usize,
+        b: usize,
+        start: u64,
+    },
+    /// No RAM below 4 GiB at all.
+    NoLowRam,
+}
+
+impl fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BootInfoError::Missing(why) => write!(f, "no memory map: {why}"),
+            BootInfoError::Unreadable { what, addr } => {
+                write!(f, "{what} at {addr:#x} is outside readable memory")
+            }
+            BootInfoError::Malformed { index, what } => {
+                write!(f, "memory map entry {index} is malformed: {what}")
+            }
+            BootInfoError::TooMany => write!(f, "memory map has more than {MAX_REGIONS} entries"),
+            BootInfoError::TooManyReserved => {
+                write!(f, "more than {MAX_RESERVED} reserved ranges of memory")
+            }
+            BootInfoError::ZeroLength { index, start } => {
+                write!(f, "memory map entry {index} at {start:#x} has zero length")
+            }
+            BootInfoError::Wraps { index, start, len } => write!(
+                f,
+                "memory map entry {index} ({start:#x} + {len:#x}) runs past the end of the 64-bit address space"
+            ),
+            BootInfoError::Overlap { a, b, start } => {
+                write!(f, "memory map entries {a} and {b} overlap at {start:#x}")
+            }
+            BootInfoError::NoLowRam => write!(
+                f,
+                "memory map has no RAM below 4 GiB: every RAM entry lies beyond what a 32-bit kernel can map"
+            ),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct BootInfo {
     pub protocol: BootProtocol,
     pub cmdline: CmdLine,
     pub memory: MemoryMap,
-    /// Set when the protocol's memory map was missing or malformed.
-    pub memory_error: Option<MemMapError>,
+    /// Set when the boot information (its memory map, its command line)
+    /// was missing or malformed.
+    pub info_error: Option<BootInfoError>,
     pub cpu: CpuFeatures,
     /// Privilege level we were entered at (0 bare/HVM, 1 Xen PV and lguest).
     pub cpl: u8,
@@ -70,7 +140,7 @@ impl BootInfo {
             protocol,
             cmdline: CmdLine::default(),
             memory: MemoryMap::default(),
-            memory_error: None,
+            info_error: None,
             cpu: CpuFeatures::default(),
             cpl: 0,
             early_mapped_end: Pfn(0),
@@ -79,15 +149,14 @@ impl BootInfo {
         }
     }
 
-    /// Keeps `[start, end)` away from the boot allocator. Returns false if
-    /// the table is full (the caller reports it).
-    pub fn reserve(&mut self, start: Pfn, end: Pfn) -> bool {
+    /// Keeps `[start, end)` away from the boot allocator.
+    pub fn reserve(&mut self, start: Pfn, end: Pfn) -> Result<(), BootInfoError> {
         if self.nreserved == MAX_RESERVED {
-            return false;
+            return Err(BootInfoError::TooManyReserved);
         }
         self.reserved[self.nreserved] = (start, end);
         self.nreserved += 1;
-        true
+        Ok(())
     }
 
     pub fn reserved(&self) -> &[(Pfn, Pfn)] {

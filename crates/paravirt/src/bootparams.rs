@@ -4,7 +4,8 @@
 
 use arch_i386::PhysAddr;
 
-use crate::memmap::{MemMapError, MemoryMap, Region, RegionKind};
+use crate::bootinfo::BootInfoError;
+use crate::memmap::read_e820_table;
 use crate::multiboot::read_cstr;
 use crate::{BootInfo, PhysRead};
 
@@ -38,33 +39,26 @@ pub fn probe(mem: &dyn PhysRead, pa: PhysAddr) -> Option<(u16, u32)> {
 
 pub fn parse(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) {
     if let Err(e) = parse_inner(mem, pa, boot) {
-        boot.memory_error = Some(e);
+        boot.info_error = Some(e);
     }
 }
 
-fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<(), MemMapError> {
-    let bad = |a: PhysAddr| MemMapError::Unreadable { what: "boot_params", addr: a.0 };
+fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<(), BootInfoError> {
+    let bad = |a: PhysAddr| BootInfoError::Unreadable { what: "boot_params", addr: a.0 };
     let cmd = mem.read_u32(PhysAddr(pa.0 + OFF_CMD_LINE_PTR)).map_err(bad)?;
     if cmd != 0 {
-        boot.cmdline = read_cstr(mem, PhysAddr(cmd as u64));
+        boot.cmdline = read_cstr(mem, PhysAddr(cmd as u64), "boot_params command line")?;
     }
     let mut n = [0u8; 1];
     mem.read(PhysAddr(pa.0 + OFF_E820_ENTRIES), &mut n).map_err(bad)?;
     let n = n[0] as u64;
     if n == 0 {
-        return Err(MemMapError::Missing("boot_params.e820_entries is 0"));
+        return Err(BootInfoError::Missing("boot_params.e820_entries is 0"));
     }
     if n > E820_MAX {
-        return Err(MemMapError::TooMany);
+        return Err(BootInfoError::TooMany);
     }
-    let mut m = MemoryMap::default();
-    for i in 0..n {
-        let at = pa.0 + OFF_E820_TABLE + i * E820_ENTRY;
-        let start = mem.read_u64(PhysAddr(at)).map_err(bad)?;
-        let len = mem.read_u64(PhysAddr(at + 8)).map_err(bad)?;
-        let ty = mem.read_u32(PhysAddr(at + 16)).map_err(bad)?;
-        m.push(Region { start, len, kind: RegionKind::from_e820(ty) })?;
-    }
+    let m = read_e820_table(mem, pa.0 + OFF_E820_TABLE, n, E820_ENTRY, "boot_params e820 table")?;
     boot.memory = m;
     m.validate()
 }
@@ -91,7 +85,7 @@ mod tests {
         assert_eq!(probe(&Bytes(&m), PhysAddr(0)), Some((0x207, 1)));
         let mut b = BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 1 });
         parse(&Bytes(&m), PhysAddr(0), &mut b);
-        assert_eq!(b.memory_error, None);
+        assert_eq!(b.info_error, None);
         assert_eq!(b.memory.ram_end_below_4g(), 0x0400_0000);
         assert!(b.cmdline.has("quiet"));
     }

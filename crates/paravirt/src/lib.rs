@@ -12,10 +12,14 @@
 //! it shadows it, so every change must be told to the host.
 //!
 //! Linux solved this with `paravirt_ops`, a table of function pointers
-//! filled with native versions and overwritten by a backend at boot. Here it
-//! is the [`Hypervisor`] trait: every method has a default that *is* the
-//! native behaviour (or a no-op), so a backend overrides only what differs
-//! and reads as a list of differences.
+//! filled with native versions and overwritten by a backend at boot,
+//! grouped by subsystem (`pv_ops.cpu`, `pv_ops.irq`, `pv_ops.mmu`). Here it
+//! is the [`Hypervisor`] trait (the platform: name, detection, console,
+//! power) and its groups, [`PagingPolicy`], [`Mmu`] and [`Cpu`], each a
+//! trait whose every method has a default that *is* the native behaviour
+//! (or a no-op). A backend returns its own group only where it differs,
+//! and overrides only the methods that differ: it reads as a list of
+//! differences.
 //!
 //! # Selection
 //!
@@ -30,10 +34,12 @@
 //!
 //! The pagetable hooks follow Linux's "hooks to set up initial pagetable"
 //! patch: `pagetable_setup_start` and `pagetable_setup_done` bracket the
-//! build, `alloc_pt`/`alloc_pd` announce every new pagetable page, and all
-//! entries are written through `set_pte`/`set_pmd`/`set_pgd`, which receive
-//! an [`EntryRef`] carrying everything any backend needs to know about the
-//! entry (its page, index, the virtual address it maps, the root).
+//! build, which is a value of its own ([`PagetableBuild`], see [`mmu`]);
+//! `alloc_pt`/`alloc_pd` announce every new pagetable page, at boot and
+//! after; and all entries are written through `set_pte`/`set_pmd`/
+//! `set_pgd`, which receive an [`EntryRef`] carrying everything any backend
+//! needs to know about the entry (its page, index, the virtual address it
+//! maps, the root, and whether the hypervisor has seen that table yet).
 
 #![no_std]
 
@@ -41,21 +47,28 @@ pub mod bootinfo;
 pub mod bootparams;
 pub mod cmdline;
 pub mod counters;
+pub mod cpu;
 pub mod entry;
 pub mod error;
 pub mod hypervisor;
 pub mod memmap;
+pub mod mmu;
 pub mod multiboot;
 pub mod native;
+pub mod paging;
+pub mod pfnset;
 pub mod phys;
 pub mod pvh;
 pub mod select;
+pub mod xen_start_info;
 
 pub use bootinfo::{BootInfo, BootProtocol};
 pub use counters::Counters;
-
-pub use entry::EntryRef;
+pub use cpu::Cpu;
+pub use entry::{EntryRef, Pinning};
 pub use error::{ExitStatus, HvError, HvResult};
-pub use hypervisor::{Detected, Hypervisor, PagetableSetup, Verdict};
+pub use hypervisor::{Detected, Hypervisor, Verdict};
+pub use mmu::{Mmu, PagetableBuild, TableAllocError};
+pub use paging::{Caps, PagingPolicy};
 pub use phys::{PageAlloc, PhysMem, PhysRead};
 pub use select::{evaluate, select, Candidates, SelectError, HYPERVISORS};

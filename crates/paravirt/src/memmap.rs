@@ -3,9 +3,13 @@
 //!
 //! Boot information is input: it can be missing, overlapping, zero-length,
 //! or describe memory the kernel cannot use. Each case is an error value
-//! with a message that names the entry, reported once a console exists.
+//! ([`BootInfoError`]) with a message that names the entry, reported once a
+//! console exists.
 
 use core::fmt;
+
+use crate::bootinfo::BootInfoError;
+use crate::PhysRead;
 
 /// Most entries kept; more is an error, not a silent truncation.
 pub const MAX_REGIONS: usize = 64;
@@ -47,68 +51,6 @@ impl Region {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum MemMapError {
-    /// The boot protocol carried no memory map.
-    Missing(&'static str),
-    /// A structure pointer led outside readable memory.
-    Unreadable {
-        what: &'static str,
-        addr: u64,
-    },
-    /// An entry is malformed (bad size field).
-    Malformed {
-        index: usize,
-        what: &'static str,
-    },
-    TooMany,
-    ZeroLength {
-        index: usize,
-        start: u64,
-    },
-    Wraps {
-        index: usize,
-        start: u64,
-        len: u64,
-    },
-    Overlap {
-        a: usize,
-        b: usize,
-        start: u64,
-    },
-    /// No RAM below 4 GiB at all.
-    NoLowRam,
-}
-
-impl fmt::Display for MemMapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            MemMapError::Missing(why) => write!(f, "no memory map: {why}"),
-            MemMapError::Unreadable { what, addr } => {
-                write!(f, "{what} at {addr:#x} is outside readable memory")
-            }
-            MemMapError::Malformed { index, what } => {
-                write!(f, "memory map entry {index} is malformed: {what}")
-            }
-            MemMapError::TooMany => write!(f, "memory map has more than {MAX_REGIONS} entries"),
-            MemMapError::ZeroLength { index, start } => {
-                write!(f, "memory map entry {index} at {start:#x} has zero length")
-            }
-            MemMapError::Wraps { index, start, len } => write!(
-                f,
-                "memory map entry {index} ({start:#x} + {len:#x}) runs past the end of the 64-bit address space"
-            ),
-            MemMapError::Overlap { a, b, start } => {
-                write!(f, "memory map entries {a} and {b} overlap at {start:#x}")
-            }
-            MemMapError::NoLowRam => write!(
-                f,
-                "memory map has no RAM below 4 GiB: every RAM entry lies beyond what a 32-bit kernel can map"
-            ),
-        }
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct MemoryMap {
     regions: [Region; MAX_REGIONS],
@@ -130,9 +72,9 @@ impl fmt::Debug for MemoryMap {
 const FOUR_GIB: u64 = 1 << 32;
 
 impl MemoryMap {
-    pub fn push(&mut self, r: Region) -> Result<(), MemMapError> {
+    pub fn push(&mut self, r: Region) -> Result<(), BootInfoError> {
         if self.len == MAX_REGIONS {
-            return Err(MemMapError::TooMany);
+            return Err(BootInfoError::TooMany);
         }
         self.regions[self.len] = r;
         self.len += 1;
@@ -149,28 +91,28 @@ impl MemoryMap {
 
     /// Checks the map as a whole: no zero-length or wrapping entry, no two
     /// entries overlapping, and some RAM below 4 GiB.
-    pub fn validate(&self) -> Result<(), MemMapError> {
+    pub fn validate(&self) -> Result<(), BootInfoError> {
         let r = self.regions();
         if r.is_empty() {
-            return Err(MemMapError::Missing("the memory map is empty"));
+            return Err(BootInfoError::Missing("the memory map is empty"));
         }
         for (i, e) in r.iter().enumerate() {
             if e.len == 0 {
-                return Err(MemMapError::ZeroLength { index: i, start: e.start });
+                return Err(BootInfoError::ZeroLength { index: i, start: e.start });
             }
             if e.start.checked_add(e.len).is_none() {
-                return Err(MemMapError::Wraps { index: i, start: e.start, len: e.len });
+                return Err(BootInfoError::Wraps { index: i, start: e.start, len: e.len });
             }
         }
         for (i, a) in r.iter().enumerate() {
             for (j, b) in r.iter().enumerate().skip(i + 1) {
                 if a.start < b.end() && b.start < a.end() {
-                    return Err(MemMapError::Overlap { a: i, b: j, start: a.start.max(b.start) });
+                    return Err(BootInfoError::Overlap { a: i, b: j, start: a.start.max(b.start) });
                 }
             }
         }
         if !r.iter().any(|e| e.kind == RegionKind::Ram && e.start < FOUR_GIB) {
-            return Err(MemMapError::NoLowRam);
+            return Err(BootInfoError::NoLowRam);
         }
         Ok(())
     }
@@ -215,6 +157,41 @@ impl MemoryMap {
     }
 }
 
+/// One e820-style entry at `at`: base (u64), length (u64), type (u32).
+/// Every protocol here lays its entries out so (multiboot after a size
+/// word; boot_params, PVH and XENMEM_memory_map with a fixed stride).
+pub fn read_e820_entry(mem: &dyn PhysRead, at: u64, what: &'static str) -> Result<Region, BootInfoError> {
+    let unreadable = |a: arch_i386::PhysAddr| BootInfoError::Unreadable { what, addr: a.0 };
+    let field = |off: u64| {
+        at.checked_add(off).map(arch_i386::PhysAddr).ok_or(BootInfoError::Unreadable { what, addr: at })
+    };
+    let start = mem.read_u64(field(0)?).map_err(unreadable)?;
+    let len = mem.read_u64(field(8)?).map_err(unreadable)?;
+    let ty = mem.read_u32(field(16)?).map_err(unreadable)?;
+    Ok(Region { start, len, kind: RegionKind::from_e820(ty) })
+}
+
+/// `count` e820-style entries `stride` bytes apart from `table` on, as a
+/// map (not yet validated). More entries than a map holds is an error
+/// before anything is read.
+pub fn read_e820_table(
+    mem: &dyn PhysRead,
+    table: u64,
+    count: u64,
+    stride: u64,
+    what: &'static str,
+) -> Result<MemoryMap, BootInfoError> {
+    if count > MAX_REGIONS as u64 {
+        return Err(BootInfoError::TooMany);
+    }
+    let mut m = MemoryMap::default();
+    for i in 0..count {
+        let at = table.checked_add(i * stride).ok_or(BootInfoError::Unreadable { what, addr: table })?;
+        m.push(read_e820_entry(mem, at, what)?)?;
+    }
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,20 +215,20 @@ mod tests {
 
     #[test]
     fn rejects_bad_maps() {
-        assert_eq!(map(&[]).validate(), Err(MemMapError::Missing("the memory map is empty")));
+        assert_eq!(map(&[]).validate(), Err(BootInfoError::Missing("the memory map is empty")));
         assert_eq!(
             map(&[(0, 0x9fc00, 1), (0x100000, 0, 1)]).validate(),
-            Err(MemMapError::ZeroLength { index: 1, start: 0x100000 })
+            Err(BootInfoError::ZeroLength { index: 1, start: 0x100000 })
         );
         assert_eq!(
             map(&[(0x100000, 0x400000, 1), (0x200000, 0x100000, 2)]).validate(),
-            Err(MemMapError::Overlap { a: 0, b: 1, start: 0x200000 })
+            Err(BootInfoError::Overlap { a: 0, b: 1, start: 0x200000 })
         );
         assert!(matches!(
             map(&[(0x100000, 0x100000, 1), (0xffff_ffff_ffff_0000, 0x20000, 1)]).validate(),
-            Err(MemMapError::Wraps { index: 1, .. })
+            Err(BootInfoError::Wraps { index: 1, .. })
         ));
-        assert_eq!(map(&[(0x1_0000_0000, 0x4000_0000, 1)]).validate(), Err(MemMapError::NoLowRam));
+        assert_eq!(map(&[(0x1_0000_0000, 0x4000_0000, 1)]).validate(), Err(BootInfoError::NoLowRam));
     }
 
     #[test]
@@ -268,6 +245,6 @@ mod tests {
         for i in 0..MAX_REGIONS as u64 {
             m.push(Region { start: i << 20, len: 1 << 20, kind: RegionKind::Ram }).unwrap();
         }
-        assert_eq!(m.push(Region { start: 0, len: 1, kind: RegionKind::Ram }), Err(MemMapError::TooMany));
+        assert_eq!(m.push(Region { start: 0, len: 1, kind: RegionKind::Ram }), Err(BootInfoError::TooMany));
     }
 }

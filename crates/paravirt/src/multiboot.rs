@@ -3,8 +3,9 @@
 
 use arch_i386::PhysAddr;
 
+use crate::bootinfo::BootInfoError;
 use crate::cmdline::CmdLine;
-use crate::memmap::{MemMapError, MemoryMap, Region, RegionKind};
+use crate::memmap::{read_e820_entry, MemoryMap};
 use crate::{BootInfo, PhysRead};
 
 /// eax at entry.
@@ -26,19 +27,19 @@ const OFF_MMAP_ADDR: u64 = 48;
 const MMAP_ENTRY_MIN: u32 = 20;
 
 /// Fills `boot` from the multiboot info at `info`: command line and memory
-/// map. A bad map is recorded in `boot.memory_error`.
+/// map. A bad map is recorded in `boot.info_error`.
 pub fn parse(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) {
     if let Err(e) = parse_inner(mem, info, boot) {
-        boot.memory_error = Some(e);
+        boot.info_error = Some(e);
     }
 }
 
-fn parse_inner(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) -> Result<(), MemMapError> {
-    let unreadable = |what| move |a: PhysAddr| MemMapError::Unreadable { what, addr: a.0 };
+fn parse_inner(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) -> Result<(), BootInfoError> {
+    let unreadable = |what| move |a: PhysAddr| BootInfoError::Unreadable { what, addr: a.0 };
     let flags = mem.read_u32(PhysAddr(info.0 + OFF_FLAGS)).map_err(unreadable("multiboot info"))?;
     if flags & FLAG_CMDLINE != 0 {
         let pa = mem.read_u32(PhysAddr(info.0 + OFF_CMDLINE)).map_err(unreadable("multiboot info"))?;
-        boot.cmdline = read_cstr(mem, PhysAddr(pa as u64));
+        boot.cmdline = read_cstr(mem, PhysAddr(pa as u64), "multiboot command line")?;
     }
     if flags & FLAG_MMAP == 0 {
         let why = if flags & FLAG_MEM != 0 {
@@ -46,7 +47,7 @@ fn parse_inner(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) -> Resul
         } else {
             "multiboot flags bits 0 and 6 are clear"
         };
-        return Err(MemMapError::Missing(why));
+        return Err(BootInfoError::Missing(why));
     }
     let len = mem.read_u32(PhysAddr(info.0 + OFF_MMAP_LENGTH)).map_err(unreadable("multiboot info"))?;
     let addr = mem.read_u32(PhysAddr(info.0 + OFF_MMAP_ADDR)).map_err(unreadable("multiboot info"))?;
@@ -54,7 +55,7 @@ fn parse_inner(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) -> Resul
     boot.memory.validate()
 }
 
-fn parse_mmap(mem: &dyn PhysRead, addr: PhysAddr, len: u32) -> Result<MemoryMap, MemMapError> {
+fn parse_mmap(mem: &dyn PhysRead, addr: PhysAddr, len: u32) -> Result<MemoryMap, BootInfoError> {
     let mut map = MemoryMap::default();
     let mut off = 0u32;
     let mut index = 0;
@@ -62,38 +63,36 @@ fn parse_mmap(mem: &dyn PhysRead, addr: PhysAddr, len: u32) -> Result<MemoryMap,
         let at = PhysAddr(addr.0 + off as u64);
         let size = mem
             .read_u32(at)
-            .map_err(|a| MemMapError::Unreadable { what: "multiboot memory map", addr: a.0 })?;
+            .map_err(|a| BootInfoError::Unreadable { what: "multiboot memory map", addr: a.0 })?;
         if size < MMAP_ENTRY_MIN {
-            return Err(MemMapError::Malformed { index, what: "size field below 20 bytes" });
+            return Err(BootInfoError::Malformed { index, what: "size field below 20 bytes" });
         }
         if off as u64 + 4 + size as u64 > len as u64 {
-            return Err(MemMapError::Malformed { index, what: "entry runs past mmap_length" });
+            return Err(BootInfoError::Malformed { index, what: "entry runs past mmap_length" });
         }
-        let rd = |o: u64| {
-            mem.read_u64(PhysAddr(at.0 + o))
-                .map_err(|a| MemMapError::Unreadable { what: "multiboot memory map", addr: a.0 })
-        };
-        let start = rd(4)?;
-        let length = rd(12)?;
-        let ty = rd(20)? as u32;
-        map.push(Region { start, len: length, kind: RegionKind::from_e820(ty) })?;
+        map.push(read_e820_entry(mem, at.0 + 4, "multiboot memory map")?)?;
         off += size + 4;
         index += 1;
     }
     Ok(map)
 }
 
-/// A NUL-terminated string at `pa`, up to what CmdLine keeps.
-pub fn read_cstr(mem: &dyn PhysRead, pa: PhysAddr) -> CmdLine {
+/// The NUL-terminated string at `pa`, up to what CmdLine keeps (a longer
+/// one is cut and says so). A byte that cannot be read before the NUL or
+/// the cut is an error: the line would otherwise end there silently.
+pub fn read_cstr(mem: &dyn PhysRead, pa: PhysAddr, what: &'static str) -> Result<CmdLine, BootInfoError> {
     let mut buf = [0u8; crate::cmdline::CMDLINE_MAX + 1];
     let mut n = 0;
     while n < buf.len() {
-        match mem.read(PhysAddr(pa.0 + n as u64), &mut buf[n..n + 1]) {
-            Ok(()) if buf[n] != 0 => n += 1,
-            _ => break,
+        let at = pa.0.checked_add(n as u64).ok_or(BootInfoError::Unreadable { what, addr: pa.0 })?;
+        mem.read(PhysAddr(at), &mut buf[n..n + 1])
+            .map_err(|a| BootInfoError::Unreadable { what, addr: a.0 })?;
+        if buf[n] == 0 {
+            break;
         }
+        n += 1;
     }
-    CmdLine::from_bytes(&buf[..n])
+    Ok(CmdLine::from_bytes(&buf[..n]))
 }
 
 #[cfg(test)]
@@ -142,7 +141,7 @@ mod tests {
             None,
         );
         let b = run(&m);
-        assert_eq!(b.memory_error, None);
+        assert_eq!(b.info_error, None);
         assert_eq!(b.memory.regions().len(), 3);
         assert_eq!(b.memory.ram_end_below_4g(), 0x8000000);
         assert_eq!(b.cmdline.get("hypervisor"), Some("native"));
@@ -157,31 +156,43 @@ mod tests {
     #[test]
     fn missing_map() {
         let m = image(FLAG_MEM | FLAG_CMDLINE, &[], None);
-        assert!(matches!(run(&m).memory_error, Some(MemMapError::Missing(_))));
+        assert!(matches!(run(&m).info_error, Some(BootInfoError::Missing(_))));
     }
 
     #[test]
     fn malformed_maps() {
         let m = image(ALL, &[(8, 0, 0x9fc00, 1)], Some(24));
-        assert!(matches!(run(&m).memory_error, Some(MemMapError::Malformed { index: 0, .. })));
+        assert!(matches!(run(&m).info_error, Some(BootInfoError::Malformed { index: 0, .. })));
         let m = image(ALL, &[(20, 0, 0x9fc00, 1)], Some(30));
-        assert!(matches!(run(&m).memory_error, Some(MemMapError::Malformed { .. })));
+        assert!(matches!(run(&m).info_error, Some(BootInfoError::Malformed { .. })));
     }
 
     #[test]
     fn overlap_zero_and_high_are_reported() {
         let m = image(ALL, &[(20, 0x100000, 0x400000, 1), (20, 0x300000, 0x400000, 1)], None);
-        assert!(matches!(run(&m).memory_error, Some(MemMapError::Overlap { a: 0, b: 1, .. })));
+        assert!(matches!(run(&m).info_error, Some(BootInfoError::Overlap { a: 0, b: 1, .. })));
         let m = image(ALL, &[(20, 0x100000, 0, 1)], None);
-        assert!(matches!(run(&m).memory_error, Some(MemMapError::ZeroLength { .. })));
+        assert!(matches!(run(&m).info_error, Some(BootInfoError::ZeroLength { .. })));
         let m = image(ALL, &[(20, 0x1_0000_0000, 0x1000_0000, 1)], None);
-        assert_eq!(run(&m).memory_error, Some(MemMapError::NoLowRam));
+        assert_eq!(run(&m).info_error, Some(BootInfoError::NoLowRam));
+    }
+
+    #[test]
+    fn a_command_line_running_off_memory_is_an_error() {
+        let mut m = image(ALL, &[(20, 0, 0x9fc00, 1)], None);
+        let end = m.len();
+        m[end - 3..].copy_from_slice(b"abc");
+        m[0x1010..0x1014].copy_from_slice(&((end - 3) as u32).to_le_bytes());
+        assert!(matches!(
+            run(&m).info_error,
+            Some(BootInfoError::Unreadable { what: "multiboot command line", .. })
+        ));
     }
 
     #[test]
     fn map_pointer_outside_memory() {
         let mut m = image(ALL, &[(20, 0, 0x9fc00, 1)], None);
         m[0x1030..0x1034].copy_from_slice(&0xdead_0000u32.to_le_bytes());
-        assert!(matches!(run(&m).memory_error, Some(MemMapError::Unreadable { .. })));
+        assert!(matches!(run(&m).info_error, Some(BootInfoError::Unreadable { .. })));
     }
 }

@@ -1,15 +1,27 @@
 //! Native behaviour: what the hardware does with no hypervisor in the way.
 //!
-//! These are the bodies of the [`Hypervisor`](crate::Hypervisor) trait's
-//! default methods (Linux's `native_*` functions). A backend that needs the
-//! native version of one operation next to its own calls them directly.
+//! These are the bodies of the group traits' default methods (Linux's
+//! `native_*` functions), and the native groups themselves, which override
+//! nothing. A backend that needs the native version of one operation next
+//! to its own calls these functions directly.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use arch_i386::cr::{Cr3, Cr4, Cr4Flags, Efer, EferFlags};
 use arch_i386::paging::present;
-use arch_i386::{cr, io, serial, Level, PagingMode, Pfn, PteFlags};
+use arch_i386::serial::COM1;
+use arch_i386::{io, Level, PagingMode, Pfn, PteFlags, VirtAddr};
 
-use crate::{EntryRef, ExitStatus, HvResult, PagetableSetup};
+use crate::{Cpu, EntryRef, ExitStatus, HvResult, Mmu, PagetableBuild, PagingPolicy};
+
+/// The native groups: every method is the trait's default.
+pub struct NativePaging;
+pub struct NativeMmu;
+pub struct NativeCpu;
+
+impl PagingPolicy for NativePaging {}
+impl Mmu for NativeMmu {}
+impl Cpu for NativeCpu {}
 
 /// Writes one entry. A PAE entry is two 32-bit halves on i386; when it
 /// becomes present the high half (address bits, NX) must land first, so the
@@ -17,13 +29,15 @@ use crate::{EntryRef, ExitStatus, HvResult, PagetableSetup};
 /// `native_set_pte` for PAE). When it stops being present the low half
 /// (with the present bit) goes first for the same reason.
 pub fn write_entry(at: &EntryRef, val: u64) {
-    // SAFETY: EntryRef's invariant: `ptr` is an aligned, writable entry of
-    // the mode's width (native pagetables are never read-only).
+    // SAFETY: EntryRef's invariant: `ptr` is an aligned entry of the mode's
+    // width in a pagetable page. Natively (and in every page the kernel has
+    // not handed to a hypervisor) it is writable; a hypervisor's read-only
+    // page faults, which is a report, not a stray write.
     unsafe {
-        match at.mode {
-            PagingMode::TwoLevel => (at.ptr as *mut u32).write_volatile(val as u32),
+        match at.mode() {
+            PagingMode::TwoLevel => (at.ptr() as *mut u32).write_volatile(val as u32),
             PagingMode::Pae => {
-                let p = at.ptr as *mut u32;
+                let p = at.ptr() as *mut u32;
                 if present(val) {
                     p.add(1).write_volatile((val >> 32) as u32);
                     p.write_volatile(val as u32);
@@ -47,17 +61,19 @@ pub fn write_pte_range(first: &EntryRef, count: u32, pfn: Pfn, flags: PteFlags) 
     let hi = (val >> 32) as u32;
     // Frames below 4 GiB (the direct map's): the high half never changes.
     let no_carry = lo as u64 + count as u64 * 4096 <= 1 << 32;
-    match first.mode {
+    assert!(first.index() + count <= first.mode().entries_per_page(), "pte run leaves its page");
+    match first.mode() {
         PagingMode::TwoLevel => {
-            // SAFETY: the caller keeps `first.index + count` within the
-            // page, so every write stays inside one writable pte page.
-            unsafe { fill32(first.ptr as *mut u32, count, lo) }
+            // SAFETY: `first.index + count` is within the page (asserted),
+            // so every write stays inside one pte page, writable because
+            // the bulk path fills pages the hypervisor has not seen.
+            unsafe { fill32(first.ptr() as *mut u32, count, lo) }
         }
         // SAFETY: as above. The pte page is not live yet or the entries
         // are not present, so the order of the two halves does not matter.
-        PagingMode::Pae if no_carry => unsafe { fill64(first.ptr as *mut u32, count, lo, hi) },
+        PagingMode::Pae if no_carry => unsafe { fill64(first.ptr() as *mut u32, count, lo, hi) },
         PagingMode::Pae => {
-            let p = first.ptr as *mut u64;
+            let p = first.ptr() as *mut u64;
             for i in 0..count as usize {
                 // SAFETY: as above.
                 unsafe { p.add(i).write_volatile(val + ((i as u64) << 12)) };
@@ -119,114 +135,111 @@ unsafe fn fill64(p: *mut u32, count: u32, mut lo: u32, hi: u32) {
 /// The native `pagetable_setup_start`: turn on the paging features the
 /// build will use, and on a 2-level boot adopt the boot pagetable's kernel
 /// half so its pte pages are kept (shared), as the seed patch requires.
-pub fn pagetable_setup_start(pt: &mut PagetableSetup) -> HvResult {
-    let mut cr4 = cr::read_cr4();
-    if pt.large_pages && pt.mode == PagingMode::TwoLevel {
-        cr4 |= cr::CR4_PSE;
+pub fn pagetable_setup_start(b: &mut PagetableBuild) -> HvResult {
+    let mut cr4 = Cr4::read();
+    if b.caps.large_pages && b.mode == PagingMode::TwoLevel {
+        cr4 |= Cr4Flags::PSE;
     }
-    if pt.global_pages {
-        cr4 |= cr::CR4_PGE;
+    if b.caps.global_pages {
+        cr4 |= Cr4Flags::PGE;
     }
-    cr::write_cr4(cr4);
-    if pt.nx {
-        cr::write_efer(cr::read_efer() | cr::EFER_NXE);
+    // SAFETY: PSE and PGE are set only when CPUID reported them (`caps`
+    // comes from the CPU's features); neither changes what existing
+    // entries mean (none has PSE or G set yet).
+    unsafe { Cr4::write(cr4) };
+    if b.caps.nx {
+        // SAFETY: NX exists (CPUID), so EFER does; no live entry has bit 63
+        // set (we run on the 2-level boot pagetable, which has no NX bit).
+        unsafe { Efer::write(Efer::read() | EferFlags::NXE) };
     }
-    if pt.mode == PagingMode::TwoLevel && cr4 & cr::CR4_PAE == 0 {
+    if b.mode == PagingMode::TwoLevel && !cr4.contains(Cr4Flags::PAE) {
         // We run on the head code's 2-level pagetable: copy its kernel-half
         // pgd entries, so pagetable_init keeps every pte page it has.
-        let boot = Pfn(cr::read_cr3() >> 12);
-        copy_kernel_pgd(pt, boot);
+        let boot = Cr3::read().pfn();
+        copy_kernel_pgd(b, boot);
     }
     // PAE from a 2-level boot: nothing to keep, the formats differ (the
-    // seed's "clobbering" case). `base` is empty and gets built from scratch.
+    // seed's "clobbering" case). `root` is empty and gets built from scratch.
     Ok(())
 }
 
-/// Copies the present kernel-half pgd entries of `from` into `pt.base`.
+/// Copies the present kernel-half pgd entries of `from` into `b.root`.
 /// Used when adopting a pagetable someone else built in the same format.
-pub fn copy_kernel_pgd(pt: &mut PagetableSetup, from: Pfn) {
-    let mode = pt.mode;
-    let first = mode.pgd_index(arch_i386::layout::PAGE_OFFSET);
-    let src = pt.mem.page(from);
-    let dst = pt.mem.page(pt.base);
-    for i in first..mode.ptrs_per_pgd() {
-        let off = (i * mode.entry_size()) as usize;
-        // SAFETY: both pages are reachable frames (PhysMem's contract) and
-        // `off` is inside them.
-        let (dst_entry, src_entry) = unsafe { (dst.add(off), src.add(off)) };
-        let e = EntryRef {
-            mode,
-            level: Level::Pgd,
-            table: pt.base,
-            index: i,
-            ptr: dst_entry,
-            vaddr: arch_i386::VirtAddr(i << mode.pgd_shift()),
-            root: pt.base,
-        };
-        let old = EntryRef { ptr: src_entry, table: from, ..e };
+pub fn copy_kernel_pgd(b: &mut PagetableBuild, from: Pfn) {
+    let mode = b.mode;
+    for i in mode.pgd_index(arch_i386::layout::PAGE_OFFSET)..mode.ptrs_per_pgd() {
+        let old = root_entry(b, from, i);
+        let new = root_entry(b, b.root, i);
         let v = old.read();
-        if present(v) && !present(e.read()) {
-            write_entry(&e, v);
+        if present(v) && !present(new.read()) {
+            write_entry(&new, v);
         }
     }
 }
 
-/// The native `pagetable_setup_done`: make `base` the live pagetable.
-pub fn pagetable_setup_done(pt: &mut PagetableSetup) -> HvResult {
-    let cr3 = pt.base.addr().0 as u32;
-    if pt.mode == PagingMode::Pae {
+/// The `index`th entry of the top-level page `root` (reachable through
+/// `b.mem`), as a build write sees it.
+pub fn root_entry(b: &PagetableBuild, root: Pfn, index: u32) -> EntryRef {
+    assert!(index < b.mode.ptrs_per_pgd());
+    b.entry(root, Level::Pgd, index, VirtAddr(0))
+}
+
+/// The native `pagetable_setup_done`: make `root` the live pagetable.
+pub fn pagetable_setup_done(b: PagetableBuild) -> HvResult {
+    let cr3 = b.root.addr();
+    if b.mode == PagingMode::Pae {
         // The seed: "Add low memory identity-mappings - SMP needs it when
         // starting up on an AP from real-mode." It is also what lets the
         // switch below run: with paging off for a moment, we execute at our
         // physical address, and the first fetch after paging is back on
         // must find that address mapped.
-        let kernel = crate::native::pgd_entry(pt, pt.mode.pgd_index(arch_i386::layout::PAGE_OFFSET));
-        let zero = crate::native::pgd_entry(pt, 0);
+        let kernel = root_entry(&b, b.root, b.mode.pgd_index(arch_i386::layout::PAGE_OFFSET));
+        let zero = root_entry(&b, b.root, 0);
         write_entry(&zero, kernel.read());
-        if cr::read_cr4() & cr::CR4_PAE == 0 {
-            // SAFETY: `base` is a complete PAE pagetable mapping the kernel
+        if !Cr4::read().contains(Cr4Flags::PAE) {
+            // SAFETY: `root` is a complete PAE pagetable mapping the kernel
             // at PAGE_OFFSET and, through pgd[0], at its physical address.
-            unsafe { arch_i386::trampoline::enable_pae(cr3) };
+            unsafe { arch_i386::trampoline::enable_pae(cr3.0 as u32) };
             return Ok(());
         }
     }
-    cr::write_cr3(cr3);
+    // SAFETY: the build made `root` a complete pagetable of the current
+    // format that maps the kernel where the old one did.
+    unsafe { Cr3::write(cr3) };
     Ok(())
-}
-
-/// The `index`th entry of `pt.base`.
-pub fn pgd_entry(pt: &PagetableSetup, index: u32) -> EntryRef {
-    let mode = pt.mode;
-    EntryRef {
-        mode,
-        level: Level::Pgd,
-        table: pt.base,
-        index,
-        // SAFETY: index < ptrs_per_pgd, inside the root page.
-        ptr: unsafe { pt.mem.page(pt.base).add((index * mode.entry_size()) as usize) },
-        vaddr: arch_i386::VirtAddr(((index as u64) << mode.pgd_shift()) as u32),
-        root: pt.base,
-    }
-}
-
-pub fn flush_tlb_single(va: arch_i386::VirtAddr) {
-    cr::invlpg(va.0);
 }
 
 /// Drops non-global TLB entries: reload CR3.
 pub fn flush_tlb_user() {
-    cr::write_cr3(cr::read_cr3());
+    // SAFETY: reloading the live CR3 changes no mapping.
+    unsafe { Cr3::write(Cr3::read()) }
 }
 
 /// Drops every TLB entry, global ones too: toggle CR4.PGE.
 pub fn flush_tlb_kernel() {
-    let cr4 = cr::read_cr4();
-    if cr4 & cr::CR4_PGE != 0 {
-        cr::write_cr4(cr4 & !cr::CR4_PGE);
-        cr::write_cr4(cr4);
+    let cr4 = Cr4::read();
+    if cr4.contains(Cr4Flags::PGE) {
+        // SAFETY: clearing and restoring PGE changes no mapping, only
+        // flushes global TLB entries.
+        unsafe {
+            Cr4::write(cr4 - Cr4Flags::PGE);
+            Cr4::write(cr4);
+        }
     } else {
         flush_tlb_user();
     }
+}
+
+/// # Safety
+/// `gates` must live forever and point at valid handlers.
+pub unsafe fn load_idt(gates: &'static [u64]) {
+    #[cfg(target_arch = "x86")]
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        arch_i386::desc::load_idt(&arch_i386::desc::TablePointer::of(gates));
+    }
+    #[cfg(not(target_arch = "x86"))]
+    let _ = gates;
 }
 
 static SERIAL_READY: AtomicBool = AtomicBool::new(false);
@@ -234,14 +247,16 @@ static SERIAL_READY: AtomicBool = AtomicBool::new(false);
 /// The native console: COM1.
 pub fn console_write(bytes: &[u8]) {
     if !SERIAL_READY.swap(true, Ordering::Relaxed) {
-        serial::init(serial::COM1);
+        COM1.init();
     }
-    serial::write(serial::COM1, bytes);
+    COM1.write(bytes);
 }
 
 /// The native power-off for test runs: QEMU's isa-debug-exit, then halt (a
 /// machine without that device just stops).
 pub fn shutdown(status: ExitStatus) -> ! {
-    io::outb(io::DEBUG_EXIT_PORT, status.debug_exit_code());
+    // SAFETY: native runs are QEMU (isa-debug-exit at 0xF4) or a PC, where
+    // nothing answers at port 0xF4.
+    unsafe { io::debug_exit(status.debug_exit_code()) };
     io::halt_forever()
 }

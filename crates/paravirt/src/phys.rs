@@ -9,19 +9,22 @@
 use arch_i386::{Pfn, PhysAddr};
 
 /// Frame access for pagetable code.
-pub trait PhysMem {
-    /// A pointer to the first byte of frame `pfn`. It is always readable;
-    /// it is writable unless the frame is a pagetable page that the backend
-    /// made read-only (then writes go through the backend's hooks).
+///
+/// # Safety
+/// For every `pfn` with `reachable(pfn)`, `page(pfn)` must point at the 4096
+/// bytes of that frame, readable for as long as the `PhysMem` lives, and
+/// writable unless the frame is a pagetable page the backend made
+/// read-only (writes to those go through the backend's hooks). Pagetable
+/// code relies on this to build `EntryRef`s and to zero pages.
+pub unsafe trait PhysMem {
+    /// A pointer to the first byte of frame `pfn`; meaningful only if
+    /// `reachable(pfn)`.
     fn page(&self, pfn: Pfn) -> *mut u8;
 
-    /// Can `page(pfn)` be used at all? A walk that meets an entry naming
-    /// a frame beyond reach (a foreign or bogus one) stops there instead
-    /// of faulting.
-    fn reachable(&self, pfn: Pfn) -> bool {
-        let _ = pfn;
-        true
-    }
+    /// Can `page(pfn)` be used at all? Only frames that are really mapped
+    /// answer yes: a walk that meets an entry naming a frame beyond reach
+    /// (a foreign, bogus or high one) stops there instead of faulting.
+    fn reachable(&self, pfn: Pfn) -> bool;
 }
 
 /// Read-only access to boot-time structures at physical addresses, with a

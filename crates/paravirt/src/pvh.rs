@@ -8,7 +8,8 @@
 
 use arch_i386::PhysAddr;
 
-use crate::memmap::{MemMapError, MemoryMap, Region, RegionKind};
+use crate::bootinfo::BootInfoError;
+use crate::memmap::read_e820_table;
 use crate::multiboot::read_cstr;
 use crate::{BootInfo, PhysRead};
 
@@ -33,41 +34,33 @@ pub fn probe(mem: &dyn PhysRead, pa: PhysAddr) -> Option<u32> {
 /// Fills `boot` from the start_info at `pa`.
 pub fn parse(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) {
     if let Err(e) = parse_inner(mem, pa, boot) {
-        boot.memory_error = Some(e);
+        boot.info_error = Some(e);
     }
 }
 
-fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<(), MemMapError> {
+fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<(), BootInfoError> {
     let rd32 = |o: u64| {
         mem.read_u32(PhysAddr(pa.0 + o))
-            .map_err(|a| MemMapError::Unreadable { what: "hvm_start_info", addr: a.0 })
+            .map_err(|a| BootInfoError::Unreadable { what: "hvm_start_info", addr: a.0 })
     };
     let rd64 = |o: u64| {
         mem.read_u64(PhysAddr(pa.0 + o))
-            .map_err(|a| MemMapError::Unreadable { what: "hvm_start_info", addr: a.0 })
+            .map_err(|a| BootInfoError::Unreadable { what: "hvm_start_info", addr: a.0 })
     };
     let version = rd32(OFF_VERSION)?;
     let cmdline = rd64(OFF_CMDLINE)?;
     if cmdline != 0 {
-        boot.cmdline = read_cstr(mem, PhysAddr(cmdline));
+        boot.cmdline = read_cstr(mem, PhysAddr(cmdline), "PVH command line")?;
     }
     if version < 1 {
-        return Err(MemMapError::Missing("hvm_start_info version 0 carries no memory map"));
+        return Err(BootInfoError::Missing("hvm_start_info version 0 carries no memory map"));
     }
     let map = rd64(OFF_MEMMAP)?;
     let n = rd32(OFF_MEMMAP_ENTRIES)? as u64;
     if map == 0 || n == 0 {
-        return Err(MemMapError::Missing("hvm_start_info memmap_paddr/memmap_entries are zero"));
+        return Err(BootInfoError::Missing("hvm_start_info memmap_paddr/memmap_entries are zero"));
     }
-    let mut m = MemoryMap::default();
-    for i in 0..n {
-        let at = map + i * MEMMAP_ENTRY;
-        let rd = |o: u64| {
-            mem.read_u64(PhysAddr(at + o))
-                .map_err(|a| MemMapError::Unreadable { what: "PVH memory map", addr: a.0 })
-        };
-        m.push(Region { start: rd(0)?, len: rd(8)?, kind: RegionKind::from_e820(rd(16)? as u32) })?;
-    }
+    let m = read_e820_table(mem, map, n, MEMMAP_ENTRY, "PVH memory map")?;
     boot.memory = m;
     m.validate()
 }
@@ -100,7 +93,7 @@ mod tests {
         assert_eq!(probe(&Bytes(&m), PhysAddr(0x1000)), Some(1));
         let mut b = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x1000), version: 1 });
         parse(&Bytes(&m), PhysAddr(0x1000), &mut b);
-        assert_eq!(b.memory_error, None);
+        assert_eq!(b.info_error, None);
         assert_eq!(b.memory.ram_end_below_4g(), 0x1100000);
         assert!(b.cmdline.has("quiet"));
     }
@@ -111,7 +104,7 @@ mod tests {
         m[0x1000..0x1004].copy_from_slice(&MAGIC.to_le_bytes());
         let mut b = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x1000), version: 0 });
         parse(&Bytes(&m), PhysAddr(0x1000), &mut b);
-        assert!(matches!(b.memory_error, Some(MemMapError::Missing(_))));
+        assert!(matches!(b.info_error, Some(BootInfoError::Missing(_))));
         m[0x1000] = 0;
         assert_eq!(probe(&Bytes(&m), PhysAddr(0x1000)), None);
     }

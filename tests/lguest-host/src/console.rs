@@ -9,20 +9,20 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use arch_i386::serial::{self, COM1};
+use arch_i386::serial::COM1;
 use paravirt::ExitStatus;
 
 struct Serial;
 
 impl Write for Serial {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        serial::write(COM1, s.as_bytes());
+        COM1.write(s.as_bytes());
         Ok(())
     }
 }
 
 pub fn init() {
-    serial::init(COM1);
+    COM1.init();
 }
 
 /// A host line: `lguest-host: ...`.
@@ -64,7 +64,7 @@ impl GuestConsole {
 
     /// Prints a byte of guest output and follows its lines.
     pub fn put(&mut self, b: u8) {
-        serial::write(COM1, &[b]);
+        COM1.write(&[b]);
         self.bytes += 1;
         if b == b'\n' {
             self.end_line();
@@ -99,7 +99,7 @@ impl GuestConsole {
     /// Before a host line: finish a guest line the guest left open.
     pub fn break_line(&mut self) {
         if !self.at_line_start {
-            serial::write(COM1, b"\n");
+            COM1.write(b"\n");
             self.end_line();
         }
     }

@@ -83,7 +83,6 @@ const DEFAULT_MEM: u64 = 32 << 20;
 const MIN_MEM: u64 = 4 << 20;
 /// Pages for shadow pagetables, right after guest memory.
 const POOL_PAGES: u32 = 1024;
-const CR0_TS: u32 = 1 << 3;
 
 #[no_mangle]
 extern "C" fn host_main(magic: u32, mbi: u32) -> ! {
@@ -163,8 +162,11 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
 /// Runs the guest, trap after trap, until it powers off or must stop.
 fn run(mut vm: Vm) -> ! {
     loop {
-        let cr0 = cr::read_cr0();
-        cr::write_cr0(if vm.ts { cr0 | CR0_TS } else { cr0 & !CR0_TS });
+        let cr0 = cr::Cr0::read();
+        let cr0 = if vm.ts { cr0 | cr::Cr0Flags::TS } else { cr0 - cr::Cr0Flags::TS };
+        // SAFETY: only TS changes, which makes the guest's next FPU
+        // instruction trap (#NM) as it asked; paging and protection stay.
+        unsafe { cr::Cr0::write(cr0) };
         switcher::run(vm.shadows.cr3(), vm.regs);
         if let Err(why) = trap::handle(&mut vm) {
             vm.end = Some(End::Killed(why));

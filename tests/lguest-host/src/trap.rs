@@ -47,7 +47,7 @@ pub fn handle(vm: &mut Vm) -> Result {
 }
 
 fn page_fault(vm: &mut Vm) -> Result {
-    let (cr2, error, eip) = (cr::read_cr2(), vm.regs.error, vm.regs.eip);
+    let (cr2, error, eip) = (cr::Cr2::read().0, vm.regs.error, vm.regs.eip);
     if vm.shadows.fault(cr2, error)? {
         return vm.filled(eip, cr2, error);
     }
@@ -60,7 +60,7 @@ fn page_fault(vm: &mut Vm) -> Result {
 /// A fault in the host itself: report it and end the run.
 #[no_mangle]
 extern "C" fn host_fault(f: &TrapFrame) -> ! {
-    let cr2 = if f.vector == 14 { cr::read_cr2() } else { 0 };
+    let cr2 = if f.vector == 14 { cr::Cr2::read().0 } else { 0 };
     let why = fatal!(
         "host fault {} (vector {}) at eip {:#010x}, error {:#x}, cr2 {:#010x}",
         name(f.vector),

@@ -13,9 +13,10 @@
 
 mod fake;
 
-use arch_i386::serial;
+use arch_i386::serial::COM1;
 use boot_support::elf::Elf;
 use boot_support::multiboot;
+use paravirt::ExitStatus;
 
 core::arch::global_asm!(
     arch_i386::multiboot_header!(),
@@ -34,7 +35,7 @@ core::arch::global_asm!(
 );
 
 pub fn say(s: &str) {
-    serial::write(serial::COM1, s.as_bytes());
+    COM1.write(s.as_bytes());
 }
 
 fn die(why: &str) -> ! {
@@ -43,13 +44,15 @@ fn die(why: &str) -> ! {
     say("\nTest result: ERROR: mbloader: ");
     say(why);
     say("\n");
-    arch_i386::io::outb(arch_i386::io::DEBUG_EXIT_PORT, 0x12);
+    // SAFETY: the loader runs only under QEMU, which has isa-debug-exit at
+    // 0xF4 (the matrix boots it no other way).
+    unsafe { arch_i386::io::debug_exit(ExitStatus::Error.debug_exit_code()) };
     arch_i386::io::halt_forever()
 }
 
 #[no_mangle]
 extern "C" fn loader_main(magic: u32, mbi: u32) -> ! {
-    serial::init(serial::COM1);
+    COM1.init();
     if magic != 0x2BAD_B002 {
         die("not booted by a multiboot loader");
     }

@@ -1,0 +1,41 @@
+//! The seam between the backend's logic and the hypervisor: the pagetable
+//! hypercalls as a trait.
+//!
+//! In the kernel the calls go through the hypercall page
+//! ([`crate::hypercall::HypercallPage`]). On the host, a fake Xen
+//! ([`crate::fake::FakeXen`]) records every call and can refuse the Nth
+//! entry, so batching, chunking, the build's remapping and the error paths
+//! are tested by `cargo test`, not only by a boot.
+//!
+//! Every method returns Xen's result (0 or a negative errno) and fills what
+//! Xen fills: `done` (entries processed before a failure) or each
+//! multicall entry's `result`.
+
+use crate::abi::{MmuUpdate, MmuextOp, MulticallEntry};
+
+pub trait Hypercalls: Sync {
+    /// `mmu_update(reqs, reqs.len(), &done, DOMID_SELF)`: checked writes of
+    /// pagetable entries by machine address.
+    fn mmu_update(&self, reqs: &mut [MmuUpdate], done: &mut u32) -> i32;
+
+    /// `mmuext_op(ops, ops.len(), &done, DOMID_SELF)`: pin, unpin, new
+    /// baseptr, TLB flushes.
+    fn mmuext_op(&self, ops: &mut [MmuextOp], done: &mut u32) -> i32;
+
+    /// `multicall(calls, calls.len())`: several hypercalls in one trap;
+    /// Xen writes each entry's result and does not stop at a failing one.
+    fn multicall(&self, calls: &mut [MulticallEntry]) -> i32;
+
+    /// Should the pagetable hypercall about to be made be sabotaged (its
+    /// last entry made to name a machine frame that does not exist, so Xen
+    /// refuses it)? Asked once per mmu_update, mmuext_op and multicall;
+    /// the `xen_fail_hypercall=N` test switch answers yes for the Nth.
+    fn sabotage_next(&self) -> bool {
+        false
+    }
+}
+
+/// A machine frame no machine has (2^40 bytes up, beyond the physical
+/// address width): Xen answers it with an error. (A smaller bogus frame
+/// may be MMIO, which dom0 is allowed to map.)
+pub const BOGUS_MFN: u32 = 0x0FFF_FFFF;

@@ -1,0 +1,268 @@
+//! MMU ops: everything that changes what the MMU sees.
+//!
+//! Natively a pagetable entry is a store, a CR3 switch is `mov cr3`, a TLB
+//! flush is `invlpg`. A Xen PV guest may do none of these: pagetable pages
+//! are read-only, entries hold machine frames and change through
+//! `mmu_update`, and the hypervisor must have validated (pinned) a table
+//! before it can become CR3. An lguest guest's tables are never loaded at
+//! all: the host shadows them and must be told of every change.
+//!
+//! # Two phases
+//!
+//! The seed patch's build runs on somebody else's pagetable and creates
+//! pages the hypervisor has never seen. That phase is a value,
+//! [`PagetableBuild`]: it owns the build's new pages (the *fresh* set) and
+//! is handed to [`Mmu::pagetable_setup_start`], to every write of the build
+//! (through the [`Pinning`] of each [`EntryRef`]), and finally, by value,
+//! to [`Mmu::pagetable_setup_done`], which makes the new table live and
+//! consumes the build. After that, the same hooks serve the running
+//! kernel: `alloc_pt`/`alloc_pd` and `release_pt`/`release_pd` announce
+//! every pagetable page the kernel creates or frees, told whether the
+//! table it belongs to is already pinned.
+
+use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
+
+use crate::pfnset::PfnRuns;
+use crate::{native, Caps, EntryRef, HvResult, PageAlloc, PhysMem, Pinning};
+
+/// Why the build could not get a new table page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableAllocError {
+    /// The boot allocator is empty.
+    OutOfMemory,
+    /// The fresh set has no room for another run (the allocator handed out
+    /// pages scattered over more runs than it holds).
+    TooScattered,
+}
+
+/// The seed's build, as a value of its phase.
+pub struct PagetableBuild<'a> {
+    pub mode: PagingMode,
+    /// The kernel's new top-level page (Linux's swapper_pg_dir).
+    pub root: Pfn,
+    pub mem: &'a dyn PhysMem,
+    pub caps: Caps,
+    /// Where the kernel's direct map of low memory ends (a virtual
+    /// address). Above it lies the vmalloc area, which must start empty: a
+    /// backend adopting a map that covers more memory than that (lguest's
+    /// Launcher maps all guest memory) keeps only what is below.
+    pub direct_map_end: u32,
+    alloc: &'a mut dyn PageAlloc,
+    /// Every page this build allocated as a pagetable page: the hypervisor
+    /// has not seen them; they become part of the live table at
+    /// `pagetable_setup_done`.
+    fresh: PfnRuns,
+}
+
+impl<'a> PagetableBuild<'a> {
+    /// Starts a build: allocates the zeroed root, which is fresh.
+    pub fn new(
+        mode: PagingMode,
+        mem: &'a dyn PhysMem,
+        alloc: &'a mut dyn PageAlloc,
+        caps: Caps,
+        direct_map_end: u32,
+    ) -> Result<PagetableBuild<'a>, TableAllocError> {
+        let mut fresh = PfnRuns::new();
+        let root = alloc.alloc_page().ok_or(TableAllocError::OutOfMemory)?;
+        fresh.insert(root).map_err(|_| TableAllocError::TooScattered)?;
+        Ok(PagetableBuild { mode, root, mem, caps, direct_map_end, alloc, fresh })
+    }
+
+    /// A new pagetable page for this build: zeroed, or (`zeroed: false`)
+    /// with old contents the caller overwrites entirely. It is fresh until
+    /// the build is done.
+    pub fn new_table(&mut self, zeroed: bool) -> Result<Pfn, TableAllocError> {
+        let pfn = if zeroed { self.alloc.alloc_page() } else { self.alloc.alloc_page_uninit() };
+        let pfn = pfn.ok_or(TableAllocError::OutOfMemory)?;
+        self.fresh.insert(pfn).map_err(|_| TableAllocError::TooScattered)?;
+        Ok(pfn)
+    }
+
+    /// Is `pfn` one of this build's new pages?
+    pub fn is_fresh(&self, pfn: Pfn) -> bool {
+        self.fresh.contains(pfn)
+    }
+
+    /// How a write into table `pfn` must be made during the build: plain
+    /// for the build's own pages, through the hypervisor for tables it
+    /// already validates (those the build adopted).
+    pub fn pinning_of(&self, pfn: Pfn) -> Pinning {
+        if self.is_fresh(pfn) {
+            Pinning::Unpinned
+        } else {
+            Pinning::Pinned
+        }
+    }
+
+    /// The build's new pages.
+    pub fn fresh(&self) -> &PfnRuns {
+        &self.fresh
+    }
+
+    /// Entry `index` of the pagetable page `table` (reachable through
+    /// `mem`: checked), at `level`, whose first entry maps `base`; pinned
+    /// unless the page is one of the build's.
+    pub fn entry(&self, table: Pfn, level: Level, index: u32, base: VirtAddr) -> EntryRef {
+        let mode = self.mode;
+        assert!(index < mode.entries_per_page() && self.mem.reachable(table), "entry {index} of {table:?}");
+        let span: u64 = match level {
+            Level::Pte => 1 << 12,
+            Level::Pmd => 1 << mode.pmd_shift(),
+            Level::Pgd => 1 << mode.pgd_shift(),
+        };
+        // SAFETY: `table` is reachable (PhysMem's contract: its 4096 bytes
+        // are mapped) and the index is inside the page.
+        unsafe {
+            EntryRef::new(
+                mode,
+                level,
+                table,
+                index,
+                self.mem.page(table).add((index * mode.entry_size()) as usize),
+                VirtAddr((base.0 as u64 + index as u64 * span) as u32),
+                self.root,
+                self.pinning_of(table),
+            )
+        }
+    }
+}
+
+pub trait Mmu: Sync {
+    // ---- Entry values -----------------------------------------------------
+
+    /// The raw entry mapping `pfn` with `flags` (Xen: the machine frame).
+    fn make_pte(&self, pfn: Pfn, flags: PteFlags) -> u64 {
+        pfn.addr().0 | flags.bits()
+    }
+
+    /// The frame a raw entry points at (Xen: machine frame -> pfn), or None
+    /// if it is not one of ours (Xen: a foreign or hypervisor frame).
+    fn pte_pfn(&self, mode: PagingMode, raw: u64) -> Option<Pfn> {
+        Some(Pfn(((raw & mode.addr_mask()) >> 12) as u32))
+    }
+
+    // ---- Entry writes -----------------------------------------------------
+
+    fn set_pte(&self, at: &EntryRef, val: u64) -> HvResult {
+        native::write_entry(at, val);
+        Ok(())
+    }
+
+    /// Writes `count` ptes from `first` on, mapping `pfn`, `pfn + 1`, ...
+    /// The direct map's bulk path: one call per run, not per entry.
+    fn set_pte_range(&self, first: &EntryRef, count: u32, pfn: Pfn, flags: PteFlags) -> HvResult {
+        native::write_pte_range(first, count, pfn, flags);
+        Ok(())
+    }
+
+    /// A pmd entry (in 2-level: a pgd entry, the pmd being folded).
+    fn set_pmd(&self, at: &EntryRef, val: u64) -> HvResult {
+        native::write_entry(at, val);
+        Ok(())
+    }
+
+    /// A PAE pgd (PDPT) entry.
+    fn set_pgd(&self, at: &EntryRef, val: u64) -> HvResult {
+        native::write_entry(at, val);
+        Ok(())
+    }
+
+    // ---- The lives of pagetable pages ------------------------------------
+
+    /// `pfn` is about to become a pte page of a pagetable that is
+    /// `pinning` (Xen: a pinned table's new page must be read-only before
+    /// it is linked).
+    fn alloc_pt(&self, _pfn: Pfn, _pinning: Pinning) -> HvResult {
+        Ok(())
+    }
+
+    /// `pfn` is about to become a pmd page (PAE) or a pgd.
+    fn alloc_pd(&self, _pfn: Pfn, _pinning: Pinning) -> HvResult {
+        Ok(())
+    }
+
+    /// `pfn`, no longer linked anywhere, stops being a pte page.
+    fn release_pt(&self, _pfn: Pfn, _pinning: Pinning) -> HvResult {
+        Ok(())
+    }
+
+    /// `pfn`, no longer linked anywhere, stops being a pmd page or pgd.
+    fn release_pd(&self, _pfn: Pfn, _pinning: Pinning) -> HvResult {
+        Ok(())
+    }
+
+    // ---- The seed patch's hooks -------------------------------------------
+
+    /// Before the kernel builds its pagetable in `b.root`: the backend may
+    /// fill the root from the pagetable it booted on.
+    fn pagetable_setup_start(&self, b: &mut PagetableBuild) -> HvResult {
+        native::pagetable_setup_start(b)
+    }
+
+    /// After it: make `b.root` the live pagetable. The build ends here.
+    fn pagetable_setup_done(&self, b: PagetableBuild) -> HvResult {
+        native::pagetable_setup_done(b)
+    }
+
+    // ---- Address spaces ---------------------------------------------------
+
+    /// The kernel is about to run on the pagetable `root` for the first
+    /// time (Xen: validate and pin it; lguest: nothing, the host shadows
+    /// on demand). `tables` are its pagetable pages below the root.
+    fn pin(&self, _root: Pfn, _tables: &mut dyn Iterator<Item = Pfn>) -> HvResult {
+        Ok(())
+    }
+
+    /// `root` will not be used again (Xen: unpin; its pages become plain
+    /// memory).
+    fn unpin(&self, _root: Pfn, _tables: &mut dyn Iterator<Item = Pfn>) -> HvResult {
+        Ok(())
+    }
+
+    // ---- TLB and CR3 ------------------------------------------------------
+
+    fn flush_tlb_single(&self, va: VirtAddr) -> HvResult {
+        arch_i386::cr::invlpg(va);
+        Ok(())
+    }
+
+    /// Drops non-global TLB entries.
+    fn flush_tlb_user(&self) -> HvResult {
+        native::flush_tlb_user();
+        Ok(())
+    }
+
+    /// Drops every TLB entry, global ones too.
+    fn flush_tlb_kernel(&self) -> HvResult {
+        native::flush_tlb_kernel();
+        Ok(())
+    }
+
+    /// The frame of the live top-level pagetable (a pfn, not a machine
+    /// frame, whatever the platform).
+    fn read_cr3(&self) -> Pfn {
+        arch_i386::cr::Cr3::read().pfn()
+    }
+
+    /// Switches to the pagetable `root`.
+    ///
+    /// # Safety
+    /// `root` must be a complete, pinned pagetable that maps the kernel as
+    /// the current one does.
+    unsafe fn write_cr3(&self, root: Pfn) -> HvResult {
+        // SAFETY: forwarded to the caller.
+        unsafe { arch_i386::cr::Cr3::write(root.addr()) };
+        Ok(())
+    }
+
+    // ---- Batching ---------------------------------------------------------
+
+    /// From here until `leave_lazy_mmu`, updates may be queued.
+    fn enter_lazy_mmu(&self) {}
+
+    /// Issue everything queued; errors of queued updates surface here.
+    fn leave_lazy_mmu(&self) -> HvResult {
+        Ok(())
+    }
+}
