@@ -30,6 +30,7 @@ mod console;
 mod fault;
 mod head;
 mod mem;
+mod memory;
 mod pagetable;
 mod paging;
 mod perf;
@@ -37,7 +38,7 @@ mod result;
 mod selfcheck;
 mod trap;
 
-use paravirt::{BootInfo, ExitStatus, Hypervisor, SelectError, HYPERVISORS};
+use paravirt::{BootInfo, Hypervisor, SelectError, HYPERVISORS};
 
 #[no_mangle]
 extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
@@ -75,8 +76,10 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     let layout = pagetable::layout(hv, &boot, &paging);
     let booted = pagetable::build(hv, &boot, paging, layout);
     if !booted.report.ok() {
-        result::report(ExitStatus::Failure, format_args!("self-check found problems in the live pagetable"));
+        fail!("self-check found problems in the live pagetable");
     }
+    let mut memory = memory::Memory::new(hv, &boot, booted);
+    memory::selftest(&mut memory);
     result::finish()
 }
 

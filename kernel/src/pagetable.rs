@@ -24,9 +24,9 @@ pub struct Booted {
     /// The direct map as the live pagetable maps it (all of low memory).
     pub mem: DirectMap,
     pub report: Report,
-    /// Frames the boot allocator still has (runs), for the runtime one.
-    pub free: [(Pfn, Pfn); mm::bootmem::MAX_FREE],
-    pub nfree: usize,
+    /// Frames the boot allocator handed out (runs): in use for good.
+    pub used: [(Pfn, Pfn); mm::bootmem::MAX_FREE],
+    pub nused: usize,
 }
 
 fn image() -> KernelImage {
@@ -150,9 +150,9 @@ pub fn build(hv: &'static dyn Hypervisor, boot: &BootInfo, paging: Paging, layou
     if boot.cmdline.get("bench") == Some("remap") {
         bulk_update(hv, &w, &layout);
     }
-    let mut free = [(Pfn(0), Pfn(0)); mm::bootmem::MAX_FREE];
-    let nfree = alloc.remaining_ranges(&mut free);
-    Booted { layout, pt, paging, mem, report, free, nfree }
+    let mut used = [(Pfn(0), Pfn(0)); mm::bootmem::MAX_FREE];
+    let nused = alloc.allocated_ranges(&mut used);
+    Booted { layout, pt, paging, mem, report, used, nused }
 }
 
 /// `bench=remap`: the cost of a bulk update of live entries (every 4 KiB

@@ -30,8 +30,8 @@ pub struct Hypercalls<H> {
     batch: Mutex<Batch>,
     hypercalls: AtomicU32,
     async_entries: AtomicU32,
-    /// Pagetable updates announced (or skipped) so far, and the one not to
-    /// announce (`lguest_skip_notify=N`, 0: none).
+    /// Pagetable updates announced (or skipped) so far, and the first not
+    /// to announce (`lguest_skip_notify=N`, 0: none).
     updates: AtomicU32,
     skip: AtomicU32,
 }
@@ -135,26 +135,34 @@ impl<H: Host> Hypercalls<H> {
         }
     }
 
-    /// `lguest_skip_notify=N`: the Nth pagetable update (counted from 1
-    /// over SET_PTE and SET_PMD announcements) is written in guest memory
-    /// but not told to the host, so its audit must find a stale shadow.
-    pub fn skip_update(&self, n: u32) {
+    /// `lguest_skip_notify=N`: from the Nth pagetable update on (counted
+    /// from 1 over SET_PTE and SET_PMD announcements), entries are written
+    /// in guest memory but not told to the host, so its audit must find
+    /// stale shadows. (From N on, not just the Nth: whether one untold
+    /// update leaves a stale shadow depends on whether the host had
+    /// shadowed that page yet, which depends on the code's layout; the
+    /// first update of `mark_rodata_ro` on, some page the kernel keeps
+    /// executing is always among them.)
+    pub fn skip_updates_from(&self, n: u32) {
         self.skip.store(n, Ordering::Relaxed);
     }
 
     /// Announces one entry update (SET_PTE or SET_PMD and its arguments).
     pub fn announce(&self, call: u32, arg1: u32, arg2: u32, arg3: u32) -> HvResult {
         let n = self.updates.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == self.skip.load(Ordering::Relaxed) {
-            log::warn!(
-                "lguest: lguest_skip_notify={}: update {} ({}({:#x}, {:#x}, {:#x})) written but not told to the host",
-                n,
-                n,
-                nr::name(call),
-                arg1,
-                arg2,
-                arg3
-            );
+        let skip = self.skip.load(Ordering::Relaxed);
+        if skip != 0 && n >= skip {
+            if n == skip {
+                log::warn!(
+                    "lguest: lguest_skip_notify={}: update {} ({}({:#x}, {:#x}, {:#x})) and every later one written but not told to the host",
+                    skip,
+                    n,
+                    nr::name(call),
+                    arg1,
+                    arg2,
+                    arg3
+                );
+            }
             return Ok(());
         }
         self.queue(call, arg1, arg2, arg3)

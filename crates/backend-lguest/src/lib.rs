@@ -127,7 +127,7 @@ impl<H: Host> Hypervisor for Lguest<H> {
             boot.reserve(start, end)?;
         }
         match boot.cmdline.get_u32("lguest_skip_notify") {
-            Ok(n) => self.hc.skip_update(n.unwrap_or(0)),
+            Ok(n) => self.hc.skip_updates_from(n.unwrap_or(0)),
             Err(_) => return Err(HvError::local("lguest: lguest_skip_notify= takes a number", &[])),
         }
         log::info!(

@@ -228,6 +228,10 @@ impl PagingPolicy for XenPv {
     fn pagetable_pages_readonly(&self) -> bool {
         true
     }
+
+    fn shared_kernel_pmd(&self) -> bool {
+        false
+    }
 }
 
 impl Cpu for XenPv {

@@ -102,14 +102,14 @@ impl<'a> BootAlloc<'a> {
         &self.free[..self.nfree]
     }
 
-    /// What is still free, as ranges, into `out`; returns how many. For
-    /// handing the rest of low memory to the runtime allocator.
-    pub fn remaining_ranges(&self, out: &mut [(Pfn, Pfn); MAX_FREE]) -> usize {
+    /// What was handed out, as ranges, into `out`; returns how many. For
+    /// handing the rest of memory to the runtime allocator.
+    pub fn allocated_ranges(&self, out: &mut [(Pfn, Pfn); MAX_FREE]) -> usize {
         let mut n = 0;
-        for (i, &(s, e)) in self.free[..self.nfree].iter().enumerate() {
-            let start = if i == self.cur { self.next.max(s) } else { s };
-            if i >= self.cur && start < e {
-                out[n] = (start, e);
+        for (i, &(s, e)) in self.free[..self.nfree].iter().enumerate().take(self.cur + 1) {
+            let end = if i == self.cur { self.next.clamp(s, e) } else { e };
+            if s < end {
+                out[n] = (s, end);
                 n += 1;
             }
         }
@@ -192,7 +192,8 @@ mod tests {
         assert_eq!(a.allocated(), 3);
         assert_eq!(a.remaining(), 0);
         let mut out = [(Pfn(0), Pfn(0)); MAX_FREE];
-        assert_eq!(a.remaining_ranges(&mut out), 0);
+        assert_eq!(a.allocated_ranges(&mut out), 1);
+        assert_eq!(out[0], (Pfn(0x103), Pfn(0x106)));
     }
 
     #[test]
@@ -204,8 +205,8 @@ mod tests {
         assert_eq!(p, Pfn(1));
         assert!(sim.0.borrow()[1].iter().all(|&b| b == 0));
         let mut out = [(Pfn(0), Pfn(0)); MAX_FREE];
-        assert_eq!(a.remaining_ranges(&mut out), 1);
-        assert_eq!(out[0], (Pfn(2), Pfn(8)));
+        assert_eq!(a.allocated_ranges(&mut out), 1);
+        assert_eq!(out[0], (Pfn(1), Pfn(2)));
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum MmError {
     Foreign { va: VirtAddr, raw: u64 },
     /// The memory map has more free ranges than the boot allocator keeps.
     TooManyFreeRanges { max: usize },
+    /// A frame was given back that was not allocated.
+    DoubleFree { pfn: arch_i386::Pfn },
     /// A hypervisor operation failed.
     Hv(HvError),
     /// A large page someone else made is where the kernel needs 4 KiB
@@ -54,6 +56,7 @@ impl fmt::Display for MmError {
             MmError::TooManyFreeRanges { max } => {
                 write!(f, "the memory map leaves more than {max} free ranges; the boot allocator keeps {max}")
             }
+            MmError::DoubleFree { pfn } => write!(f, "frame {pfn} was freed but is not allocated"),
             MmError::Hv(e) => write!(f, "{e}"),
             MmError::LargePage { va, what } => {
                 write!(f, "a large page at {va} is in the way of the {what}, which needs 4 KiB pages")

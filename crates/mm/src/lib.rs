@@ -37,12 +37,15 @@
 pub mod bootmem;
 pub mod check;
 pub mod error;
+pub mod fixmap;
+pub mod frames;
 pub mod layout;
 pub mod pagetable;
 pub mod protect;
 pub mod rewrite;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
+pub mod space;
 #[cfg(test)]
 mod tests;
 pub mod walk;

@@ -85,6 +85,8 @@ pub struct Recorder {
     pub boot_root: Option<Pfn>,
     /// Log individual writes (off for benchmarks).
     pub record: bool,
+    /// What `write_cr3` loaded last.
+    pub cr3: core::cell::Cell<Pfn>,
 }
 
 // SAFETY: host tests use one Recorder per thread; Mmu needs Sync only
@@ -93,7 +95,12 @@ unsafe impl Sync for Recorder {}
 
 impl Recorder {
     pub fn new(boot_root: Option<Pfn>) -> Recorder {
-        Recorder { events: RefCell::new(Vec::new()), boot_root, record: true }
+        Recorder {
+            events: RefCell::new(Vec::new()),
+            boot_root,
+            record: true,
+            cr3: core::cell::Cell::new(Pfn(0)),
+        }
     }
     fn log(&self, e: Event) {
         if self.record {
@@ -178,10 +185,11 @@ impl Mmu for Recorder {
         Ok(())
     }
     fn read_cr3(&self) -> Pfn {
-        panic!("read_cr3 on the recorder: pass the root explicitly")
+        self.cr3.get()
     }
     unsafe fn write_cr3(&self, root: Pfn) -> HvResult {
         self.log(Event::WriteCr3(root));
+        self.cr3.set(root);
         Ok(())
     }
 }

@@ -81,6 +81,16 @@ fn build(
     Ok((pt, layout))
 }
 
+/// A kernel pagetable over 16 MiB of `sim`, for tests of what runs on it.
+pub fn built(sim: &SimMem, rec: &Recorder, mode: PagingMode) -> (crate::Pagetable, Layout) {
+    let c = Case {
+        mode,
+        caps: Caps { large_pages: false, global_pages: false, nx: mode == PagingMode::Pae },
+        mem_bytes: 16 << 20,
+    };
+    build(sim, rec, &c, &[]).unwrap()
+}
+
 #[test]
 fn fresh_build_maps_every_low_page_once_with_the_right_permissions() {
     for c in all_cases(24 << 20) {

@@ -209,13 +209,17 @@ pub trait Mmu: Sync {
 
     /// The kernel is about to run on the pagetable `root` for the first
     /// time (Xen: validate and pin it; lguest: nothing, the host shadows
-    /// on demand). `tables` are its pagetable pages below the root.
+    /// on demand). `tables` are its pagetable pages below the root. From
+    /// then on the table's writes are told ([`Pinning::Pinned`]).
     fn pin(&self, _root: Pfn, _tables: &mut dyn Iterator<Item = Pfn>) -> HvResult {
         Ok(())
     }
 
-    /// `root` will not be used again (Xen: unpin; its pages become plain
-    /// memory).
+    /// `root` (not live) will not be used again: after this its tables are
+    /// plain memory again, written without telling anyone (Xen: unpin and
+    /// make them writable; lguest: make the host drop its shadow of the
+    /// user half, which it would otherwise reuse if the page came back as
+    /// another root).
     fn unpin(&self, _root: Pfn, _tables: &mut dyn Iterator<Item = Pfn>) -> HvResult {
         Ok(())
     }

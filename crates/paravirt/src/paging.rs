@@ -46,4 +46,12 @@ pub trait PagingPolicy: Sync {
     fn pagetable_pages_readonly(&self) -> bool {
         false
     }
+
+    /// With PAE, may every root share the kernel's pmd page (Linux's
+    /// `SHARED_KERNEL_PMD`)? Xen PV: no, its L2 under slot 3 also holds
+    /// Xen's own mappings and may belong to one L3 only, so each root gets
+    /// its own copy, kept in sync.
+    fn shared_kernel_pmd(&self) -> bool {
+        true
+    }
 }

@@ -1,0 +1,198 @@
+//! The running kernel's memory: every free frame in the runtime allocator,
+//! temporary kernel mappings (kmap_atomic on the fixmap), and address
+//! spaces, all through the backend's MMU ops.
+//!
+//! `selftest` exercises each runtime hook once, the way the process code
+//! will: a highmem page zeroed and filled through kmap_atomic (`set_pte`,
+//! `flush_tlb_single`); an address space created (`alloc_pd`), given a page
+//! (`alloc_pt`), activated (`pin`, `write_cr3`), used, unmapped as a range
+//! (`flush_tlb_user`), left (`write_cr3`) and destroyed (`unpin`,
+//! `release_pt`, `release_pd`), with every frame accounted for.
+
+use arch_i386::{Pfn, PteFlags};
+use mm::fixmap::{FixSlot, KmapAtomic};
+use mm::frames::{FrameAllocator, Zone};
+use mm::space::{AddressSpace, Ctx};
+use mm::walk::Walker;
+use mm::{Layout, MmError};
+use paravirt::memmap::RegionKind;
+use paravirt::{BootInfo, Hypervisor};
+
+use crate::mem::DirectMap;
+use crate::pagetable::Booted;
+use crate::{fail, kprintln};
+
+pub struct Memory {
+    pub hv: &'static dyn Hypervisor,
+    pub frames: FrameAllocator<'static>,
+    pub layout: Layout,
+    pub mem: DirectMap,
+    pub kernel_root: Pfn,
+    pub nx: bool,
+}
+
+/// The frame bitmap: one bit per frame of a 32-bit physical address space
+/// (128 KiB), in the image's bss so it exists before any allocator does.
+struct Bitmap(core::cell::UnsafeCell<[u32; 1 << 15]>);
+
+// SAFETY: handed out once (`TAKEN`), to the one runtime allocator.
+unsafe impl Sync for Bitmap {}
+
+static BITMAP: Bitmap = Bitmap(core::cell::UnsafeCell::new([0; 1 << 15]));
+static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+impl Memory {
+    /// Hands every frame the boot left free to the runtime allocator: RAM
+    /// from the memory map (from 1 MiB up, the first megabyte is the PC's),
+    /// minus what the boot reserved and what the boot allocator gave out.
+    pub fn new(hv: &'static dyn Hypervisor, boot: &BootInfo, b: Booted) -> Memory {
+        let end = Pfn((boot.memory.ram_end_below_4g() >> 12) as u32);
+        assert!(!TAKEN.swap(true, core::sync::atomic::Ordering::SeqCst), "one runtime allocator");
+        // SAFETY: the bitmap is handed out once (checked above) and lives
+        // forever.
+        let bits = unsafe { &mut *BITMAP.0.get() };
+        let mut frames = FrameAllocator::new(bits, b.layout.max_low_pfn, end);
+        let mut keep = [(Pfn(0), Pfn(0)); paravirt::bootinfo::MAX_RESERVED + mm::bootmem::MAX_FREE];
+        let reserved = boot.reserved();
+        keep[..reserved.len()].copy_from_slice(reserved);
+        keep[reserved.len()..reserved.len() + b.nused].copy_from_slice(&b.used[..b.nused]);
+        let keep = &keep[..reserved.len() + b.nused];
+        let floor = Pfn(arch_i386::layout::KERNEL_PHYS_START >> 12);
+        for r in boot.memory.regions().iter().filter(|r| r.kind == RegionKind::Ram) {
+            let start = Pfn(((r.start + 0xFFF) >> 12).min(end.0 as u64) as u32).max(floor);
+            let stop = Pfn((r.end() >> 12).min(end.0 as u64) as u32);
+            add_unreserved(&mut frames, start, stop, keep);
+        }
+        let (low, high) = frames.free_count();
+        kprintln!("memory: {} KiB free in low memory, {} KiB in high memory", low * 4, high * 4);
+        Memory { hv, frames, layout: b.layout, mem: b.mem, kernel_root: b.pt.root, nx: b.paging.caps.nx }
+    }
+
+    /// The kernel's own (live) pagetable.
+    pub fn kernel(&self) -> Walker<'_> {
+        Walker::live(self.hv.mmu(), &self.mem, self.layout.mode, self.kernel_root)
+    }
+
+    pub fn ctx(&mut self) -> Ctx<'_, 'static, dyn paravirt::Mmu> {
+        let policy = self.hv.paging();
+        Ctx {
+            mmu: self.hv.mmu(),
+            mem: &self.mem,
+            frames: &mut self.frames,
+            mode: self.layout.mode,
+            kernel_root: self.kernel_root,
+            shared_kernel_pmd: policy.shared_kernel_pmd(),
+            kernel_top: self.layout.fixaddr_top as u64 + 4096,
+        }
+    }
+
+    /// Fills frame `pfn` (of any zone) with `byte` through kmap_atomic.
+    pub fn fill(&self, slot: FixSlot, pfn: Pfn, byte: u8) -> Result<(), MmError> {
+        let w = self.kernel();
+        let k = KmapAtomic::map(&w, &self.layout, slot, pfn, self.nx)?;
+        // SAFETY: the fixmap slot maps the frame's 4096 bytes read-write
+        // until `unmap`.
+        unsafe { core::ptr::write_bytes(k.ptr(), byte, 4096) };
+        k.unmap(&w, &self.layout)
+    }
+
+    /// Sums frame `pfn`'s bytes through kmap_atomic.
+    pub fn sum(&self, slot: FixSlot, pfn: Pfn) -> Result<u32, MmError> {
+        let w = self.kernel();
+        let k = KmapAtomic::map(&w, &self.layout, slot, pfn, self.nx)?;
+        // SAFETY: as in `fill`; read only.
+        let bytes = unsafe { core::slice::from_raw_parts(k.ptr(), 4096) };
+        let s = bytes.iter().map(|&b| b as u32).sum();
+        k.unmap(&w, &self.layout)?;
+        Ok(s)
+    }
+}
+
+fn add_unreserved(frames: &mut FrameAllocator, start: Pfn, stop: Pfn, reserved: &[(Pfn, Pfn)]) {
+    if start >= stop {
+        return;
+    }
+    match reserved.iter().find(|(s, e)| *s < stop && *e > start) {
+        Some(&(s, e)) => {
+            add_unreserved(frames, start, s, reserved);
+            add_unreserved(frames, e, stop, reserved);
+        }
+        None => frames.add_free(start, stop),
+    }
+}
+
+/// User addresses the self-test maps (and nothing else uses): one before
+/// the space's first activation, one in a pte page of its own after.
+const PROBE_VA: u32 = 0x4000_0000;
+const LATE_VA: u32 = 0x8000_0000;
+
+/// Every runtime MMU hook once, through real work; a problem ends the run.
+pub fn selftest(m: &mut Memory) {
+    if let Err(e) = try_selftest(m) {
+        fail!("runtime memory self-test: {}", e);
+    }
+}
+
+fn try_selftest(m: &mut Memory) -> Result<(), MmError> {
+    let before = m.frames.free_count();
+    // A page of the highest zone there is, filled and read back through
+    // two different temporary mappings.
+    let page = m.frames.alloc(Zone::High).ok_or(MmError::OutOfMemory { what: "test page", allocated: 0 })?;
+    m.fill(FixSlot::KmapUser0, page, 0x5A)?;
+    if m.sum(FixSlot::KmapUser1, page)? != 0x5A * 4096 {
+        fail!("kmap_atomic: a page filled through one fixmap slot reads back differently through another");
+    }
+    // An address space of its own, that page mapped in it, used through
+    // it from the kernel.
+    let mut ctx = m.ctx();
+    let mut space = AddressSpace::new(&mut ctx)?;
+    space.map(&mut ctx, PROBE_VA, page, PteFlags::RW)?;
+    space.map(&mut ctx, PROBE_VA + 4096, page, PteFlags::empty())?;
+    // SAFETY: the space's kernel half is the kernel's; nothing uses user
+    // mappings while the self-test runs.
+    unsafe { space.activate(&mut ctx)? };
+    // A pte page made while the space is pinned (the hypervisor validates
+    // it at once), emptied and freed by an munmap while the space is live.
+    space.map(&mut ctx, LATE_VA, page, PteFlags::empty())?;
+    let probe = PROBE_VA as *mut u32;
+    // SAFETY: PROBE_VA is mapped read-write in the live space (just above),
+    // to a frame this test owns; a supervisor access to a user page.
+    unsafe { probe.add(5).write_volatile(0xC0FF_EE00) };
+    // SAFETY: the other pages map the same frame, read-only.
+    let seen = unsafe { ((PROBE_VA + 4096) as *const u32).add(5).read_volatile() };
+    // SAFETY: as above.
+    let late = unsafe { (LATE_VA as *const u32).add(5).read_volatile() };
+    let mut unmapped = space.unmap_range(&mut ctx, LATE_VA, 1024, true)?;
+    unmapped += space.unmap_range(&mut ctx, PROBE_VA, 2, true)?;
+    // SAFETY: back to the kernel's own pagetable, complete and pinned.
+    unsafe { ctx.mmu.write_cr3(ctx.kernel_root)? };
+    let counts = space.destroy(&mut ctx, |_| {})?;
+    if seen != 0xC0FF_EE00 || late != seen || unmapped != 3 {
+        fail!(
+            "address space: a write through one user mapping read {:#x} and {:#x} through the others ({} unmapped)",
+            seen,
+            late,
+            unmapped
+        );
+    }
+    if m.sum(FixSlot::Probe, page)? != 0x5A * 4092 + (0xC0 + 0xFF + 0xEE) {
+        fail!("address space: the write through the user mapping did not reach the frame");
+    }
+    m.frames.free(page).map_err(|e| MmError::DoubleFree { pfn: e.0 })?;
+    let after = m.frames.free_count();
+    kprintln!(
+        "runtime: kmap_atomic, and an address space: alloc_pt {} alloc_pd {} pin {} / unpin {} release_pt {} release_pd {}; free frames {:?} -> {:?}",
+        counts.alloc_pt,
+        counts.alloc_pd,
+        counts.pins,
+        counts.unpins,
+        counts.release_pt,
+        counts.release_pd,
+        before,
+        after
+    );
+    if counts.alloc_pt != counts.release_pt || counts.alloc_pd != counts.release_pd || before != after {
+        fail!("runtime: pagetable pages or frames leaked");
+    }
+    Ok(())
+}
