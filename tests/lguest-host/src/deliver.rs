@@ -16,9 +16,9 @@
 use crate::abi::{off, IRQ_ENABLED};
 use crate::fatal::{fatal, Result};
 use crate::gpt;
-use crate::switcher::GUEST_CS;
-use crate::trap::name;
+use crate::layout::GUEST_CS;
 use crate::vm::Vm;
+use arch_i386::trap::name;
 
 const IF: u32 = 1 << 9;
 const TF: u32 = 1 << 8;
@@ -42,7 +42,7 @@ fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
 
 /// Delivers `vector` (with `error` if it has an error code) to the guest.
 pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
-    let r = *vm.regs;
+    let r = vm.regs;
     let Some(gate) = vm.idt.get(vector) else {
         return Err(match error {
             Some(e) => fatal!(

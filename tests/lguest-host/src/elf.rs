@@ -4,8 +4,8 @@
 
 use boot_support::elf::Elf;
 
-use crate::fatal::{fatal, Result};
-use crate::guest_mem::GuestMem;
+use lguest_host::fatal::{fatal, Result};
+use lguest_host::guest_mem::GuestMem;
 
 pub struct Loaded {
     pub entry: u32,

@@ -49,17 +49,24 @@ impl fmt::Display for Msg {
     }
 }
 
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
 /// A run-ending error: its message.
 pub type Fatal = Msg;
 
 /// `msg!("...", args)`: a [`Msg`] with that text.
+#[macro_export]
 macro_rules! msg {
     ($($arg:tt)*) => {
         $crate::fatal::Msg::new(format_args!($($arg)*))
     };
 }
-pub(crate) use msg;
+pub use msg;
 /// `fatal!("...", args)`: a [`Fatal`] saying why the run must stop.
-pub(crate) use msg as fatal;
+pub use msg as fatal;
 
 pub type Result<T = ()> = core::result::Result<T, Fatal>;

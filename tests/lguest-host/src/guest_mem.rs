@@ -1,12 +1,12 @@
 //! Guest-physical memory: one contiguous block of host RAM.
 //!
-//! Guest-physical address 0 is host-physical `base`, and the host's
-//! identity map makes host-physical addresses usable as pointers. Every
-//! access is bounds-checked: guest-physical addresses come from the guest
-//! (hypercall arguments, pagetable entries) and a bad one must stop the
-//! guest, not corrupt the host.
+//! Guest-physical address 0 is host-physical `base` ([`HostPhys`] turns
+//! that into a pointer). Every access is bounds-checked: guest-physical
+//! addresses come from the guest (hypercall arguments, pagetable entries)
+//! and a bad one must stop the guest, not corrupt the host.
 
 use crate::fatal::{fatal, Result};
+use crate::phys::HostPhys;
 
 #[derive(Clone, Copy, Debug)]
 pub struct GuestMem {
@@ -14,6 +14,7 @@ pub struct GuestMem {
     pub base: u32,
     /// Bytes.
     pub size: u32,
+    pub phys: HostPhys,
 }
 
 impl GuestMem {
@@ -39,13 +40,13 @@ impl GuestMem {
     }
 
     fn ptr(&self, gpa: u32) -> *mut u8 {
-        (self.base + gpa) as *mut u8
+        self.phys.ptr(self.base + gpa)
     }
 
     pub fn read_u32(&self, gpa: u32, what: &str) -> Result<u32> {
         self.check(gpa, 4, what)?;
-        // SAFETY: inside guest memory (checked), which the identity map
-        // covers; unaligned reads are fine on x86.
+        // SAFETY: inside guest memory (checked), which HostPhys maps;
+        // unaligned reads are fine on x86.
         Ok(unsafe { (self.ptr(gpa) as *const u32).read_unaligned() })
     }
 
@@ -81,8 +82,9 @@ impl GuestMem {
     pub fn copy_from_host(&self, gpa: u32, src: u32, len: u32, what: &str) -> Result {
         self.check(gpa, len, what)?;
         // SAFETY: the destination is inside guest memory; the caller checked
-        // that the source lies in the module, which is below the guest block.
-        unsafe { core::ptr::copy_nonoverlapping(src as *const u8, self.ptr(gpa), len as usize) };
+        // that the source lies in the module, which is below the guest block
+        // and mapped like it.
+        unsafe { core::ptr::copy_nonoverlapping(self.phys.ptr(src), self.ptr(gpa), len as usize) };
         Ok(())
     }
 

@@ -12,7 +12,7 @@
 //! Then it turns on paging (with CR0.WP, so read-only pages are read-only
 //! for rings 0-2 as well, the guest's ring 1 included) and jumps high.
 
-use crate::switcher::{HOST_PHYS, SWITCHER_ADDR};
+use lguest_host::layout::{HOST_PHYS, SWITCHER_ADDR};
 
 /// Bytes of physical memory the head maps at their own address.
 pub const IDENTITY_MAPPED: u64 = 1 << 30;

@@ -10,7 +10,7 @@
 use crate::abi::{self, off, RING_SIZE, STATUS_DONE};
 use crate::console::say;
 use crate::fatal::{fatal, msg, Result};
-use crate::switcher::{self, SWITCHER_SIZE};
+use crate::layout::{self, SWITCHER_SIZE};
 use crate::vm::{End, Vm};
 
 /// The longest string NOTIFY or CRASH may pass.
@@ -155,11 +155,11 @@ fn set_stack(vm: &mut Vm, ss: u32, esp: u32, pages: u32) -> Result {
 /// least, with the accessed bit set (the guest view maps the GDT
 /// read-only, so the CPU must never need to write it).
 fn load_gdt(vm: &mut Vm, gdt: u32, entries: u32) -> Result {
-    if entries as usize > switcher::GDT_ENTRIES {
-        return Err(fatal!("LOAD_GDT: {} entries (at most {})", entries, switcher::GDT_ENTRIES));
+    if entries as usize > layout::GDT_ENTRIES {
+        return Err(fatal!("LOAD_GDT: {} entries (at most {})", entries, layout::GDT_ENTRIES));
     }
     for i in 0..entries as usize {
-        if switcher::host_owned(i) {
+        if layout::host_owned(i) {
             continue;
         }
         let lo = vm.mem.read_u32(gdt + i as u32 * 8, "the guest's GDT")?;
@@ -175,7 +175,7 @@ fn load_gdt(vm: &mut Vm, gdt: u32, entries: u32) -> Result {
             }
             d |= 1 << 40;
         }
-        switcher::set_gdt_entry(i, d);
+        vm.gdt.set(i, d);
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! kernel code segment.
 
 use crate::fatal::{fatal, Result};
-use crate::switcher::HYPERCALL_VECTOR;
+use crate::layout::HYPERCALL_VECTOR;
 
 /// Gates the guest may load: exceptions and (unused here) its 32 IRQs.
 const GATES: u32 = 64;

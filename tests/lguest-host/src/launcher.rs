@@ -19,10 +19,11 @@ use paravirt::bootparams::{
     OFF_HEADER, OFF_LOADFLAGS, OFF_VERSION,
 };
 
+use lguest_host::fatal::{fatal, Result};
+use lguest_host::guest_mem::GuestMem;
+use lguest_host::layout::{GuestRegs, GUEST_CS, GUEST_DS};
+
 use crate::elf;
-use crate::fatal::{fatal, Result};
-use crate::guest_mem::GuestMem;
-use crate::switcher::{GuestRegs, GUEST_CS, GUEST_DS};
 
 const CMDLINE: u32 = 4096;
 const CMDLINE_MAX: u32 = 4096;

@@ -1,38 +1,10 @@
-//! lguest-host: a small lguest host of our own, to boot-test the kernel's
-//! lguest backend.
-//!
-//! lguest (Linux 2.6.23 to 4.13) ran a Linux guest on a Linux host with no
-//! hardware virtualization at all: the guest kernel runs in ring 1, where
-//! every privileged instruction faults, and asks the host for what it
-//! cannot do itself through hypercalls. It no longer exists, so this crate
-//! is the host, booted by QEMU (TCG) as a bare-metal multiboot kernel,
-//! with the guest kernel as its module. It implements the guest ABI of
-//! Linux 2.6.24.
-//!
-//! # How it works
-//!
-//! - **The Launcher** (`launcher.rs`): the guest gets a block of host RAM
-//!   as its physical memory, its ELF loaded there, `boot_params` with
-//!   `hardware_subarch = 1`, and a linear pagetable (all memory at 0 and at
-//!   PAGE_OFFSET). It starts in ring 1 at its ELF entry.
-//! - **The Switcher** (`switcher.rs`): the host owns the real GDT, IDT and
-//!   TSS. They, the trap entry code and a ring-0 stack live in the top
-//!   4 MiB (the whole host is linked at 0xFFC00000), mapped at the same
-//!   address in the host's pagetable and in every pagetable the guest runs
-//!   on, so a trap from the guest can reach the host, which then switches
-//!   to its own pagetable.
-//! - **Shadow paging** (`shadow.rs`): the guest's pagetables are never
-//!   loaded into CR3; the host builds shadow tables from them on demand,
-//!   fault by fault, and the guest must announce every change (SET_PTE,
-//!   SET_PMD, FLUSH_TLB, NEW_PGTABLE). At the end an audit (`audit.rs`)
-//!   checks that every shadow entry is still backed by the guest's tables.
-//! - **Hypercalls** (`hypercall.rs`) through vector 0x1f, the only gate
-//!   ring 1 may use, plus the async ring in `lguest_data`; faults the guest
-//!   must handle are delivered to the handlers it registered (`deliver.rs`);
-//!   port I/O is skipped (`emulate.rs`).
-//! - **The verdict** (`outcome.rs`): the guest prints through NOTIFY; the
-//!   host reads its `Test result:` line, adds its own findings, prints its
-//!   counters and ends QEMU through isa-debug-exit with the status.
+//! lguest-host, the binary: what only the machine has. QEMU boots it with
+//! `-kernel`, the pvops kernel as its multiboot module; the head code
+//! (`head.rs`) maps it at the top of the address space, the Switcher
+//! (`switcher.rs`) owns the real GDT, IDT and TSS and moves between host
+//! and guest, the watchdog (`watchdog.rs`) ticks, the Launcher
+//! (`launcher.rs`, `elf.rs`) loads the guest, and `outcome.rs` ends QEMU
+//! with the verdict. Everything else is the library (`lib.rs`).
 //!
 //! Options (QEMU `-append`): `mem=SIZE` (guest memory, default 32M). The
 //! guest's command line is the module string after the file name.
@@ -42,40 +14,26 @@
 // errors are rare, so moving 200 bytes on that path costs nothing.
 #![allow(clippy::result_large_err)]
 
-mod abi;
-mod audit;
-mod console;
-mod deliver;
 mod elf;
-mod emulate;
-mod fatal;
-mod gpt;
-mod guest_mem;
 mod head;
-mod hypercall;
-mod idt;
 mod launcher;
 mod outcome;
-mod pool;
-mod shadow;
-mod stats;
 mod switcher;
 mod trap;
-mod vm;
 mod watchdog;
 
 use arch_i386::cr;
 use arch_i386::layout::PAGE_OFFSET;
 use boot_support::multiboot;
+use lguest_host::console::{self, say};
+use lguest_host::fatal::{fatal, Fatal, Result};
+use lguest_host::guest_mem::GuestMem;
+use lguest_host::layout::{HOST_PHYS, SWITCHER_ADDR};
+use lguest_host::phys::HostPhys;
+use lguest_host::pool::Pool;
+use lguest_host::shadow::Shadows;
+use lguest_host::vm::{End, Vm};
 use paravirt::ExitStatus;
-
-use console::say;
-use fatal::{fatal, Fatal, Result};
-use guest_mem::GuestMem;
-use pool::Pool;
-use shadow::Shadows;
-use switcher::SWITCHER_ADDR;
-use vm::{End, Vm};
 
 /// Host-physical address of guest-physical 0.
 const GUEST_BASE: u32 = 64 << 20;
@@ -132,7 +90,7 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
     }
     say!(
         "host image {:#x}-{:#x}, linked at {:#x}; guest memory {} MiB at host-physical {:#x}; {} shadow pool pages",
-        switcher::HOST_PHYS,
+        HOST_PHYS,
         head::host_phys_end(),
         SWITCHER_ADDR,
         mem >> 20,
@@ -141,7 +99,11 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
     );
     switcher::init(head::host_cr3());
     watchdog::init();
-    let gm = GuestMem { base: GUEST_BASE, size: mem };
+    // SAFETY: the head code identity-maps the first 1 GiB (checked above
+    // to hold guest memory and the pool), so a host-physical address is
+    // its own pointer.
+    let phys = unsafe { HostPhys::new(0) };
+    let gm = GuestMem { base: GUEST_BASE, size: mem, phys };
     let l = launcher::launch(&gm, module.start, module.end, module.cmdline)?;
     say!(
         "guest kernel loaded (entry {:#x}, end {:#x}); boot_params at 0, command line \"{}\"; Launcher pagetable {:#x}-{:#x}, pgdir {:#x}",
@@ -152,11 +114,10 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
         mem,
         l.pgdir
     );
-    let shadows = Shadows::new(gm, Pool::new(guest_end, pool_end), switcher::guest_view_pde(), l.pgdir)?;
-    let regs = switcher::take_frame();
-    *regs = launcher::initial_regs(l.entry);
+    let shadows =
+        Shadows::new(gm, Pool::new(phys, guest_end, pool_end), switcher::guest_view_pde(), l.pgdir)?;
     say!("entering the guest in ring 1 at {:#x}", l.entry);
-    Ok(Vm::new(regs, gm, shadows, l.pgdir))
+    Ok(Vm::new(launcher::initial_regs(l.entry), gm, shadows, l.pgdir))
 }
 
 /// Runs the guest, trap after trap, until it powers off or must stop.
@@ -167,7 +128,7 @@ fn run(mut vm: Vm) -> ! {
         // SAFETY: only TS changes, which makes the guest's next FPU
         // instruction trap (#NM) as it asked; paging and protection stay.
         unsafe { cr::Cr0::write(cr0) };
-        switcher::run(vm.shadows.cr3(), vm.regs);
+        switcher::run(vm.shadows.cr3(), &mut vm.regs, &mut vm.gdt);
         if let Err(why) = trap::handle(&mut vm) {
             vm.end = Some(End::Killed(why));
         }

@@ -15,10 +15,10 @@
 use arch_i386::io;
 use paravirt::ExitStatus;
 
-use crate::console::say;
-use crate::fatal::{fatal, Fatal};
-use crate::vm::{End, Vm};
-use crate::{audit, console};
+use lguest_host::audit;
+use lguest_host::console::{self, say};
+use lguest_host::fatal::{fatal, Fatal};
+use lguest_host::vm::{End, Vm};
 
 pub fn finish(vm: &mut Vm) -> ! {
     vm.console.break_line();

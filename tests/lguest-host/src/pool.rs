@@ -2,10 +2,13 @@
 //! a page at a time, with freed pages kept on a list threaded through
 //! their first word.
 
-/// A zeroed page, identity-mapped: its address is both physical and usable.
+use crate::phys::HostPhys;
+
+/// A zeroed page, by its host-physical address (what shadow entries hold).
 pub type Page = u32;
 
 pub struct Pool {
+    phys: HostPhys,
     next: u32,
     end: u32,
     free: u32,
@@ -17,16 +20,20 @@ pub struct Pool {
 
 impl Pool {
     /// The pages of `[start, end)` (page aligned).
-    pub const fn new(start: u32, end: u32) -> Pool {
-        Pool { next: start, end, free: 0, total: (end - start) >> 12, in_use: 0, peak: 0 }
+    pub const fn new(phys: HostPhys, start: u32, end: u32) -> Pool {
+        Pool { phys, next: start, end, free: 0, total: (end - start) >> 12, in_use: 0, peak: 0 }
+    }
+
+    pub fn phys(&self) -> HostPhys {
+        self.phys
     }
 
     pub fn alloc(&mut self) -> Option<Page> {
         let page = if self.free != 0 {
             let p = self.free;
-            // SAFETY: a free page of the pool: host RAM, identity-mapped,
-            // its first word the link we stored.
-            self.free = unsafe { (p as *const u32).read() };
+            // SAFETY: a free page of the pool: host RAM HostPhys maps, its
+            // first word the link we stored.
+            self.free = unsafe { (self.phys.ptr(p) as *const u32).read() };
             p
         } else if self.next < self.end {
             let p = self.next;
@@ -35,8 +42,8 @@ impl Pool {
         } else {
             return None;
         };
-        // SAFETY: a page of the pool nobody else uses.
-        unsafe { core::ptr::write_bytes(page as *mut u8, 0, 4096) };
+        // SAFETY: a page of the pool nobody else uses, mapped by HostPhys.
+        unsafe { core::ptr::write_bytes(self.phys.ptr(page), 0, 4096) };
         self.in_use += 1;
         self.peak = self.peak.max(self.in_use);
         Some(page)
@@ -44,7 +51,7 @@ impl Pool {
 
     pub fn free(&mut self, page: Page) {
         // SAFETY: `page` came from alloc and is no longer referenced.
-        unsafe { (page as *mut u32).write(self.free) };
+        unsafe { (self.phys.ptr(page) as *mut u32).write(self.free) };
         self.free = page;
         self.in_use -= 1;
     }

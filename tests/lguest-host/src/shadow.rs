@@ -27,8 +27,9 @@
 use crate::fatal::{fatal, Result};
 use crate::gpt::{self, Walk, ACCESSED, DIRTY, P, RW, USER};
 use crate::guest_mem::GuestMem;
+use crate::layout::SWITCHER_PGD_INDEX;
+use crate::phys::HostPhys;
 use crate::pool::{Page, Pool};
-use crate::switcher::SWITCHER_PGD_INDEX;
 
 /// Shadow pgdirs kept at once (2.6.24: 4).
 pub const SLOTS: usize = 4;
@@ -71,6 +72,7 @@ pub struct Mismatch {
 pub struct Shadows {
     mem: GuestMem,
     pool: Pool,
+    t: Tables,
     slots: [Option<Slot>; SLOTS],
     current: usize,
     evict_next: usize,
@@ -80,21 +82,27 @@ pub struct Shadows {
     pub stats: Stats,
 }
 
-fn entry(table: Page, index: u32) -> *mut u32 {
-    debug_assert!(index < 1024);
-    (table as *mut u32).wrapping_add(index as usize)
-}
+/// Shadow table pages, by host-physical address.
+#[derive(Clone, Copy)]
+struct Tables(HostPhys);
 
-fn read(table: Page, index: u32) -> u32 {
-    // SAFETY: a shadow table page from the pool (identity-mapped host RAM),
-    // index < 1024.
-    unsafe { entry(table, index).read_volatile() }
-}
+impl Tables {
+    fn entry(&self, table: Page, index: u32) -> *mut u32 {
+        assert!(index < 1024);
+        (self.0.ptr(table) as *mut u32).wrapping_add(index as usize)
+    }
 
-fn write(table: Page, index: u32, v: u32) {
-    // SAFETY: as for read; the MMU only reads these while the guest runs,
-    // and the guest is stopped.
-    unsafe { entry(table, index).write_volatile(v) }
+    fn read(&self, table: Page, index: u32) -> u32 {
+        // SAFETY: a shadow table page from the pool (host RAM HostPhys
+        // maps), index < 1024.
+        unsafe { self.entry(table, index).read_volatile() }
+    }
+
+    fn write(&self, table: Page, index: u32, v: u32) {
+        // SAFETY: as for read; the MMU only reads these while the guest
+        // runs, and the guest is stopped.
+        unsafe { self.entry(table, index).write_volatile(v) }
+    }
 }
 
 impl Shadows {
@@ -102,6 +110,7 @@ impl Shadows {
     pub fn new(mem: GuestMem, pool: Pool, switcher_pde: u32, gpgdir: u32) -> Result<Shadows> {
         let mut s = Shadows {
             mem,
+            t: Tables(pool.phys()),
             pool,
             slots: [None; SLOTS],
             current: 0,
@@ -120,7 +129,7 @@ impl Shadows {
 
     fn new_slot(&mut self, gpgdir: u32) -> Result<Slot> {
         let spgdir = self.alloc()?;
-        write(spgdir, SWITCHER_PGD_INDEX, self.switcher_pde);
+        self.t.write(spgdir, SWITCHER_PGD_INDEX, self.switcher_pde);
         Ok(Slot { gpgdir, spgdir })
     }
 
@@ -154,10 +163,10 @@ impl Shadows {
 
     fn release_pgd(&mut self, i: usize, index: u32) {
         let spgdir = self.slot(i).spgdir;
-        let e = read(spgdir, index);
+        let e = self.t.read(spgdir, index);
         if e & P != 0 {
             self.pool.free(e & !0xFFF);
-            write(spgdir, index, 0);
+            self.t.write(spgdir, index, 0);
         }
     }
 
@@ -205,14 +214,14 @@ impl Shadows {
         }
         let spte = self.spte(va, frame, perm)?;
         let i = self.current;
-        let mut spgd = read(self.slot(i).spgdir, va >> 22);
+        let mut spgd = self.t.read(self.slot(i).spgdir, va >> 22);
         if spgd & P == 0 {
             let table = self.alloc()?;
             // alloc may have dropped everything, but never the slots.
             spgd = table | P | RW | USER;
-            write(self.slot(i).spgdir, va >> 22, spgd);
+            self.t.write(self.slot(i).spgdir, va >> 22, spgd);
         }
-        write(spgd & !0xFFF, (va >> 12) & 1023, spte);
+        self.t.write(spgd & !0xFFF, (va >> 12) & 1023, spte);
         self.stats.filled += 1;
         Ok(true)
     }
@@ -229,7 +238,7 @@ impl Shadows {
             if !kernel && slot.gpgdir != gpgdir {
                 continue;
             }
-            let spgd = read(slot.spgdir, va >> 22);
+            let spgd = self.t.read(slot.spgdir, va >> 22);
             if spgd & P == 0 {
                 continue;
             }
@@ -241,7 +250,7 @@ impl Shadows {
                     spte = self.spte(va, val >> 12, P | (pde & val & (RW | USER)))?;
                 }
             }
-            write(spgd & !0xFFF, (va >> 12) & 1023, spte);
+            self.t.write(spgd & !0xFFF, (va >> 12) & 1023, spte);
             self.stats.set_pte_applied += 1;
         }
         Ok(())
@@ -318,12 +327,12 @@ impl Shadows {
         let mut checked = 0;
         for slot in self.slots.iter().flatten() {
             for index in 0..SWITCHER_PGD_INDEX {
-                let spgd = read(slot.spgdir, index);
+                let spgd = self.t.read(slot.spgdir, index);
                 if spgd & P == 0 {
                     continue;
                 }
                 for j in 0..1024 {
-                    let spte = read(spgd & !0xFFF, j);
+                    let spte = self.t.read(spgd & !0xFFF, j);
                     if spte & P == 0 {
                         continue;
                     }

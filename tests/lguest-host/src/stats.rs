@@ -4,8 +4,8 @@
 use crate::abi::{self, NR_HCALLS};
 use crate::console::say;
 use crate::fatal::msg;
-use crate::switcher::{HYPERCALL_VECTOR, TIMER_VECTOR, VECTORS};
-use crate::trap::name;
+use crate::layout::{HYPERCALL_VECTOR, TIMER_VECTOR, VECTORS};
+use arch_i386::trap::name;
 
 pub struct Stats {
     /// Hypercalls by number: trapped (`int $0x1f`) and from the async ring.

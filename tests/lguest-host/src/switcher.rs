@@ -26,72 +26,12 @@
 //! otherwise set it on first use, a write into a table the guest view maps
 //! read-only.
 
-use core::sync::atomic::{AtomicBool, Ordering};
-
 use arch_i386::desc::{self, GateKind, TablePointer, Tss};
-
-/// Where the Switcher (and the whole host) is linked.
-pub const SWITCHER_ADDR: u32 = 0xFFC0_0000;
-/// Where the host is loaded.
-pub const HOST_PHYS: u32 = 0x10_0000;
-/// The pgd slot the Switcher occupies in every pagetable.
-pub const SWITCHER_PGD_INDEX: u32 = 1023;
-/// What the guest must leave alone: lguest_data.reserve_mem.
-pub const SWITCHER_SIZE: u32 = 4 << 20;
-
-/// GDT layout, Linux's: the host's ring-0 segments where lguest had
-/// LGUEST_CS/DS (10, 11), the guest kernel's where Linux has __KERNEL_CS/DS
-/// (12, 13) but with DPL 1, user segments (14, 15), the TSS (16).
-pub const GDT_ENTRIES: usize = 32;
-pub const HOST_CS: u16 = 10 << 3;
-pub const HOST_DS: u16 = 11 << 3;
-pub const GUEST_CS: u32 = (12 << 3) | 1;
-pub const GUEST_DS: u32 = (13 << 3) | 1;
-const USER_CS_INDEX: usize = 14;
-const USER_DS_INDEX: usize = 15;
-const TSS_INDEX: usize = 16;
-pub const TSS_SEL: u16 = (TSS_INDEX as u16) << 3;
-
-/// Vectors with a stub: the 32 exceptions (0x1f, the hypercall, is among
-/// them) and IRQ 0, the host's watchdog tick.
-pub const VECTORS: usize = 33;
-pub const HYPERCALL_VECTOR: u32 = 0x1F;
-pub const TIMER_VECTOR: u32 = 32;
-
-/// The GDT slots the host keeps for itself; LOAD_GDT leaves them alone.
-pub fn host_owned(index: usize) -> bool {
-    matches!(index, 0 | 10 | 11 | TSS_INDEX)
-}
-
-/// The guest's registers as the trap path leaves them on the ring-0 stack
-/// (lowest address first): what `run` restores and `iret` consumes.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GuestRegs {
-    pub gs: u32,
-    pub fs: u32,
-    pub es: u32,
-    pub ds: u32,
-    pub edi: u32,
-    pub esi: u32,
-    pub ebp: u32,
-    /// pushad's copy of the ring-0 esp: ignored.
-    pub esp_ring0: u32,
-    pub ebx: u32,
-    pub edx: u32,
-    pub ecx: u32,
-    pub eax: u32,
-    pub vector: u32,
-    pub error: u32,
-    pub eip: u32,
-    pub cs: u32,
-    pub eflags: u32,
-    pub esp: u32,
-    pub ss: u32,
-}
-
-const FRAME: usize = core::mem::size_of::<GuestRegs>();
-const _: () = assert!(FRAME == 76);
+use lguest_host::layout::{
+    GuestRegs, FRAME, GDT_ENTRIES, HOST_CS, HOST_DS, HOST_PHYS, HYPERCALL_VECTOR, SWITCHER_ADDR, TSS_INDEX,
+    TSS_SEL, USER_CS_INDEX, USER_DS_INDEX, VECTORS,
+};
+use lguest_host::vm::GdtWrites;
 
 /// One entry stub per vector: a dummy error code where the CPU pushes
 /// none, then the vector number.
@@ -299,44 +239,35 @@ pub fn guest_view_pde() -> u32 {
     host_pa(&raw const switcher_guest_view as u32) | 0x3
 }
 
-static FRAME_TAKEN: AtomicBool = AtomicBool::new(false);
-
-/// The guest's registers: saved there by every trap, restored from there
-/// by every `run`. Handed out once, to the one owner of the guest.
-pub fn take_frame() -> &'static mut GuestRegs {
-    assert!(!FRAME_TAKEN.swap(true, Ordering::SeqCst), "the guest's frame has one owner");
-    // SAFETY: the frame is a host static, and this is the only reference
-    // ever made to it (checked above).
-    unsafe { &mut *frame_ptr() }
-}
-
 fn frame_ptr() -> *mut GuestRegs {
     &raw mut switcher_frame
 }
 
-/// Runs the guest on the shadow pagetable `cr3` until it traps; `regs` is
-/// the frame (passed so the compiler knows the trap rewrote it).
-pub fn run(cr3: u32, regs: &mut GuestRegs) {
-    assert!(core::ptr::eq(regs, frame_ptr()));
-    // Whatever the frame says, the guest leaves in ring 1 or 3 with
+/// Runs the guest on the shadow pagetable `cr3` until it traps: `regs` go
+/// into the Switcher's frame, the GDT entries it asked for into the real
+/// GDT, and after the trap the frame comes back into `regs`.
+pub fn run(cr3: u32, regs: &mut GuestRegs, gdt: &mut GdtWrites) {
+    for (index, desc) in gdt.take() {
+        let table = &raw mut switcher_gdt;
+        // SAFETY: `take` yields only in-range slots the host does not own
+        // (GdtWrites::set checks), and the guest is not running.
+        unsafe { (*table)[index] = desc };
+    }
+    // Whatever the registers say, the guest leaves in ring 1 or 3 with
     // interrupts on, IOPL 0 and no virtual-8086 mode.
     regs.eflags = (regs.eflags | EFLAGS_IF) & !(EFLAGS_IOPL | EFLAGS_VM);
-    // SAFETY: `cr3` is a shadow pgdir that maps the Switcher at the same
-    // address as the host's pagetable; the frame's cs and ss came from the
-    // CPU or the host, never with ring 0 (and the host only writes guest
-    // selectors there).
-    unsafe { switcher_run(cr3, regs) }
+    // SAFETY: the frame is the Switcher's own static, used by nothing
+    // while the host runs; `cr3` is a shadow pgdir that maps the Switcher
+    // at the same address as the host's pagetable; the frame's cs and ss
+    // came from the CPU or the host, never with ring 0 (the host only
+    // writes guest selectors there).
+    unsafe {
+        frame_ptr().write(*regs);
+        switcher_run(cr3, frame_ptr());
+        *regs = frame_ptr().read();
+    }
 }
 
 const EFLAGS_IF: u32 = 1 << 9;
 const EFLAGS_IOPL: u32 = 3 << 12;
 const EFLAGS_VM: u32 = 1 << 17;
-
-/// Replaces a GDT entry (LOAD_GDT). The caller has made it safe for ring 1.
-pub fn set_gdt_entry(index: usize, desc: u64) {
-    assert!(index < GDT_ENTRIES && !host_owned(index));
-    let gdt = &raw mut switcher_gdt;
-    // SAFETY: index is in range and not one the host's own selectors use;
-    // the guest is not running.
-    unsafe { (*gdt)[index] = desc };
-}

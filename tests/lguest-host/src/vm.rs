@@ -6,9 +6,9 @@ use crate::console::GuestConsole;
 use crate::fatal::{fatal, Fatal, Result};
 use crate::guest_mem::GuestMem;
 use crate::idt::GuestIdt;
+use crate::layout::{host_owned, GuestRegs, GDT_ENTRIES};
 use crate::shadow::Shadows;
 use crate::stats::Stats;
-use crate::switcher::GuestRegs;
 
 /// Why the run ended.
 pub enum End {
@@ -20,9 +20,31 @@ pub enum End {
     Killed(Fatal),
 }
 
+/// GDT entries the guest asked for (LOAD_GDT), for the Switcher to
+/// install in the real GDT before the guest next runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GdtWrites {
+    pub entries: [Option<u64>; GDT_ENTRIES],
+}
+
+impl GdtWrites {
+    /// Records entry `index` (never one of the host's own slots).
+    pub fn set(&mut self, index: usize, desc: u64) {
+        assert!(index < GDT_ENTRIES && !host_owned(index));
+        self.entries[index] = Some(desc);
+    }
+
+    /// The pending writes, emptied.
+    pub fn take(&mut self) -> impl Iterator<Item = (usize, u64)> {
+        core::mem::take(&mut self.entries).into_iter().enumerate().filter_map(|(i, d)| d.map(|d| (i, d)))
+    }
+}
+
 pub struct Vm {
-    /// The guest's registers (the Switcher's trap frame).
-    pub regs: &'static mut GuestRegs,
+    /// The guest's registers: copied into the Switcher's trap frame for
+    /// each run, and back out after each trap.
+    pub regs: GuestRegs,
+    pub gdt: GdtWrites,
     pub mem: GuestMem,
     pub shadows: Shadows,
     /// The Launcher's pgdir (guest-physical), published at LGUEST_INIT.
@@ -51,9 +73,10 @@ pub struct Vm {
 const FILL_REPEATS_MAX: u32 = 64;
 
 impl Vm {
-    pub fn new(regs: &'static mut GuestRegs, mem: GuestMem, shadows: Shadows, launcher_pgdir: u32) -> Vm {
+    pub fn new(regs: GuestRegs, mem: GuestMem, shadows: Shadows, launcher_pgdir: u32) -> Vm {
         Vm {
             regs,
+            gdt: GdtWrites::default(),
             mem,
             shadows,
             launcher_pgdir,

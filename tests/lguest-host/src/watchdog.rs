@@ -10,9 +10,9 @@
 
 use arch_i386::io::Port;
 
-use crate::fatal::{fatal, Result};
-use crate::switcher::TIMER_VECTOR;
-use crate::vm::Vm;
+use lguest_host::fatal::{fatal, Result};
+use lguest_host::layout::TIMER_VECTOR;
+use lguest_host::vm::Vm;
 
 const HZ: u32 = 100;
 /// Seconds without a hypercall before the guest is declared stuck.
