@@ -99,3 +99,17 @@ unsafe impl paravirt::PhysMem for Pages {
         (pfn.0 as usize) < self.frames.len()
     }
 }
+
+impl crate::Lguest<FakeHost> {
+    /// A guest of the fake host, running on the pgdir at `pgdir` as if the
+    /// Launcher had started it there.
+    pub fn faked(pgdir: arch_i386::Pfn) -> crate::Lguest<FakeHost> {
+        let lg = crate::Lguest::new(FakeHost::new());
+        lg.cr3.store(pgdir.0, core::sync::atomic::Ordering::Relaxed);
+        lg
+    }
+
+    pub fn host(&self) -> &FakeHost {
+        &self.hc.host
+    }
+}

@@ -34,8 +34,8 @@
 
 pub mod abi;
 mod console;
-#[cfg(test)]
-mod fake;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod hypercall;
 pub mod launcher_map;
 pub mod pagetable;

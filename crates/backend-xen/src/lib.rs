@@ -27,8 +27,8 @@
 pub mod abi;
 pub mod batch;
 mod entry;
-#[cfg(test)]
-mod fake;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod hvm;
 pub mod hypercall;
 pub mod p2m;

@@ -73,26 +73,9 @@ impl P2m {
 }
 
 #[cfg(test)]
-pub mod tests {
-    extern crate std;
+mod tests {
     use super::*;
-    use std::boxed::Box;
-    use std::vec::Vec;
-
-    /// A p2m for `pages` frames whose machine frames are `mfn_of(pfn)`, and
-    /// the matching m2p; leaked, as the kernel's tables live forever.
-    pub fn table(pages: u32, mfn_of: impl Fn(u32) -> u32) -> P2m {
-        let p2m: Vec<u32> = (0..pages).map(&mfn_of).collect();
-        let max = p2m.iter().copied().max().unwrap_or(0);
-        let mut m2p = std::vec![u32::MAX; max as usize + 1];
-        for (pfn, &mfn) in p2m.iter().enumerate() {
-            m2p[mfn as usize] = pfn as u32;
-        }
-        let (p2m, m2p) = (Box::leak(p2m.into_boxed_slice()), Box::leak(m2p.into_boxed_slice()));
-        // SAFETY: both slices are leaked, so they live forever, and have the
-        // lengths given.
-        unsafe { P2m::new(p2m.as_ptr(), pages, m2p.as_ptr(), max) }
-    }
+    use crate::fake::table;
 
     #[test]
     fn round_trips_and_refuses_foreign_frames() {

@@ -348,8 +348,7 @@ impl<T: Hypercalls> Mmu for XenMmu<T> {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::fake::{Call, FakeXen, Pages};
-    use crate::p2m::tests::table;
+    use crate::fake::{table, Call, FakeXen, Pages};
     use paravirt::{Caps, PageAlloc, PhysMem};
     use std::collections::BTreeSet;
     use std::format;
