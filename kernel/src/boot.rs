@@ -7,7 +7,9 @@ use paravirt::bootinfo::BootInfoError;
 use paravirt::xen_start_info::{self, StartInfo};
 use paravirt::{bootparams, multiboot, pvh, BootInfo, BootProtocol};
 
-use crate::head::{self, PROTO_LINUX_BOOT, PROTO_MULTIBOOT, PROTO_PVH, PROTO_XEN_PV};
+use paravirt::bootinfo::entry;
+
+use crate::head;
 use crate::mem::BootRead;
 
 /// A ring-1 Linux-boot entry (lguest): boot_params and its command line
@@ -21,12 +23,12 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
     let rd = BootRead { limit };
     let pa = PhysAddr(info as u64);
     let mut boot = match protocol {
-        PROTO_MULTIBOOT => {
+        entry::MULTIBOOT => {
             let mut b = BootInfo::new(BootProtocol::Multiboot { info: pa });
             multiboot::parse(&rd, pa, &mut b);
             b
         }
-        PROTO_PVH => {
+        entry::PVH => {
             let version = pvh::probe(&rd, pa);
             let mut b = BootInfo::new(BootProtocol::Pvh { start_info: pa, version: version.unwrap_or(0) });
             match version {
@@ -40,7 +42,7 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
             }
             b
         }
-        PROTO_LINUX_BOOT => {
+        entry::LINUX_BOOT => {
             let probed = bootparams::probe(&rd, pa);
             let mut b = BootInfo::new(BootProtocol::LinuxBoot {
                 boot_params: pa,
@@ -52,7 +54,7 @@ pub fn gather(protocol: u32, info: u32, cpl: u8) -> BootInfo {
             }
             b
         }
-        PROTO_XEN_PV => {
+        entry::XEN_PV => {
             // Xen maps start_info for us (a page, at a virtual address). Its
             // command line is a detection input like any other: parsed now,
             // before a backend is chosen.

@@ -16,11 +16,7 @@
 //! and jump to the kernel's link address. The ring-1 path only jumps: its
 //! host mapped us already. `start_kernel(protocol, info)` does the rest.
 
-/// Values of `start_kernel`'s first argument.
-pub const PROTO_MULTIBOOT: u32 = 1;
-pub const PROTO_PVH: u32 = 2;
-pub const PROTO_LINUX_BOOT: u32 = 3;
-pub const PROTO_XEN_PV: u32 = 4;
+use paravirt::bootinfo::entry;
 
 core::arch::global_asm!(
     arch_i386::multiboot_header!(),
@@ -41,19 +37,19 @@ core::arch::global_asm!(
     "    cld",
     "    cmp eax, 0x2BADB002",
     "    jne 2f",
-    "    mov ebp, 1",
+    "    mov ebp, {multiboot}",
     "    jmp head_native",
     "2:  mov ecx, cs",
     "    test ecx, 3",
     "    jnz head_ring1",
     "    mov ebx, esi",
-    "    mov ebp, 3",
+    "    mov ebp, {linux_boot}",
     "    jmp head_native",
     //
     ".global pvh_start",
     "pvh_start:",
     "    cld",
-    "    mov ebp, 2",
+    "    mov ebp, {pvh}",
     // Ring 0, paging off, flat memory; ebx = info, ebp = protocol.
     "head_native:",
     "    lgdt [boot_gdt_desc]",
@@ -103,7 +99,7 @@ core::arch::global_asm!(
     // Ring 1 with paging on (lguest): esi = boot_params.
     "head_ring1:",
     "    mov ebx, esi",
-    "    mov ebp, 3",
+    "    mov ebp, {linux_boot}",
     "    mov eax, offset head_ring1_high",
     "    jmp eax",
     //
@@ -138,6 +134,9 @@ core::arch::global_asm!(
     "boot_stack: .skip 32768",
     "boot_stack_top:",
     ".popsection",
+    multiboot = const entry::MULTIBOOT,
+    pvh = const entry::PVH,
+    linux_boot = const entry::LINUX_BOOT,
 );
 
 extern "C" {

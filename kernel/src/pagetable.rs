@@ -142,6 +142,7 @@ pub fn build(hv: &'static dyn Hypervisor, boot: &BootInfo, paging: Paging, layou
     perf::figure("pagetable.large_written", s.large_written as u64);
     perf::figure("pagetable.large_pages", report.large_pages as u64);
     perf::figure("pagetable.write_calls", s.write_calls as u64);
+    perf::figure("pagetable.pte_pages_kept", s.pte_pages_kept as u64);
     perf::figure("pagetable.table_pages", (1 + report.pmd_tables + report.pte_tables) as u64);
     perf::figure("pagetable.min_table_pages", layout.min_table_pages(&caps) as u64);
     perf::figure("lowmem_pages", layout.max_low_pfn.0 as u64);

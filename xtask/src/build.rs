@@ -51,9 +51,13 @@ fn cargo() -> String {
 /// under target/images/ named after the configuration, so images of
 /// different feature sets can coexist.
 pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
-    let root = root();
+    image_in(&root(), &root().join("target"), package, opts)
+}
+
+/// `image`, for the source tree at `root` with its build in `target`.
+pub fn image_in(root: &Path, target: &Path, package: &str, opts: &Opts) -> Result<PathBuf, String> {
     let mut cmd = Command::new(cargo());
-    cmd.current_dir(&root).args(["build", "--quiet", "--package", package]);
+    cmd.current_dir(root).env("CARGO_TARGET_DIR", target).args(["build", "--quiet", "--package", package]);
     cmd.args(KERNEL_TARGET_ARGS);
     if opts.release {
         cmd.arg("--release");
@@ -71,8 +75,8 @@ pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
         return Err(format!("building {package} failed"));
     }
     let profile = if opts.release { "release" } else { "debug" };
-    let built = root.join("target/i686-pvops").join(profile).join(package);
-    let dir = root.join("target/images");
+    let built = target.join("i686-pvops").join(profile).join(package);
+    let dir = target.join("images");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let tag = if package == "kernel" { opts.tag() } else { profile.to_string() };
     let out = dir.join(format!("{package}-{tag}.elf"));

@@ -14,6 +14,7 @@ mod build;
 mod cli;
 mod lint;
 mod scaffold;
+mod scaffold_check;
 mod test;
 mod tools;
 

@@ -1,39 +1,66 @@
-//! `cargo xtask new-backend NAME`: a new backend crate, registered and
-//! wired into the kernel's features, ready to boot (it detects nothing
-//! until its `detect` says otherwise). The steps README's "Adding a
-//! backend" describes, done for you; `mm` and the other backends are not
-//! touched.
+//! `cargo xtask new-backend NAME [--cpuid SIGNATURE] [--default]`: a new
+//! backend crate, registered and wired into the kernel's features, ready
+//! to boot. Without `--cpuid` it detects nothing until its `detect` says
+//! otherwise; with it, it detects a CPU whose hypervisor CPUID leaves carry
+//! that 12-character signature (QEMU's TCG says `TCGTCGTCGTCG`, KVM
+//! `KVMKVMKVM\0\0\0`). `--default` also adds it to the kernel's default
+//! features. The steps README's "Adding a backend" describes, done for
+//! you: the crate, the root `Cargo.toml` (member, default member,
+//! dependency), the kernel's `Cargo.toml` (optional dependency, feature,
+//! and with `--default` the default list) and `kernel/src/main.rs` (the
+//! `use` that links it). `mm` and the other backends are not touched.
 
 use std::fs;
 use std::path::Path;
 
 use crate::{build, EXIT_SETUP};
 
-fn lib_rs(name: &str, ty: &str) -> String {
+fn lib_rs(name: &str, ty: &str, cpuid: Option<&str>) -> String {
+    let (imports, detect) = match cpuid {
+        None => (
+            "use paravirt::{BootInfo, Hypervisor, Verdict, HYPERVISORS};".to_string(),
+            r#"        // Look at the boot protocol, the CPUID hypervisor leaves
+        // (`boot.cpu.hypervisor_leaves()`) or the command line, and answer
+        // Ok(Detected { priority, why }) when this is the platform.
+        let _ = boot;
+        Err("not written yet")"#
+                .to_string(),
+        ),
+        Some(sig) => (
+            "use paravirt::{BootInfo, Detected, Hypervisor, Verdict, HYPERVISORS};".to_string(),
+            format!(
+                r#"        // CPUID evidence: above native (0), below a boot protocol (100).
+        match boot.cpu.find_hypervisor(SIGNATURE) {{
+            Some(_) => Ok(Detected {{ priority: 10, why: "CPUID signature {sig}" }}),
+            None => Err("no {sig} signature in the CPUID hypervisor leaves"),
+        }}"#
+            ),
+        ),
+    };
+    let signature = cpuid.map(|s| format!("\n/// The CPUID hypervisor signature this backend answers to.\nconst SIGNATURE: &[u8; 12] = b\"{s}\";\n")).unwrap_or_default();
     format!(
         r#"//! {name}: a pvops backend.
 //!
-//! Every `Hypervisor` method defaults to native behaviour; override only
-//! what this platform does differently (entry writes, TLB flushes, the
-//! console, shutdown, `pagetable_setup_start/done`, `alloc_pt`, ...).
+//! Every hook defaults to native behaviour: the platform methods here, and
+//! the groups (`paging()`, `mmu()`, `cpu()`) the native ones. Override
+//! only what this platform does differently: return a group of your own
+//! from `mmu()` for entry writes, TLB flushes, `pagetable_setup_start/
+//! done`, `alloc_pt`...; the console and shutdown here.
 
 #![no_std]
 
 use linkme::distributed_slice;
-use paravirt::{{BootInfo, Hypervisor, Verdict, HYPERVISORS}};
+{imports}
 
 pub struct {ty};
-
+{signature}
 impl Hypervisor for {ty} {{
     fn name(&self) -> &'static str {{
         "{name}"
     }}
 
-    fn detect(&self, _boot: &BootInfo) -> Verdict {{
-        // Look at the boot protocol, the CPUID hypervisor leaves
-        // (`boot.cpu.hypervisor_leaves()`) or the command line, and answer
-        // Ok(Detected {{ priority, why }}) when this is the platform.
-        Err("not written yet")
+    fn detect(&self, boot: &BootInfo) -> Verdict {{
+{detect}
     }}
 }}
 
@@ -90,11 +117,43 @@ fn edit(path: &Path, f: impl FnOnce(&str) -> Result<String, String>) -> Result<(
     fs::write(path, f(&text)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn scaffold(name: &str) -> Result<(), String> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+pub struct Options {
+    pub name: String,
+    pub cpuid: Option<String>,
+    pub default: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options { name: String::new(), cpuid: None, default: false };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--cpuid" => {
+                let sig = it.next().ok_or("--cpuid needs a 12-character signature")?;
+                if sig.len() != 12 || !sig.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err(format!(
+                        "--cpuid {sig:?}: a CPUID signature is 12 printable ASCII characters"
+                    ));
+                }
+                o.cpuid = Some(sig.clone());
+            }
+            "--default" => o.default = true,
+            n if !n.starts_with('-') && o.name.is_empty() => o.name = n.to_string(),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if o.name.is_empty() {
+        return Err("a backend name is needed".into());
+    }
+    Ok(o)
+}
+
+/// Creates the backend crate and wires it in, in the tree at `root`.
+pub fn scaffold(root: &Path, o: &Options) -> Result<(), String> {
+    let name = o.name.as_str();
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
         return Err(format!("{name:?}: use lowercase letters, digits and '-'"));
     }
-    let root = build::root();
     let krate = root.join("crates").join(format!("backend-{name}"));
     if krate.exists() {
         return Err(format!("{} exists already", krate.display()));
@@ -109,7 +168,7 @@ fn scaffold(name: &str) -> Result<(), String> {
         .collect();
     fs::create_dir_all(krate.join("src")).map_err(|e| e.to_string())?;
     fs::write(krate.join("Cargo.toml"), cargo_toml(name)).map_err(|e| e.to_string())?;
-    fs::write(krate.join("src/lib.rs"), lib_rs(name, &ty)).map_err(|e| e.to_string())?;
+    fs::write(krate.join("src/lib.rs"), lib_rs(name, &ty, o.cpuid.as_deref())).map_err(|e| e.to_string())?;
     let member = format!("    \"crates/backend-{name}\",");
     // Workspace: a member, a default member (host-checked), a dependency.
     edit(&root.join("Cargo.toml"), |t| {
@@ -134,6 +193,7 @@ fn scaffold(name: &str) -> Result<(), String> {
             "lguest = [\"dep:backend-lguest\"]",
             &format!("{name} = [\"dep:backend-{name}\"]"),
         )?;
+        let t = if o.default { add_default_feature(&t, name)? } else { t };
         insert_after(
             &t,
             "backend-lguest = { workspace = true, optional = true }",
@@ -142,25 +202,30 @@ fn scaffold(name: &str) -> Result<(), String> {
     })?;
     edit(&root.join("kernel/src/main.rs"), |t| Ok(add_use(t, name, &ident)))?;
     println!(
-        "created crates/backend-{name} (struct {ty}), registered in the kernel behind feature `{name}`."
+        "created crates/backend-{name} (struct {ty}), registered in the kernel behind feature `{name}`{}.",
+        if o.default { ", which is now a default feature" } else { "" }
     );
-    println!("next: write its detect(), add it to the kernel's default features if it should be in every");
-    println!("image, add its rows to tests/src/matrix.rs, and try it:");
-    println!("  cargo xtask run --features native,{name} --append hypervisor={name}");
+    match &o.cpuid {
+        Some(sig) => println!("it detects CPUID signature {sig} (priority 10); try it:"),
+        None => println!("next: write its detect(), add its rows to tests/src/matrix.rs, and try it:"),
+    }
+    println!("  cargo xtask run --features native,{name}");
     Ok(())
 }
 
+/// `default = ["native", ...]` gains `name`.
+fn add_default_feature(text: &str, name: &str) -> Result<String, String> {
+    let at = text.find("default = [").ok_or("no default feature list in kernel/Cargo.toml")?;
+    let close = at + text[at..].find(']').ok_or("unterminated default feature list")?;
+    Ok(format!("{}, \"{name}\"{}", &text[..close], &text[close..]))
+}
+
 pub fn main(args: &[String]) -> u8 {
-    match args {
-        [name] => match scaffold(name) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("xtask new-backend: {e}");
-                EXIT_SETUP
-            }
-        },
-        _ => {
-            eprintln!("usage: cargo xtask new-backend NAME");
+    match parse(args).and_then(|o| scaffold(&build::root(), &o)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("xtask new-backend: {e}");
+            eprintln!("usage: cargo xtask new-backend NAME [--cpuid SIGNATURE] [--default]");
             EXIT_SETUP
         }
     }
@@ -193,8 +258,24 @@ mod tests {
 
     #[test]
     fn generated_crate_names_its_type() {
-        let src = lib_rs("my-hv", "MyHv");
+        let src = lib_rs("my-hv", "MyHv", None);
         assert!(src.contains("impl Hypervisor for MyHv"));
         assert!(src.contains("\"my-hv\""));
+        let src = lib_rs("kvm", "Kvm", Some("KVMKVMKVMabc"));
+        assert!(src.contains("b\"KVMKVMKVMabc\""));
+        assert!(src.contains("find_hypervisor(SIGNATURE)"));
+    }
+
+    #[test]
+    fn options_and_default_features() {
+        let o = parse(&["kvm".into(), "--cpuid".into(), "TCGTCGTCGTCG".into(), "--default".into()]).unwrap();
+        assert_eq!((o.name.as_str(), o.cpuid.as_deref(), o.default), ("kvm", Some("TCGTCGTCGTCG"), true));
+        assert!(parse(&["kvm".into(), "--cpuid".into(), "short".into()]).is_err());
+        assert!(parse(&[]).is_err());
+        let t = "[features]\ndefault = [\"native\", \"xen\"]\n";
+        assert_eq!(
+            add_default_feature(t, "kvm").unwrap(),
+            "[features]\ndefault = [\"native\", \"xen\", \"kvm\"]\n"
+        );
     }
 }

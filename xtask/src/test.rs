@@ -50,15 +50,27 @@ pub fn main(args: &[String]) -> u8 {
         eprintln!("xtask: {e}");
         return EXIT_SETUP;
     }
-    let cases: Vec<BootCase> =
+    let mut cases: Vec<BootCase> =
         matrix().into_iter().filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f))).collect();
-    let boots = match prepare(&cases) {
+    let mut boots = match prepare(&cases) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("xtask: {e}");
             return EXIT_SETUP;
         }
     };
+    match crate::scaffold_check::prepare(filter.as_deref(), tools::hypervisor) {
+        Ok(rows) => {
+            for (c, b) in rows {
+                cases.push(c);
+                boots.push(b);
+            }
+        }
+        Err(e) => {
+            eprintln!("xtask: scaffold check: {e}");
+            return EXIT_SETUP;
+        }
+    }
     println!("xtask: booting {} matrix rows", cases.len());
     let results = run_all(&boots);
     report(&cases, &results)
@@ -98,21 +110,26 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
         if c.env == Env::QemuPvh {
             kernel = build::pvh_copy(&kernel)?;
         }
-        boots.push(Boot {
-            env: c.env,
-            kernel,
-            loader: loader.clone(),
-            hypervisor: hypervisors[&kind].clone(),
-            cpu: c.cpu.into(),
-            mem: c.mem.into(),
-            append: c.append.into(),
-            accel: "tcg".into(),
-            gdb: false,
-            icount: false,
-            timeout: if c.env.uses_xen() { XEN_TIMEOUT } else { BOOT_TIMEOUT },
-        });
+        boots.push(boot_for(c, kernel, loader.clone(), hypervisors[&kind].clone()));
     }
     Ok(boots)
+}
+
+/// How a matrix row is booted, given its images.
+pub fn boot_for(c: &BootCase, kernel: PathBuf, loader: Option<PathBuf>, hypervisor: Option<PathBuf>) -> Boot {
+    Boot {
+        env: c.env,
+        kernel,
+        loader,
+        hypervisor,
+        cpu: c.cpu.into(),
+        mem: c.mem.into(),
+        append: c.append.into(),
+        accel: "tcg".into(),
+        gdb: false,
+        icount: false,
+        timeout: if c.env.uses_xen() { XEN_TIMEOUT } else { BOOT_TIMEOUT },
+    }
 }
 
 /// Boots all rows, two at a time (the machines have two cores).
@@ -193,13 +210,13 @@ fn report(cases: &[BootCase], results: &[Run]) -> u8 {
         }
     }
     println!(
-        "\n{:<28} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>6}  verdict",
+        "\n{:<36} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>6}  verdict",
         "row", "env", "cpu", "mem", "result", "backend", "paging", "time"
     );
     let mut failed = 0;
     for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
         println!(
-            "{:<28} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>5.2}s  {}",
+            "{:<36} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>5.2}s  {}",
             c.name,
             c.env.name(),
             c.cpu,

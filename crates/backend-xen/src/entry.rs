@@ -5,7 +5,7 @@
 //! builds a PAE pagetable mapping the image, start_info, the p2m list and
 //! the boot pagetable itself, and jumps to ENTRY in ring 1 with esi =
 //! start_info. From there the kernel's ordinary `start_kernel` runs, told
-//! which protocol brought it (4: Xen PV).
+//! which protocol brought it (`paravirt::bootinfo::entry::XEN_PV`).
 
 /// One "Xen" ELF note with a string or a 32-bit value.
 #[cfg(target_arch = "x86")]
@@ -52,11 +52,12 @@ core::arch::global_asm!(
     "    cld",
     "    mov esp, offset boot_stack_top",
     "    push esi",
-    "    mov eax, 4",
+    "    mov eax, {xen_pv}",
     "    push eax",
     "    call start_kernel",
     "    ud2",
     ".popsection",
+    xen_pv = const paravirt::bootinfo::entry::XEN_PV,
 );
 
 #[cfg(target_arch = "x86")]

@@ -41,6 +41,17 @@ impl BootProtocol {
     }
 }
 
+/// How the entry code tells `start_kernel` which way it came in: its
+/// first argument. One number per entry path (the kernel's head code has
+/// three; a backend with an entry point of its own, like Xen PV's, adds
+/// one here and a [`BootProtocol`] variant).
+pub mod entry {
+    pub const MULTIBOOT: u32 = 1;
+    pub const PVH: u32 = 2;
+    pub const LINUX_BOOT: u32 = 3;
+    pub const XEN_PV: u32 = 4;
+}
+
 /// Linux's `hardware_subarch` values this kernel knows.
 pub const SUBARCH_PC: u32 = 0;
 pub const SUBARCH_LGUEST: u32 = 1;
