@@ -123,7 +123,7 @@ fn boot_row(kernel: &Path, xen: Option<&PathBuf>, env: Env, cpu: &str, mem: &str
         hypervisor: xen.cloned(),
         cpu: cpu.into(),
         mem: mem.into(),
-        append: append.into(),
+        append,
         accel: "tcg".into(),
         gdb: false,
         icount: true,

@@ -24,6 +24,12 @@ pub struct FakeHost {
 // through volatile accesses by the guest code and by `drain`.
 unsafe impl Sync for FakeHost {}
 
+impl Default for FakeHost {
+    fn default() -> Self {
+        FakeHost::new()
+    }
+}
+
 impl FakeHost {
     pub fn new() -> FakeHost {
         FakeHost { data: Box::new(UnsafeCell::new(LguestData::INIT)), state: Mutex::new((0, Vec::new())) }

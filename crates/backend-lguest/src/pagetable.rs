@@ -337,11 +337,11 @@ mod tests {
                 )
             }
         };
-        lg.set_pte(&e(0x500, Pinning::Unpinned), 0x1234_003).unwrap();
+        lg.set_pte(&e(0x500, Pinning::Unpinned), 0x0123_4003).unwrap();
         assert!(lg.hc.host.done().iter().all(|c| c.0 == nr::LGUEST_INIT), "plain store, host not told");
         lg.enter_lazy_mmu();
         for _ in 0..100 {
-            lg.set_pte(&e(FIRST_PTE, Pinning::Pinned), 0x1234_003).unwrap();
+            lg.set_pte(&e(FIRST_PTE, Pinning::Pinned), 0x0123_4003).unwrap();
         }
         lg.leave_lazy_mmu().unwrap();
         let done = lg.hc.host.done();
@@ -349,7 +349,7 @@ mod tests {
         let traps = done.iter().filter(|c| c.0 == nr::FLUSH_ASYNC && !c.4).count();
         assert_eq!(ptes, 100, "every shadowed write told, through the ring");
         assert_eq!(traps, 2, "one trap when the 64-slot ring filled, one to leave lazy mode");
-        assert!(done.contains(&(nr::SET_PTE, PGDIR << 12, 0xC000_7000, 0x1234_003, true)));
+        assert!(done.contains(&(nr::SET_PTE, PGDIR << 12, 0xC000_7000, 0x0123_4003, true)));
     }
 
     #[test]
@@ -370,8 +370,8 @@ mod tests {
                     Pinning::Pinned,
                 )
             };
-            lg.set_pte(&at, 0x42_001).unwrap();
-            assert_eq!(mem.read(FIRST_PTE, i), 0x42_001);
+            lg.set_pte(&at, 0x4_2001).unwrap();
+            assert_eq!(mem.read(FIRST_PTE, i), 0x4_2001);
         }
         let told: Vec<u32> = lg.hc.host.done().iter().filter(|c| c.0 == nr::SET_PTE).map(|c| c.2).collect();
         assert_eq!(told, [0xC000_0000]);

@@ -47,7 +47,7 @@ impl Data {
     }
 
     fn word(&self, off: u32) -> *mut u32 {
-        assert!(off % 4 == 0 && off < crate::abi::off::SIZE, "lguest_data offset {off}");
+        assert!(off.is_multiple_of(4) && off < crate::abi::off::SIZE, "lguest_data offset {off}");
         // SAFETY: `off` is inside the structure (checked) and 4-aligned.
         unsafe { (self.0 as *mut u8).add(off as usize) as *mut u32 }
     }

@@ -178,7 +178,7 @@ impl AddressSpace {
         pfn: Pfn,
         flags: PteFlags,
     ) -> Result<(), MmError> {
-        assert!(va < PAGE_OFFSET && va % 4096 == 0, "not a user page: {va:#x}");
+        assert!(va < PAGE_OFFSET && va.is_multiple_of(4096), "not a user page: {va:#x}");
         let w = self.walker(ctx.mmu, ctx.mem);
         let pmd = w.pmd(va).ok_or(MmError::Foreign { va: VirtAddr(va), raw: 0 })?;
         if !present(pmd.read()) {
@@ -513,6 +513,7 @@ mod tests {
         s.map(&mut ctx, 0x0800_0000, user, PteFlags::RW).unwrap();
         s.map(&mut ctx, 0x4000_0000, user, PteFlags::empty()).unwrap();
         assert!(rec.events.borrow().iter().all(|e| !matches!(e, Event::Set(.., Pinning::Pinned))));
+        // SAFETY: the recorder loads nothing: no CPU runs on this table.
         unsafe { s.activate(&mut ctx).unwrap() };
         assert_eq!(rec.read_cr3(), s.root());
         // Mapped now: pinned writes.
@@ -522,6 +523,7 @@ mod tests {
         assert_eq!(s.unmap(&mut ctx, 0x0800_1000, true).unwrap(), Some(third));
         assert_eq!(*rec.events.borrow().last().unwrap(), Event::Flush);
         ctx.frames.free(third).unwrap();
+        // SAFETY: as above.
         unsafe { ctx.mmu.write_cr3(pt.root).unwrap() };
         let mut freed = Vec::new();
         let counts = s.destroy(&mut ctx, |p| freed.push(p)).unwrap();

@@ -45,6 +45,10 @@ impl EntryRef {
     /// and readable for as long as the `EntryRef` (and its copies) are
     /// used. It is writable unless the hypervisor has made the page
     /// read-only, in which case writes go through the backend's hooks.
+    // Each argument is one of the forms of the entry's address some backend
+    // needs (see the module's documentation); grouping them would only
+    // rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn new(
         mode: PagingMode,
         level: Level,

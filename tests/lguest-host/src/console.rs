@@ -68,6 +68,12 @@ pub struct GuestConsole {
     pub bytes: u32,
 }
 
+impl Default for GuestConsole {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl GuestConsole {
     pub const fn new() -> GuestConsole {
         GuestConsole { line: [0; PREFIX], len: 0, at_line_start: true, results: 0, verdict: None, bytes: 0 }

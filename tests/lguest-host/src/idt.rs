@@ -27,6 +27,12 @@ pub struct GuestIdt {
     pub loaded: u32,
 }
 
+impl Default for GuestIdt {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl GuestIdt {
     pub const fn new() -> GuestIdt {
         GuestIdt { gates: [None; 32], loaded: 0 }

@@ -18,6 +18,12 @@ pub struct Stats {
     pub io_skipped: u32,
 }
 
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Stats {
     pub const fn new() -> Stats {
         Stats {
