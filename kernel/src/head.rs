@@ -164,15 +164,13 @@ pub struct Symbols {
 
 pub fn symbols() -> Symbols {
     // Only the addresses of linker-defined symbols are taken.
-    {
-        Symbols {
-            text: &raw const _text as u32,
-            etext: &raw const _etext as u32,
-            rodata: &raw const __start_rodata as u32,
-            erodata: &raw const __end_rodata as u32,
-            end: &raw const _end as u32,
-            brk: &raw const __brk_base as u32,
-            boot_map_end: &raw const __boot_map_end as u32,
-        }
+    Symbols {
+        text: &raw const _text as u32,
+        etext: &raw const _etext as u32,
+        rodata: &raw const __start_rodata as u32,
+        erodata: &raw const __end_rodata as u32,
+        end: &raw const _end as u32,
+        brk: &raw const __brk_base as u32,
+        boot_map_end: &raw const __boot_map_end as u32,
     }
 }

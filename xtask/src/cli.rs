@@ -15,6 +15,9 @@ pub struct RunOpts {
     pub build: build::Opts,
     pub accel: String,
     pub gdb: bool,
+    /// QEMU `-icount shift=0`: the TSC counts instructions, and the
+    /// kernel's `perf` figures are deterministic.
+    pub icount: bool,
     pub timeout: Option<u64>,
 }
 
@@ -40,6 +43,7 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
         build: build::Opts::default(),
         accel: "tcg".into(),
         gdb: false,
+        icount: false,
         timeout: None,
     };
     let mut it = args.iter();
@@ -60,6 +64,7 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
                 }
             }
             "--gdb" => o.gdb = true,
+            "--icount" => o.icount = true,
             "--timeout" => {
                 o.timeout = Some(value()?.parse().map_err(|_| "--timeout takes seconds".to_string())?)
             }
@@ -96,7 +101,7 @@ fn prepare(o: RunOpts) -> Result<Boot, String> {
         append: o.append,
         accel: o.accel,
         gdb: o.gdb,
-        icount: false,
+        icount: o.icount,
         timeout,
     })
 }

@@ -38,6 +38,8 @@ commands:
          --release             optimised build
          --accel tcg|kvm       QEMU accelerator (default tcg)
          --gdb                 wait for gdb on :1234 (no timeout)
+         --icount              count instructions (QEMU -icount shift=0); with
+                               --append perf the kernel prints exact figures
          --timeout SECS        boot timeout (default 60)
   test   host tests, then the whole boot matrix; --filter TEXT runs the
          boot rows whose name contains TEXT, --boot-only skips host tests

@@ -138,7 +138,8 @@ pub fn boot_for(c: &BootCase, kernel: PathBuf, loader: Option<PathBuf>, hypervis
     }
 }
 
-/// Boots all rows, two at a time (the machines have two cores).
+/// Boots all rows, one per core (at most four at a time: each Xen boot
+/// wants a core of its own).
 fn run_all(boots: &[Boot]) -> Vec<Run> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
     let next = Mutex::new(0usize);

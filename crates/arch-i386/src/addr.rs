@@ -37,15 +37,6 @@ impl PhysAddr {
     pub const fn pfn_up(self) -> Pfn {
         Pfn(((self.0 + PAGE_SIZE as u64 - 1) >> PAGE_SHIFT) as u32)
     }
-    pub const fn page_offset(self) -> u32 {
-        (self.0 & (PAGE_SIZE as u64 - 1)) as u32
-    }
-}
-
-impl VirtAddr {
-    pub const fn page_offset(self) -> u32 {
-        self.0 & (PAGE_SIZE - 1)
-    }
 }
 
 impl fmt::Debug for Pfn {

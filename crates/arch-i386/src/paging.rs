@@ -41,9 +41,6 @@ impl PteFlags {
     /// A PAE PDPT entry: only P, PWT and PCD are allowed there, RW and USER
     /// are reserved bits and loading CR3 would fault.
     pub const PDPT_ENTRY: PteFlags = PteFlags::PRESENT;
-    /// The protection bits the self-check compares.
-    pub const PROT: PteFlags =
-        PteFlags::PRESENT.union(PteFlags::RW).union(PteFlags::USER).union(PteFlags::NX);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -22,16 +22,15 @@ pub const DOMID_SELF: u32 = 0x7FF0;
 pub const FLAT_RING1_CS: u16 = 0xE019;
 
 /// `struct mmu_update`: `ptr` is the machine address of the entry (low two
-/// bits: the command), `val` the new entry (machine frame + flags).
+/// bits: the command; 0, MMU_NORMAL_PT_UPDATE, a checked `*ptr = val`, is
+/// the only one this kernel uses, and an 8-aligned entry address already
+/// says it), `val` the new entry (machine frame + flags).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MmuUpdate {
     pub ptr: u64,
     pub val: u64,
 }
-
-/// MMU_NORMAL_PT_UPDATE: a checked `*ptr = val`.
-pub const MMU_NORMAL_PT_UPDATE: u64 = 0;
 
 /// `struct mmuext_op` (12 bytes on i386).
 #[repr(C)]
@@ -51,9 +50,8 @@ pub mod mmuext {
     pub const INVLPG_LOCAL: u32 = 7;
 }
 
-/// update_va_mapping flags: invalidate just this address, or the TLB.
+/// update_va_mapping flags: invalidate just this address.
 pub const UVMF_INVLPG: u32 = 2;
-pub const UVMF_TLB_FLUSH: u32 = 1;
 
 /// `struct multicall_entry` on i386: all fields 32-bit.
 #[repr(C)]

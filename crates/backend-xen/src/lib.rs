@@ -40,13 +40,13 @@ use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{PagingMode, Pfn, VirtAddr};
 use linkme::distributed_slice;
+use once_cell::race::OnceNonZeroUsize;
 use paravirt::memmap::{MemoryMap, Region, RegionKind};
 use paravirt::xen_start_info::StartInfo;
 use paravirt::{
     BootInfo, BootProtocol, Counters, Cpu, Detected, ExitStatus, HvError, HvResult, Hypervisor, Mmu,
     PagingPolicy, Verdict, HYPERVISORS,
 };
-use spin::Once;
 
 use abi::{nr, MachphysMapping, TrapInfo};
 use hypercall::HypercallPage;
@@ -55,11 +55,12 @@ use pagetable::{Machine, XenMmu};
 
 pub struct XenPv {
     mmu: XenMmu<HypercallPage>,
-    /// Where Xen's part of our address space starts.
-    hv_start: Once<u32>,
+    /// Where Xen's part of our address space starts (never 0: it is at the
+    /// top), learned at init.
+    hv_start: OnceNonZeroUsize,
 }
 
-static XEN_PV: XenPv = XenPv { mmu: XenMmu::new(HypercallPage::new()), hv_start: Once::new() };
+static XEN_PV: XenPv = XenPv { mmu: XenMmu::new(HypercallPage::new()), hv_start: OnceNonZeroUsize::new() };
 
 impl XenPv {
     fn hc(&self) -> &HypercallPage {
@@ -131,7 +132,9 @@ impl Hypervisor for XenPv {
         let mut mp = MachphysMapping::default();
         let rc = self.hc().call(nr::MEMORY_OP, [abi::XENMEM_MACHPHYS_MAPPING, &raw mut mp as u32, 0, 0, 0]);
         check("memory_op(XENMEM_machphys_mapping)", rc, &[])?;
-        self.hv_start.call_once(|| mp.v_start);
+        let start = core::num::NonZeroUsize::new(mp.v_start as usize)
+            .ok_or(HvError::local("xen: XENMEM_machphys_mapping says the hypervisor starts at 0", &[]))?;
+        let _ = self.hv_start.set(start);
         // The m2p table has one u32 per machine frame up to v_end.
         let m2p_entries = mp.v_end.wrapping_sub(mp.v_start) / 4;
         let max_mfn = mp.max_mfn.min(m2p_entries.saturating_sub(1));
@@ -222,7 +225,8 @@ impl PagingPolicy for XenPv {
     }
 
     fn reserved_top(&self) -> u32 {
-        0u32.wrapping_sub(*self.hv_start.get().unwrap_or(&abi::DEFAULT_HV_START))
+        let start = self.hv_start.get().map(|s| s.get() as u32).unwrap_or(abi::DEFAULT_HV_START);
+        0u32.wrapping_sub(start)
     }
 
     fn pagetable_pages_readonly(&self) -> bool {

@@ -302,15 +302,19 @@ impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
                 self.stats.ptes_written += boundary - pfn;
                 self.stats.write_calls += 1;
             } else {
+                // A kept page: scan its entries directly (one EntryRef per
+                // run written, not per entry read).
+                let raw = self.w().raw_ptes(table);
+                let at = first.index();
                 let mut i = 0;
                 while pfn + i < boundary {
-                    if present(first.add(i).read()) {
+                    if present(raw.get(at + i)) {
                         self.stats.ptes_kept += 1;
                         i += 1;
                         continue;
                     }
                     let mut n = 1;
-                    while pfn + i + n < boundary && !present(first.add(i + n).read()) {
+                    while pfn + i + n < boundary && !present(raw.get(at + i + n)) {
                         n += 1;
                     }
                     self.mmu.set_pte_range(&first.add(i), n, Pfn(pfn + i), flags)?;

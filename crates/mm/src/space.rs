@@ -264,8 +264,10 @@ impl AddressSpace {
             if let Some(pmd) = w.pmd(at as u32) {
                 let v = pmd.read();
                 if let Some(pt) = present(v).then(|| w.table_of(v)).flatten() {
-                    let empty =
-                        (0..self.mode.ptrs_per_pte()).all(|i| !present(w.entry(pt, Level::Pte, i, 0).read()));
+                    let empty = {
+                        let raw = w.raw_ptes(pt);
+                        (0..self.mode.ptrs_per_pte()).all(|i| !present(raw.get(i)))
+                    };
                     if empty {
                         ctx.mmu.set_pmd(&pmd, 0)?;
                         if live {
@@ -370,8 +372,9 @@ impl AddressSpace {
         free_user: &mut impl FnMut(Pfn),
     ) -> Result<(), MmError> {
         let w = self.walker(ctx.mmu, ctx.mem);
+        let raw = w.raw_ptes(pt);
         for i in 0..self.mode.ptrs_per_pte() {
-            let v = w.entry(pt, Level::Pte, i, 0).read();
+            let v = raw.get(i);
             if present(v) {
                 if let Some(p) = ctx.mmu.pte_pfn(self.mode, v) {
                     free_user(p);

@@ -41,6 +41,30 @@ impl<M: Mmu + ?Sized> Clone for Walker<'_, M> {
 
 impl<M: Mmu + ?Sized> Copy for Walker<'_, M> {}
 
+/// The entries of one reachable pagetable page, read directly: for loops
+/// that read every entry of a page (a walk, a scan for empty entries).
+#[derive(Clone, Copy)]
+pub struct RawEntries {
+    page: *const u8,
+    mode: PagingMode,
+}
+
+impl RawEntries {
+    /// Entry `i` (panics beyond the page).
+    pub fn get(&self, i: u32) -> u64 {
+        assert!(i < self.mode.entries_per_page());
+        // SAFETY: the page is reachable (checked when the value was made),
+        // so its 4096 bytes are mapped; i is inside it; entries are
+        // aligned at their width.
+        unsafe {
+            match self.mode {
+                PagingMode::TwoLevel => (self.page as *const u32).add(i as usize).read_volatile() as u64,
+                PagingMode::Pae => (self.page as *const u64).add(i as usize).read_volatile(),
+            }
+        }
+    }
+}
+
 /// One leaf mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -96,6 +120,12 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
                 self.pinning(table),
             )
         }
+    }
+
+    /// The entries of pagetable page `table`, for reading in a loop.
+    pub fn raw_ptes(&self, table: Pfn) -> RawEntries {
+        assert!(self.mem.reachable(table), "pagetable page {table:?} is not reachable");
+        RawEntries { page: self.mem.page(table), mode: self.mode }
     }
 
     pub fn pgd(&self, va: u32) -> EntryRef {
@@ -197,17 +227,9 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
             let last = (end.min(pmd_end) - base as u64).div_ceil(4096) as u32;
             // The leaf loop of every walk: read the page directly rather
             // than through an EntryRef per entry.
-            let page = self.mem.page(table);
+            let raw = self.raw_ptes(table);
             for i in first..last {
-                // SAFETY: `table` is reachable (checked by table_of), so
-                // `page` maps its 4096 bytes; i < entries per page; entries
-                // are aligned at their width.
-                let pv = unsafe {
-                    match self.mode {
-                        PagingMode::TwoLevel => (page as *const u32).add(i as usize).read_volatile() as u64,
-                        PagingMode::Pae => (page as *const u64).add(i as usize).read_volatile(),
-                    }
-                };
+                let pv = raw.get(i);
                 if present(pv) {
                     f(Mapping {
                         va: base + (i << 12),

@@ -128,11 +128,6 @@ impl MemoryMap {
             .unwrap_or(0)
     }
 
-    /// Total RAM bytes in the map.
-    pub fn ram_total(&self) -> u64 {
-        self.regions().iter().filter(|e| e.kind == RegionKind::Ram).map(|e| e.len).sum()
-    }
-
     /// RAM at or above 4 GiB, which this kernel leaves alone.
     pub fn ram_above_4g(&self) -> u64 {
         self.regions()

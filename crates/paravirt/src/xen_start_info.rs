@@ -39,8 +39,6 @@ const OFF_MOD_LEN: usize = 76;
 const OFF_CMD_LINE: usize = 80;
 pub const CMD_LINE_SIZE: usize = 1024;
 
-/// The domain has privileges (a dom0 or a driver domain).
-pub const SIF_PRIVILEGED: u32 = 1 << 0;
 /// The domain is the initial domain (dom0).
 pub const SIF_INITDOMAIN: u32 = 1 << 1;
 
