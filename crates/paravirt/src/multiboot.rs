@@ -8,23 +8,16 @@ use crate::cmdline::CmdLine;
 use crate::memmap::{read_e820_entry, MemoryMap};
 use crate::{BootInfo, PhysRead};
 
-/// eax at entry.
-pub const BOOTLOADER_MAGIC: u32 = 0x2BAD_B002;
-/// In the kernel's header.
-pub const HEADER_MAGIC: u32 = 0x1BAD_B002;
+use arch_i386::multiboot::info::{
+    FLAG_CMDLINE, FLAG_MEM, FLAG_MMAP, MMAP_ADDR, MMAP_BASE, MMAP_ENTRY_MIN, MMAP_LENGTH,
+};
 
-const FLAG_MEM: u32 = 1 << 0;
-const FLAG_CMDLINE: u32 = 1 << 2;
-const FLAG_MMAP: u32 = 1 << 6;
+pub use arch_i386::multiboot::info::BOOTLOADER_MAGIC;
 
-const OFF_FLAGS: u64 = 0;
-const OFF_CMDLINE: u64 = 16;
-const OFF_MMAP_LENGTH: u64 = 44;
-const OFF_MMAP_ADDR: u64 = 48;
-
-/// An mmap entry is `size` (not counting itself), base (u64), length
-/// (u64), type (u32): at least 20 bytes after the size field.
-const MMAP_ENTRY_MIN: u32 = 20;
+const OFF_FLAGS: u64 = arch_i386::multiboot::info::FLAGS as u64;
+const OFF_CMDLINE: u64 = arch_i386::multiboot::info::CMDLINE as u64;
+const OFF_MMAP_LENGTH: u64 = MMAP_LENGTH as u64;
+const OFF_MMAP_ADDR: u64 = MMAP_ADDR as u64;
 
 /// Fills `boot` from the multiboot info at `info`: command line and memory
 /// map. A bad map is recorded in `boot.info_error`.
@@ -70,7 +63,7 @@ fn parse_mmap(mem: &dyn PhysRead, addr: PhysAddr, len: u32) -> Result<MemoryMap,
         if off as u64 + 4 + size as u64 > len as u64 {
             return Err(BootInfoError::Malformed { index, what: "entry runs past mmap_length" });
         }
-        map.push(read_e820_entry(mem, at.0 + 4, "multiboot memory map")?)?;
+        map.push(read_e820_entry(mem, at.0 + MMAP_BASE as u64, "multiboot memory map")?)?;
         off += size + 4;
         index += 1;
     }

@@ -4,7 +4,12 @@
 //! kernel's command line). Paging is off or identity-maps low memory, so
 //! the info is read where it lies.
 
-pub const MAGIC: u32 = 0x2BAD_B002;
+use arch_i386::multiboot::info::{
+    CMDLINE, FLAGS, FLAG_CMDLINE, FLAG_MODS, MEM_UPPER, MODS_ADDR, MODS_COUNT, MOD_END, MOD_SIZE, MOD_START,
+    MOD_STRING,
+};
+
+pub const MAGIC: u32 = arch_i386::multiboot::info::BOOTLOADER_MAGIC;
 
 pub struct Info {
     /// End of RAM above 1 MiB (`mem_upper`), in bytes.
@@ -47,13 +52,13 @@ impl Info {
     /// # Safety
     /// `mbi` must be the multiboot info QEMU passed.
     pub unsafe fn read(mbi: u32) -> Info {
-        let flags = rd32(mbi);
-        let mods = flags & 8 != 0;
+        let flags = rd32(mbi + FLAGS);
+        let mods = flags & FLAG_MODS != 0;
         Info {
-            ram_end: (1 << 20) + rd32(mbi + 8) as u64 * 1024,
-            cmdline: if flags & 4 != 0 { cstr(rd32(mbi + 16)) } else { "" },
-            mods: if mods { rd32(mbi + 24) } else { 0 },
-            mods_count: if mods { rd32(mbi + 20) } else { 0 },
+            ram_end: (1 << 20) + rd32(mbi + MEM_UPPER) as u64 * 1024,
+            cmdline: if flags & FLAG_CMDLINE != 0 { cstr(rd32(mbi + CMDLINE)) } else { "" },
+            mods: if mods { rd32(mbi + MODS_ADDR) } else { 0 },
+            mods_count: if mods { rd32(mbi + MODS_COUNT) } else { 0 },
         }
     }
 
@@ -70,11 +75,11 @@ impl Info {
         if i >= self.mods_count {
             return None;
         }
-        let m = self.mods + i * 16;
-        let s = cstr(rd32(m + 8));
+        let m = self.mods + i * MOD_SIZE;
+        let s = cstr(rd32(m + MOD_STRING));
         Some(Module {
-            start: rd32(m),
-            end: rd32(m + 4),
+            start: rd32(m + MOD_START),
+            end: rd32(m + MOD_END),
             cmdline: s.split_once(' ').map(|(_, t)| t).unwrap_or(""),
         })
     }
