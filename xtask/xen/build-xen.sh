@@ -9,24 +9,24 @@
 # apt state, the downloads and the build tree; build output goes to OUTDIR/build.log.
 set -euo pipefail
 
-XEN_DEB_VERSION=4.17.5+72-g01140da4e8-1      # bookworm main (bookworm-security 404s)
-XEN_UPSTREAM=${XEN_DEB_VERSION%-*}
-MIRROR=http://deb.debian.org/debian
-KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 DEPS=(flex bison build-essential python3 dpkg-dev xz-utils patch lsb-release debian-archive-keyring)
 
 die() { echo "xen: ERROR: $*" >&2; exit 1; }
 [[ $# -eq 1 && -n $1 ]] || die "usage: $0 OUTDIR"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 self=$here/$(basename "${BASH_SOURCE[0]}")
+# XEN_DEB_VERSION (from VERSION: bookworm main; bookworm-security serves no sources),
+# apt_isolated, archive_gone.
+source "$here/debian.sh"
+XEN_UPSTREAM=${XEN_DEB_VERSION%-*}
 patchfile=$here/pae-pdpte-accessed.patch
 [[ -f $patchfile ]] || die "missing $patchfile"
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 art=$out/xen-4.17-pv32 stamp=$out/xen-4.17-pv32.stamp log=$out/build.log
 
-# Cache key: this script (versions, config edits) plus the patch.
-hash=$(cat "$self" "$patchfile" | sha256sum | cut -d' ' -f1)
+# Cache key: this script (config edits), the version and the patch.
+hash=$(cat "$self" "$here/debian.sh" "$here/VERSION" "$patchfile" | sha256sum | cut -d' ' -f1)
 cache_hit() { [[ -s $art && -s $art.config && -f $stamp && $(<"$stamp") == "$hash" ]]; }
 if cache_hit; then echo "xen: up to date: $art"; exit 0; fi
 
@@ -61,20 +61,19 @@ fi
 dl=$out/dl apt=$out/apt
 dsc=$dl/xen_$XEN_DEB_VERSION.dsc
 deb=$dl/xen-hypervisor-4.17-amd64_${XEN_DEB_VERSION}_amd64.deb
-APT=(apt-get -o Dir::Etc::sourcelist="$apt/sources.list" -o Dir::Etc::sourceparts=-
-     -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
-     -o APT::Sandbox::User=root)   # root-owned OUTDIR is not writable for _apt
 if [[ ! -f $dsc || ! -f $deb || ! -f $dl/xen_$XEN_UPSTREAM.orig.tar.xz ]]; then
   stage="fetching Debian packages"
   echo "xen: fetching Debian source package xen=$XEN_DEB_VERSION and its hypervisor .deb ..."
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-  printf 'deb [signed-by=%s] %s bookworm main\ndeb-src [signed-by=%s] %s bookworm main\n' \
-    "$KEYRING" "$MIRROR" "$KEYRING" "$MIRROR" >"$apt/sources.list"
+  apt_isolated "$apt" "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR bookworm main" \
+    "deb-src [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR bookworm main"
   run "${APT[@]}" update
   # Download into a scratch dir and move in only on success: no half files in the cache.
   rm -rf "$dl.tmp" && mkdir -p "$dl.tmp"
-  (cd "$dl.tmp" && run "${APT[@]}" source --download-only "xen=$XEN_DEB_VERSION" \
-                && run "${APT[@]}" download "xen-hypervisor-4.17-amd64=$XEN_DEB_VERSION")
+  if ! (cd "$dl.tmp" && run "${APT[@]}" source --download-only "xen=$XEN_DEB_VERSION" \
+                     && run "${APT[@]}" download "xen-hypervisor-4.17-amd64=$XEN_DEB_VERSION"); then
+    archive_gone "$log" && die "Xen $XEN_DEB_VERSION is gone from Debian's archive (see above)"
+    die "downloading xen=$XEN_DEB_VERSION failed"
+  fi
   rm -rf "$dl" && mv "$dl.tmp" "$dl"
 fi
 
