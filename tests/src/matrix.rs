@@ -24,12 +24,25 @@ pub enum Env {
     /// The project's lguest host (tests/lguest-host) in QEMU TCG, the kernel
     /// as its guest in ring 1; `mem` is the guest's memory.
     Lguest,
+    /// The same Xen with a Linux dom0 (Debian's kernel and Xen's toolstack,
+    /// provisioned by xtask), whose `xl create` builds the kernel as an
+    /// unprivileged 32-bit PV guest (`type = "pv"`); `mem` is the guest's
+    /// memory, `append` its config's `cmdline`. All such rows of a run are
+    /// guests of one dom0 boot.
+    XenDomu,
+    /// The same, the kernel as a PVH guest (`type = "pvh"`).
+    XenPvhDomu,
 }
 
 impl Env {
     /// Does this environment boot the project's Xen?
     pub fn uses_xen(&self) -> bool {
-        matches!(self, Env::Xen | Env::XenPvh)
+        matches!(self, Env::Xen | Env::XenPvh | Env::XenDomu | Env::XenPvhDomu)
+    }
+
+    /// Is the kernel a guest of a dom0's toolstack (`xl create`)?
+    pub fn is_domu(&self) -> bool {
+        matches!(self, Env::XenDomu | Env::XenPvhDomu)
     }
 
     pub fn name(&self) -> String {
@@ -40,6 +53,8 @@ impl Env {
             Env::Xen => "xen".into(),
             Env::XenPvh => "xen-pvh".into(),
             Env::Lguest => "lguest".into(),
+            Env::XenDomu => "xen-domu".into(),
+            Env::XenPvhDomu => "xen-pvh-domu".into(),
         }
     }
 }

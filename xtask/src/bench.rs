@@ -121,6 +121,7 @@ fn boot_row(kernel: &Path, xen: Option<&PathBuf>, env: Env, cpu: &str, mem: &str
         kernel: kernel.to_path_buf(),
         loader: None,
         hypervisor: xen.cloned(),
+        dom0: None,
         cpu: cpu.into(),
         mem: mem.into(),
         append,

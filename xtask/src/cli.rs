@@ -5,7 +5,7 @@ use std::time::Duration;
 use pvops_tests::Env;
 
 use crate::boot::{self, Boot, Outcome};
-use crate::{build, tools, EXIT_SETUP};
+use crate::{build, domu, tools, EXIT_SETUP};
 
 pub struct RunOpts {
     pub env: Env,
@@ -21,7 +21,7 @@ pub struct RunOpts {
     pub timeout: Option<u64>,
 }
 
-pub const ENVS: &str = "qemu, qemu-pvh, xen, xen-pvh, lguest";
+pub const ENVS: &str = "qemu, qemu-pvh, xen, xen-pvh, lguest, xen-domu, xen-pvh-domu";
 
 fn parse_env(name: &str) -> Result<Env, String> {
     match name {
@@ -30,6 +30,8 @@ fn parse_env(name: &str) -> Result<Env, String> {
         "xen" => Ok(Env::Xen),
         "xen-pvh" => Ok(Env::XenPvh),
         "lguest" => Ok(Env::Lguest),
+        "xen-domu" => Ok(Env::XenDomu),
+        "xen-pvh-domu" => Ok(Env::XenPvhDomu),
         other => Err(format!("--env {other}: available environments: {ENVS}")),
     }
 }
@@ -86,16 +88,35 @@ fn prepare(o: RunOpts) -> Result<Boot, String> {
     if o.env == Env::QemuPvh {
         kernel = build::pvh_copy(&kernel)?;
     }
-    let timeout = match o.timeout {
+    let mut timeout = match o.timeout {
         Some(s) => Duration::from_secs(s),
+        None if o.env.is_domu() => domu::GUEST_TIMEOUT,
         None if o.env.uses_xen() => crate::test::XEN_TIMEOUT,
         None => Duration::from_secs(60),
+    };
+    // A domU: one guest of a dom0 boot, which gets its own time on top of
+    // the guest's (--timeout).
+    let dom0 = if o.env.is_domu() {
+        let guest = domu::Guest {
+            name: "pvops".into(),
+            pvh: o.env == Env::XenPvhDomu,
+            kernel: kernel.clone(),
+            mem_mib: boot::mib(&o.mem).unwrap_or(128),
+            cmdline: o.append.clone(),
+            timeout,
+        };
+        let d = domu::prepare(vec![guest])?;
+        timeout = d.timeout();
+        Some(d)
+    } else {
+        None
     };
     Ok(Boot {
         env: o.env,
         kernel,
         loader: None,
         hypervisor,
+        dom0,
         cpu: o.cpu,
         mem: o.mem,
         append: o.append,
@@ -114,15 +135,29 @@ pub fn run(args: &[String]) -> u8 {
             return EXIT_SETUP;
         }
     };
-    let r = boot::run(&b, true);
+    let whole = boot::run(&b, true);
+    // A domU run's verdict is its guest's; dom0's own is said first.
+    let guest;
+    let r = match &b.dom0 {
+        Some(d) => {
+            let how = match &whole.outcome {
+                Outcome::Crash(why) => format!("CRASH: {why}"),
+                o => o.word().to_string(),
+            };
+            println!("xtask: dom0: {how} in {:.1} s", whole.elapsed.as_secs_f64());
+            guest = domu::guest_runs(d, &whole).swap_remove(0);
+            &guest
+        }
+        None => &whole,
+    };
     match &r.outcome {
         o if o.is_success() => {}
         Outcome::Crash(why) => eprintln!("xtask: CRASH: {why}"),
         Outcome::Timeout => eprintln!("xtask: TIMEOUT after {} s", b.timeout.as_secs()),
         o => eprintln!("xtask: {}", o.word()),
     }
-    if let Some(i) = r.log.find("--- qemu stderr ---") {
-        eprint!("{}", &r.log[i..]);
+    if let Some(i) = whole.log.find("--- qemu stderr ---") {
+        eprint!("{}", &whole.log[i..]);
     }
     r.outcome.exit_code()
 }

@@ -12,6 +12,7 @@ mod bench;
 mod boot;
 mod build;
 mod cli;
+mod domu;
 mod lint;
 mod scaffold;
 mod scaffold_check;
@@ -28,10 +29,12 @@ usage: cargo xtask <command> [options]
 commands:
   run    build the kernel, boot it, stream the serial log
          --env ENV             qemu (multiboot, default), qemu-pvh, xen (PV dom0),
-                               xen-pvh (PVH dom0), lguest (guest of our host)
+                               xen-pvh (PVH dom0), lguest (guest of our host),
+                               xen-domu, xen-pvh-domu (PV/PVH guest of a Linux
+                               dom0's xl create)
          --cpu MODEL           QEMU CPU model (default max)
-         --mem SIZE            guest memory (xen: dom0_mem; lguest: the guest's),
-                               e.g. 128M, 1G (default 128M)
+         --mem SIZE            guest memory (xen: dom0_mem; lguest, domU: the
+                               guest's), e.g. 128M, 1G (default 128M)
          --append \"CMDLINE\"    kernel command line
          --features LIST       kernel cargo features (backends: native,xen,lguest)
          --no-default-features
@@ -40,7 +43,8 @@ commands:
          --gdb                 wait for gdb on :1234 (no timeout)
          --icount              count instructions (QEMU -icount shift=0); with
                                --append perf the kernel prints exact figures
-         --timeout SECS        boot timeout (default 60)
+         --timeout SECS        boot timeout (default 60; domU: the guest's, 30,
+                               dom0's boot has its own)
   test   host tests, then the whole boot matrix; --filter TEXT runs the
          boot rows whose name contains TEXT, --boot-only skips host tests
   lint   cargo fmt --check and clippy (host crates and kernel target)

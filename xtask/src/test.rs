@@ -128,6 +128,7 @@ pub fn boot_for(c: &BootCase, kernel: PathBuf, loader: Option<PathBuf>, hypervis
         kernel,
         loader,
         hypervisor,
+        dom0: None,
         cpu: c.cpu.into(),
         mem: c.mem.into(),
         append: c.append.into(),

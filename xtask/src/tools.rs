@@ -102,7 +102,7 @@ pub fn ensure_xen() -> Result<std::path::PathBuf, String> {
 pub fn hypervisor(env: pvops_tests::Env) -> Result<Option<std::path::PathBuf>, String> {
     use pvops_tests::Env;
     match env {
-        Env::Xen | Env::XenPvh => ensure_xen().map(Some),
+        Env::Xen | Env::XenPvh | Env::XenDomu | Env::XenPvhDomu => ensure_xen().map(Some),
         Env::Lguest => {
             println!("xtask: building the lguest host");
             crate::build::image("lguest-host", &crate::build::Opts::default()).map(Some)
