@@ -268,6 +268,7 @@ pub fn matrix() -> Vec<BootCase> {
     m.extend(xen_pvh_rows());
     m.extend(three_ways());
     m.extend(lguest_rows());
+    m.extend(xen_domu_rows());
     m
 }
 
@@ -585,6 +586,64 @@ fn xen_rows() -> Vec<BootCase> {
                 ..XEN_OK
             },
             ..xen_dom0("xen-fault-page-fault", "32M")
+        },
+    ]
+}
+
+const fn xen_domu(name: &'static str, env: Env, mem: &'static str, append: &'static str) -> BootCase {
+    let expect = if matches!(env, Env::XenPvhDomu) { XEN_PVH_DOMU_OK } else { XEN_OK };
+    BootCase { name, env, cpu: "max", mem, append, features: None, expect }
+}
+
+/// A PVH domU: libxl hands over an hvm_start_info of its own (with a memory
+/// map, unlike Xen's dom0 builder), so only what any PVH guest shows.
+const XEN_PVH_DOMU_OK: Expect = Expect {
+    backend: Some("xen-hvm"),
+    paging: Some("PAE"),
+    result: Want::Success,
+    lines: &[
+        "entered via pvh in ring 0",
+        "\"XenVMMXenVMM\"",
+        "candidate xen-hvm: detected, priority 50",
+        "selfcheck: ok",
+        RUNTIME,
+    ],
+    absent: &[],
+};
+
+/// The kernel as an unprivileged guest built by Xen's own toolstack: a
+/// Linux dom0 runs `xl create` for each row in turn, in one boot. The
+/// guest's verdict is its result line, relayed from its PV console, and
+/// `xl` must have seen it end as promised: SCHEDOP_shutdown(poweroff) for
+/// SUCCESS, (crash) for FAILURE.
+fn xen_domu_rows() -> Vec<BootCase> {
+    vec![
+        // libxenguest's PV builder (not Xen's dom0 builder) lays out
+        // start_info, the p2m and the initial PAE pagetable.
+        xen_domu("xen-domu-pv-32M", Env::XenDomu, "32M", ""),
+        xen_domu("xen-domu-pv-256M", Env::XenDomu, "256M", ""),
+        xen_domu("xen-domu-pvh-128M", Env::XenPvhDomu, "128M", ""),
+        // A fault reaches the guest's handler; it reports FAILURE and ends
+        // with SCHEDOP_shutdown(crash), which xl reports.
+        BootCase {
+            expect: Expect {
+                result: Want::Failure("unexpected exception #PF"),
+                paging: None,
+                lines: &["EXCEPTION #PF"],
+                ..XEN_OK
+            },
+            ..xen_domu("xen-domu-fault-page-fault", Env::XenDomu, "32M", "fault=pf")
+        },
+        // Xen rejects the guest's first pagetable hypercall (a multicall of
+        // update_va_mapping with a machine frame no machine has): a clean
+        // FAILURE naming the call, and a crash shutdown.
+        BootCase {
+            expect: Expect {
+                result: Want::Failure("pagetable_init: update_va_mapping entry"),
+                lines: &["backend: xen"],
+                ..XEN_OK
+            },
+            ..xen_domu("xen-domu-fail-hypercall-1", Env::XenDomu, "32M", "xen_fail_hypercall=1")
         },
     ]
 }

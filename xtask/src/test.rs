@@ -12,7 +12,7 @@ use paravirt::ExitStatus;
 use pvops_tests::{matrix, BootCase, Env, Want};
 
 use crate::boot::{self, Boot, Outcome, Run};
-use crate::{build, tools, EXIT_SETUP};
+use crate::{build, domu, tools, EXIT_SETUP};
 
 /// Per-boot timeouts. A native TCG boot takes well under a second and Xen
 /// with dom0 a few seconds, so these only bound hangs.
@@ -58,7 +58,7 @@ pub fn main(args: &[String]) -> u8 {
     }
     let mut cases: Vec<BootCase> =
         matrix().into_iter().filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f))).collect();
-    let mut boots = match prepare(&cases) {
+    let (mut boots, mut slots) = match prepare(&cases) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("xtask: {e}");
@@ -69,6 +69,7 @@ pub fn main(args: &[String]) -> u8 {
         Ok(rows) => {
             for (c, b) in rows {
                 cases.push(c);
+                slots.push(Slot { boot: boots.len(), guest: None });
                 boots.push(b);
             }
         }
@@ -78,16 +79,27 @@ pub fn main(args: &[String]) -> u8 {
         }
     }
     println!("xtask: booting {} matrix rows", cases.len());
-    let results = run_all(&boots);
+    let results = row_runs(&boots, run_all(&boots), &slots);
     report(&cases, &results)
 }
 
-/// Builds every image the rows need, once per configuration.
-fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
+/// Which boot runs a row: its own, or a guest of the one dom0 boot that
+/// runs every domU row.
+struct Slot {
+    boot: usize,
+    guest: Option<usize>,
+}
+
+/// Builds every image the rows need, once per configuration; the boots to
+/// run (the dom0 boot first: it is the longest), and each row's slot.
+fn prepare(cases: &[BootCase]) -> Result<(Vec<Boot>, Vec<Slot>), String> {
     let mut images = HashMap::new();
     let mut loader = None;
     let mut hypervisors: HashMap<String, Option<PathBuf>> = HashMap::new();
+    let domu_first = cases.iter().any(|c| c.env.is_domu()) as usize;
     let mut boots = Vec::new();
+    let mut slots = Vec::new();
+    let mut guests = Vec::new();
     for c in cases {
         let opts = build::Opts {
             release: false,
@@ -116,9 +128,59 @@ fn prepare(cases: &[BootCase]) -> Result<Vec<Boot>, String> {
         if c.env == Env::QemuPvh {
             kernel = build::pvh_copy(&kernel)?;
         }
+        if c.env.is_domu() {
+            slots.push(Slot { boot: 0, guest: Some(guests.len()) });
+            guests.push((c, kernel));
+            continue;
+        }
+        slots.push(Slot { boot: domu_first + boots.len(), guest: None });
         boots.push(boot_for(c, kernel, loader.clone(), hypervisors[&kind].clone()));
     }
-    Ok(boots)
+    if let Some(&(first, ref kernel)) = guests.first() {
+        let dom0 = domu::prepare(
+            guests
+                .iter()
+                .map(|(c, kernel)| domu::Guest {
+                    name: c.name.to_string(),
+                    pvh: c.env == Env::XenPvhDomu,
+                    kernel: kernel.clone(),
+                    mem_mib: boot::mib(c.mem).unwrap_or(128),
+                    cmdline: c.append.to_string(),
+                    timeout: domu::GUEST_TIMEOUT,
+                })
+                .collect(),
+        )?;
+        let mut b = boot_for(first, kernel.clone(), None, hypervisors["xen"].clone());
+        b.timeout = dom0.timeout();
+        b.dom0 = Some(dom0);
+        boots.insert(0, b);
+    }
+    Ok((boots, slots))
+}
+
+/// Each row's run: its boot's, or its guest's part of the dom0 boot.
+fn row_runs(boots: &[Boot], results: Vec<Run>, slots: &[Slot]) -> Vec<Run> {
+    let mut guests: HashMap<usize, Vec<Option<Run>>> = HashMap::new();
+    for (i, (b, r)) in boots.iter().zip(&results).enumerate() {
+        if let Some(d) = &b.dom0 {
+            println!(
+                "xtask: one dom0 boot ran the {} domU rows: {} in {:.1} s",
+                d.guests.len(),
+                r.outcome.word(),
+                r.elapsed.as_secs_f64()
+            );
+            guests.insert(i, domu::guest_runs(d, r).into_iter().map(Some).collect());
+        }
+    }
+    let mut results: Vec<Option<Run>> = results.into_iter().map(Some).collect();
+    slots
+        .iter()
+        .map(|s| match s.guest {
+            None => results[s.boot].take(),
+            Some(g) => guests.get_mut(&s.boot).and_then(|v| v[g].take()),
+        })
+        .map(|r| r.expect("one run per row"))
+        .collect()
 }
 
 /// How a matrix row is booted, given its images.
