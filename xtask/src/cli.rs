@@ -153,7 +153,10 @@ pub fn run(args: &[String]) -> u8 {
     match &r.outcome {
         o if o.is_success() => {}
         Outcome::Crash(why) => eprintln!("xtask: CRASH: {why}"),
-        Outcome::Timeout => eprintln!("xtask: TIMEOUT after {} s", b.timeout.as_secs()),
+        Outcome::Timeout => {
+            let limit = b.dom0.as_ref().map_or(b.timeout, |d| d.guests[0].timeout);
+            eprintln!("xtask: TIMEOUT after {} s", limit.as_secs())
+        }
         o => eprintln!("xtask: {}", o.word()),
     }
     if let Some(i) = whole.log.find("--- qemu stderr ---") {
