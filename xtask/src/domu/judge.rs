@@ -128,16 +128,12 @@ pub fn guest_runs(dom0: &Dom0, boot: &Run, whole_log: &Path) -> Vec<Run> {
             let own = format!("[{}] ", g.name);
             let mut log = header;
             let mut results = Vec::new();
-            let mut created = None;
             for l in slice {
                 let text = l.strip_prefix(&own).unwrap_or(l);
                 if l.starts_with(&own) {
                     if let Some(i) = text.find("Test result: ") {
                         results.push(&text[i + "Test result: ".len()..]);
                     }
-                }
-                if let Some(rest) = l.strip_prefix(&format!("dom0: guest {}: created domid ", g.name)) {
-                    created = rest.split(" in ").nth(1).and_then(|s| s.trim_end_matches(" s").parse::<f64>().ok());
                 }
                 log.push_str(text);
                 log.push('\n');
@@ -155,7 +151,7 @@ pub fn guest_runs(dom0: &Dom0, boot: &Run, whole_log: &Path) -> Vec<Run> {
                     None,
                 ),
             };
-            let elapsed = Duration::from_secs_f64(created.unwrap_or(0.0) + ran.unwrap_or(0.0));
+            let elapsed = Duration::from_secs_f64(ran.unwrap_or(0.0));
             Run { outcome, log, elapsed }
         })
         .collect()
@@ -246,15 +242,15 @@ dom0: [4.80] toolstack ready
 dom0: guest a: config /guests/01-a.cfg, timeout 30 s
 dom0:   | name = \"a\"
 [xl a] Waiting for domain a (domid 1) to die [pid 99]
-dom0: guest a: created domid 1 in 0.70 s
+dom0: guest a: domid 1
 [a] backend: xen (highest priority detected)
 [a] selfcheck: ok
 [a] Test result: SUCCESS
 [xl a] Domain 1 has shut down, reason code 0 0x0
-dom0: guest a: end=poweroff code=0 ran=0.30s
+dom0: guest a: end=poweroff code=0 ran=1.00s
 dom0: guest b: config /guests/02-b.cfg, timeout 30 s
 [xl b] Waiting for domain b (domid 2) to die [pid 98]
-dom0: guest b: created domid 2 in 0.50 s
+dom0: guest b: domid 2
 [b] Test result: FAILURE: unexpected exception #PF
 [xl b] Domain 2 has shut down, reason code 0 0x0
 dom0: guest b: end=poweroff code=0 ran=0.20s
