@@ -290,7 +290,7 @@ pub fn run(b: &Boot, stream: bool) -> Run {
     let outcome = if timed_out {
         Outcome::Timeout
     } else if b.dom0.is_some() {
-        // dom0's own verdict; each guest's comes from domu::guest_runs.
+        // dom0's own verdict; each guest's comes from domu::finish.
         domu::judge::dom0_outcome(&log, code)
     } else {
         judge(&log, code)

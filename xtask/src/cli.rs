@@ -145,7 +145,7 @@ pub fn run(args: &[String]) -> u8 {
                 o => o.word().to_string(),
             };
             println!("xtask: dom0: {how} in {:.1} s", whole.elapsed.as_secs_f64());
-            guest = domu::guest_runs(d, &whole).swap_remove(0);
+            guest = domu::finish(d, &whole).swap_remove(0);
             &guest
         }
         None => &whole,

@@ -173,9 +173,11 @@ pub fn prepare(guests: Vec<Guest>) -> Result<Dom0, String> {
     Ok(Dom0 { vmlinux: dir.join("vmlinux"), initrd, guests })
 }
 
-/// Each guest's run out of the dom0 boot's (see `judge::guest_runs`); the
-/// boot's whole serial log is saved beside its initramfs.
-pub fn guest_runs(d: &Dom0, boot: &Run) -> Vec<Run> {
+/// After the dom0 boot: its initramfs (a dozen MB) is removed, its whole
+/// serial log saved in its place, and each guest's run cut out of the boot's
+/// (see `judge::guest_runs`).
+pub fn finish(d: &Dom0, boot: &Run) -> Vec<Run> {
+    let _ = fs::remove_file(&d.initrd);
     let path = d.initrd.with_extension("log");
     if let Err(e) = fs::write(&path, &boot.log) {
         eprintln!("xtask: saving {}: {e}", path.display());
@@ -197,8 +199,9 @@ fn check_guest(g: &Guest) -> Result<(), String> {
     Ok(())
 }
 
-/// The initramfs and log files of earlier boots (one each per xtask
-/// process) older than an hour: kept for a look, not for ever.
+/// The logs of earlier boots (one per xtask process) older than an hour,
+/// and the initramfs of any that did not finish: kept for a look, not for
+/// ever.
 fn remove_stale_boots(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for e in entries.flatten() {

@@ -169,7 +169,7 @@ fn row_runs(boots: &[Boot], results: Vec<Run>, slots: &[Slot]) -> Vec<Run> {
                 r.outcome.word(),
                 r.elapsed.as_secs_f64()
             );
-            guests.insert(i, domu::guest_runs(d, r).into_iter().map(Some).collect());
+            guests.insert(i, domu::finish(d, r).into_iter().map(Some).collect());
         }
     }
     let mut results: Vec<Option<Run>> = results.into_iter().map(Some).collect();
