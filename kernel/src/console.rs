@@ -7,7 +7,7 @@
 
 use core::fmt::{self, Write};
 
-use paravirt::Hypervisor;
+use paravirt::{BootInfo, Hypervisor};
 use spin::{Mutex, Once};
 
 static BACKEND: Once<&'static dyn Hypervisor> = Once::new();
@@ -28,7 +28,10 @@ pub fn backend() -> Option<&'static dyn Hypervisor> {
 }
 
 /// Makes `hv` the console and replays the early buffer on it.
-pub fn set_backend(hv: &'static dyn Hypervisor) {
+pub fn set_backend(hv: &'static dyn Hypervisor, boot: Option<&BootInfo>) {
+    if let Some(boot) = boot {
+        hv.console_init(boot);
+    }
     BACKEND.call_once(|| hv);
     let mut early = EARLY.lock();
     hv.console_write(&early.buf[..early.len]);

@@ -52,7 +52,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     perf::enable(boot.cmdline.has("perf"));
     kprintln!("pvops {} entered via {} in ring {}", env!("CARGO_PKG_VERSION"), boot.protocol.name(), cpl);
     let hv = choose_backend(&boot);
-    console::set_backend(hv);
+    console::set_backend(hv, Some(&boot));
     if let Err(e) = hv.init(&mut boot) {
         fail!("backend {} failed to initialise: {}", hv.name(), e);
     }
@@ -112,7 +112,7 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
         Err(e) => {
             // Report on the console we would have had without the override.
             if let Some(best) = cands.best() {
-                console::set_backend(best);
+                console::set_backend(best, Some(boot));
             }
             match e {
                 SelectError::Unknown(name) => {

@@ -59,7 +59,7 @@ pub fn finish() -> ! {
         // Nothing was chosen (none linked, none detected, or we failed
         // before choosing): in ring 0 the native console still works, so
         // the early log and the result are not lost.
-        console::set_backend(&NoBackend);
+        console::set_backend(&NoBackend, None);
     }
     let status = match VERDICT.try_lock() {
         Some(v) => v.status,

@@ -13,6 +13,7 @@ pub mod nr {
     pub const CONSOLE_IO: u32 = 18;
     pub const MMUEXT_OP: u32 = 26;
     pub const SCHED_OP: u32 = 29;
+    pub const EVENT_CHANNEL_OP: u32 = 32;
     pub const PHYSDEV_OP: u32 = 33;
 }
 
@@ -77,7 +78,12 @@ pub struct TrapInfo {
 pub const CONSOLEIO_WRITE: u32 = 0;
 pub const SCHEDOP_YIELD: u32 = 0;
 pub const SCHEDOP_SHUTDOWN: u32 = 2;
+/// SCHEDOP_shutdown reasons: how `xl` sees the domain end. A run that
+/// passed (or skipped) powers off; one that failed says it crashed.
 pub const SHUTDOWN_POWEROFF: u32 = 0;
+pub const SHUTDOWN_CRASH: u32 = 3;
+/// event_channel_op: notify the other end of a port.
+pub const EVTCHNOP_SEND: u32 = 4;
 pub const PHYSDEVOP_SET_IOPL: u32 = 6;
 /// memory_op: where the read-only machine-to-phys table is mapped.
 pub const XENMEM_MACHPHYS_MAPPING: u32 = 12;

@@ -21,14 +21,16 @@ use paravirt::{BootInfo, Counters, Detected, ExitStatus, HvError, HvResult, Hype
 
 use crate::abi::nr;
 use crate::check;
+use crate::console::Console;
 use crate::hypercall::{self, HypercallPage};
 
 pub struct XenHvm {
     hc: HypercallPage,
+    console: Console,
     page_ready: AtomicBool,
 }
 
-pub(crate) static XEN_HVM: XenHvm = XenHvm { hc: HypercallPage::new(), page_ready: AtomicBool::new(false) };
+pub(crate) static XEN_HVM: XenHvm = XenHvm { hc: HypercallPage::new(), console: Console::new(), page_ready: AtomicBool::new(false) };
 
 pub const SIGNATURE: &[u8; 12] = b"XenVMMXenVMM";
 
@@ -115,7 +117,7 @@ impl Hypervisor for XenHvm {
 
     fn console_write(&self, bytes: &[u8]) {
         if self.hypercall_page().is_ok() {
-            self.hc.console_write(bytes);
+            self.console.write(&self.hc, bytes);
         }
     }
 
@@ -127,7 +129,7 @@ impl Hypervisor for XenHvm {
             unsafe { arch_i386::io::debug_exit(status.debug_exit_code()) };
             arch_i386::io::halt_forever()
         }
-        crate::hypercall_exit(&self.hc, status, true)
+        crate::hypercall_exit(&self.hc, &self.console, status, true)
     }
 
     fn counters(&self) -> Counters {

@@ -4,9 +4,11 @@
 //! from native, and therefore all this backend overrides:
 //! - platform: Xen's ELF notes and PV entry (`entry.rs`), detection by the
 //!   start_info magic, `init` (the hypercall page, the frame tables, the
-//!   memory map); the console is `console_io`; the exit is isa-debug-exit,
-//!   reached after asking Xen for I/O privilege (`PHYSDEVOP_set_iopl`),
-//!   then `SCHEDOP_shutdown`;
+//!   memory map); the console is `console_io` for dom0 and the ring
+//!   start_info names for any other domain (`console.rs`); the exit is
+//!   isa-debug-exit, reached after asking Xen for I/O privilege
+//!   (`PHYSDEVOP_set_iopl`, which only dom0 gets), then `SCHEDOP_shutdown`
+//!   with the reason `xl` reports (poweroff, or crash for a failed run);
 //! - paging policy: PAE only, no large or global pages, pagetable pages
 //!   read-only, Xen's hole at the top of the address space;
 //! - MMU: every entry holds a machine frame (`p2m.rs`); tables Xen has
@@ -26,6 +28,7 @@
 
 pub mod abi;
 pub mod batch;
+pub mod console;
 mod entry;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
@@ -49,18 +52,21 @@ use paravirt::{
 };
 
 use abi::{nr, MachphysMapping, TrapInfo};
+use console::Console;
 use hypercall::HypercallPage;
 use p2m::P2m;
 use pagetable::{Machine, XenMmu};
 
 pub struct XenPv {
     mmu: XenMmu<HypercallPage>,
+    console: Console,
     /// Where Xen's part of our address space starts (never 0: it is at the
     /// top), learned at init.
     hv_start: OnceNonZeroUsize,
 }
 
-static XEN_PV: XenPv = XenPv { mmu: XenMmu::new(HypercallPage::new()), hv_start: OnceNonZeroUsize::new() };
+static XEN_PV: XenPv =
+    XenPv { mmu: XenMmu::new(HypercallPage::new()), console: Console::new(), hv_start: OnceNonZeroUsize::new() };
 
 impl XenPv {
     fn hc(&self) -> &HypercallPage {
@@ -180,17 +186,44 @@ impl Hypervisor for XenPv {
         Ok(())
     }
 
+    fn console_init(&self, boot: &BootInfo) {
+        let BootProtocol::XenPv { info: Ok(si), .. } = boot.protocol else { return };
+        if si.is_dom0() || si.console_mfn == 0 || !hypercall::page_filled() {
+            return; // dom0 writes through console_io
+        }
+        // The ring is one of the pages the domain builder allocated after
+        // the image, inside Xen's initial mapping (and later our direct
+        // map): find its pfn through the m2p.
+        let mut mp = MachphysMapping::default();
+        if self.hc().call(nr::MEMORY_OP, [abi::XENMEM_MACHPHYS_MAPPING, &raw mut mp as u32, 0, 0, 0]) < 0 {
+            return;
+        }
+        let max_mfn = mp.max_mfn.min((mp.v_end.wrapping_sub(mp.v_start) / 4).saturating_sub(1));
+        // SAFETY: as in `init`: the p2m list and the m2p table stay mapped.
+        let p2m =
+            unsafe { P2m::new(si.mfn_list as *const u32, si.nr_pages, mp.v_start as *const u32, max_mfn) };
+        let Some(pfn) = p2m.pfn(si.console_mfn) else { return };
+        if pfn >= initial_mapping_end(&si, &p2m) {
+            return;
+        }
+        // SAFETY: the page is the console ring start_info names, ours (the
+        // p2m agrees) and inside the initial mapping, where the direct map
+        // keeps it for the domain's life.
+        unsafe { self.console.use_ring((PAGE_OFFSET + (pfn.0 << 12)) as usize, si.console_evtchn) };
+    }
+
     fn console_write(&self, bytes: &[u8]) {
-        self.hc().console_write(bytes);
+        self.console.write(self.hc(), bytes);
     }
 
     fn shutdown(&self, status: ExitStatus) -> ! {
+        self.console.drain();
         // Port I/O for the exit device: a ring-1 kernel needs IOPL 1. Asked
         // for here, not in `init`: a run can end before `init` (a refused
         // `hypervisor=`), and an unprivileged domain is refused it.
         let iopl: u32 = 1;
         let rc = self.hc().call(nr::PHYSDEV_OP, [abi::PHYSDEVOP_SET_IOPL, &raw const iopl as u32, 0, 0, 0]);
-        hypercall_exit(self.hc(), status, rc >= 0)
+        hypercall_exit(self.hc(), &self.console, status, rc >= 0)
     }
 
     fn counters(&self) -> Counters {
@@ -265,14 +298,17 @@ impl Cpu for XenPv {
 /// in ring 0), stops the machine with our status; without that device,
 /// power off through Xen. If even that returns, say so on the console and
 /// yield forever.
-pub(crate) fn hypercall_exit(hc: &HypercallPage, status: ExitStatus, ports: bool) -> ! {
-    use crate::abi::{SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SHUTDOWN_POWEROFF};
+pub(crate) fn hypercall_exit(hc: &HypercallPage, console: &Console, status: ExitStatus, ports: bool) -> ! {
+    use crate::abi::{SCHEDOP_SHUTDOWN, SCHEDOP_YIELD, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF};
     if ports {
         // SAFETY: under QEMU isa-debug-exit answers at 0xF4; on a machine
         // without it nothing does, and the write is ignored.
         unsafe { arch_i386::io::debug_exit(status.debug_exit_code()) };
     }
-    let reason: u32 = SHUTDOWN_POWEROFF;
+    let reason: u32 = match status {
+        ExitStatus::Success | ExitStatus::Skip => SHUTDOWN_POWEROFF,
+        ExitStatus::Error | ExitStatus::Failure => SHUTDOWN_CRASH,
+    };
     let rc = hc.call(nr::SCHED_OP, [SCHEDOP_SHUTDOWN, &raw const reason as u32, 0, 0, 0]);
     let mut line = [0u8; 64];
     let msg = b"xen: SCHEDOP_shutdown returned ";
@@ -282,7 +318,7 @@ pub(crate) fn hypercall_exit(hc: &HypercallPage, status: ExitStatus, ports: bool
     line[msg.len() + 1] = b'0' + code / 10;
     line[msg.len() + 2] = b'0' + code % 10;
     line[msg.len() + 3] = b'\n';
-    hc.console_write(&line[..msg.len() + 4]);
+    console.write(hc, &line[..msg.len() + 4]);
     loop {
         hc.call(nr::SCHED_OP, [SCHEDOP_YIELD, 0, 0, 0, 0]);
     }

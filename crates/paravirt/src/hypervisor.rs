@@ -50,6 +50,12 @@ pub trait Hypervisor: Sync {
         Ok(())
     }
 
+    /// Called when this backend becomes the console, before `init` and
+    /// before the early log is replayed on it: a console that needs the
+    /// boot information (Xen's ring is named in start_info) finds it here.
+    /// Cannot fail: a console that cannot start stays on its fallback.
+    fn console_init(&self, _boot: &BootInfo) {}
+
     fn console_write(&self, bytes: &[u8]) {
         native::console_write(bytes)
     }
