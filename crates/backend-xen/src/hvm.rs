@@ -30,7 +30,8 @@ pub struct XenHvm {
     page_ready: AtomicBool,
 }
 
-pub(crate) static XEN_HVM: XenHvm = XenHvm { hc: HypercallPage::new(), console: Console::new(), page_ready: AtomicBool::new(false) };
+pub(crate) static XEN_HVM: XenHvm =
+    XenHvm { hc: HypercallPage::new(), console: Console::new(), page_ready: AtomicBool::new(false) };
 
 pub const SIGNATURE: &[u8; 12] = b"XenVMMXenVMM";
 

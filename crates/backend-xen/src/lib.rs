@@ -65,8 +65,11 @@ pub struct XenPv {
     hv_start: OnceNonZeroUsize,
 }
 
-static XEN_PV: XenPv =
-    XenPv { mmu: XenMmu::new(HypercallPage::new()), console: Console::new(), hv_start: OnceNonZeroUsize::new() };
+static XEN_PV: XenPv = XenPv {
+    mmu: XenMmu::new(HypercallPage::new()),
+    console: Console::new(),
+    hv_start: OnceNonZeroUsize::new(),
+};
 
 impl XenPv {
     fn hc(&self) -> &HypercallPage {
