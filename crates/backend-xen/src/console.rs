@@ -32,6 +32,7 @@ const OUT_PROD: usize = 3084;
 const DRAIN_YIELDS: u32 = 1000;
 
 /// Where output goes: Xen's console until a ring is known.
+#[derive(Default)]
 pub struct Console {
     /// The ring page's virtual address (0: none).
     page: AtomicUsize,
