@@ -13,6 +13,9 @@
 //!                                       set_pte_range/set_pmd/set_pgd, pagetable_setup_done
 //!     mm::protect::mark_rodata_ro       W^X on mappings the build kept
 //!     selfcheck::run                    walk the live table, verify
+//!   memory::selftest                  every runtime MMU hook once
+//!   irq::init, time::init             hv.irq(), hv.time(): controller, clocks
+//!   timetest::run                     ticks, clock, disabled sections, halt, storm
 //!   result::finish                    one "Test result: ..." line + hv.shutdown
 //! ```
 #![no_std]
@@ -29,6 +32,7 @@ mod boot;
 mod console;
 mod fault;
 mod head;
+mod irq;
 mod mem;
 mod memory;
 mod pagetable;
@@ -36,6 +40,8 @@ mod paging;
 mod perf;
 mod result;
 mod selfcheck;
+mod time;
+mod timetest;
 mod trap;
 
 use paravirt::{BootInfo, Hypervisor, SelectError, HYPERVISORS};
@@ -80,6 +86,14 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     }
     let mut memory = memory::Memory::new(hv, &boot, booted);
     memory::selftest(&mut memory);
+    if let Err(e) = hv.late_init(&memory) {
+        fail!("backend {} failed its late set-up: {}", hv.name(), e);
+    }
+    let controller = irq::init(hv, &memory);
+    let clocks = time::init(hv, &memory, &boot.cmdline);
+    kprintln!("irq: {}", controller);
+    log_clocks(&clocks);
+    timetest::run(hv, boot.cmdline.get("fault") == Some("irq"));
     result::finish()
 }
 
@@ -128,6 +142,30 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
             }
         }
     }
+}
+
+fn log_clocks(c: &paravirt::Clocks) {
+    let rate = if c.source_khz != 0 {
+        let mut l = console::Line::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut l,
+            format_args!(" at {}.{:03} MHz", c.source_khz / 1000, c.source_khz % 1000),
+        );
+        l
+    } else {
+        console::Line::new()
+    };
+    kprintln!(
+        "time: clocksource {}{} ({}), clockevent {} ({}one-shot {}-{} us), wall clock from {}",
+        c.source,
+        core::str::from_utf8(rate.as_bytes()).unwrap_or(""),
+        c.source_how,
+        c.event,
+        if c.periodic.is_some() { "periodic and " } else { "" },
+        c.min_delta_ns / 1000,
+        c.max_delta_ns / 1000,
+        c.wallclock
+    );
 }
 
 fn log_boot_info(boot: &BootInfo) {

@@ -108,6 +108,30 @@ impl Memory {
     }
 }
 
+impl paravirt::Services for Memory {
+    fn map_device(&self, what: paravirt::DevicePage, phys: u64) -> Result<usize, paravirt::HvError> {
+        let slot = match what {
+            paravirt::DevicePage::Lapic => FixSlot::Lapic,
+            paravirt::DevicePage::Console => FixSlot::Console,
+        };
+        if phys & 0xFFF != 0 || phys >> 12 > u32::MAX as u64 {
+            return Err(paravirt::HvError::local("map_device: not a page address", &[phys]));
+        }
+        let mut flags = PteFlags::RW | PteFlags::PCD | PteFlags::PWT | PteFlags::ACCESSED | PteFlags::DIRTY;
+        if self.nx {
+            flags |= PteFlags::NX;
+        }
+        let w = self.kernel();
+        match mm::fixmap::set_fixmap(&w, &self.layout, slot, Pfn((phys >> 12) as u32), flags) {
+            Ok(va) => Ok(va.0 as usize),
+            Err(MmError::Hv(e)) => Err(e),
+            Err(_) => {
+                Err(paravirt::HvError::local("map_device: the fixmap slot's pte page is missing", &[phys]))
+            }
+        }
+    }
+}
+
 fn add_unreserved(frames: &mut FrameAllocator, start: Pfn, stop: Pfn, reserved: &[(Pfn, Pfn)]) {
     if start >= stop {
         return;

@@ -91,9 +91,9 @@ impl<T> EarlyCell<T> {
     }
 }
 
-/// The kernel's IDT: the 32 exception vectors; the rest stay not-present
-/// (we never enable interrupts, so only a bug reaches them, and that is a
-/// #GP/#NP, reported through vector 13/11).
+/// The kernel's IDT: the 32 exception vectors (fatal, reported), then
+/// every external vector to the interrupt entry (`irq.rs`), which asks the
+/// backend what fired.
 static IDT: EarlyCell<[u64; 256]> = EarlyCell::new([0; 256]);
 
 #[repr(C, align(16))]
@@ -119,6 +119,9 @@ fn fill_idt(cs: u16) -> &'static [u64] {
         // SAFETY: trap_stubs is the table the stubs! asm defines.
         let handler = unsafe { trap_stubs[v] };
         idt[v] = desc::gate(handler, cs, GateKind::Interrupt, 0);
+    }
+    for v in crate::irq::FIRST_EXTERNAL_VECTOR..256 {
+        idt[v as usize] = desc::gate(crate::irq::stub(v), cs, GateKind::Interrupt, 0);
     }
     idt
 }

@@ -51,6 +51,8 @@ pub struct CpuFeatures {
     pub nx: bool,
     pub tsc: bool,
     pub msr: bool,
+    /// An on-chip local APIC (and with it the APIC timer).
+    pub apic: bool,
     /// CPUID.1:ECX bit 31: "running under a hypervisor".
     pub hypervisor_bit: bool,
     pub hv_leaves: [Option<HypervisorLeaf>; MAX_HV_LEAVES],
@@ -95,6 +97,7 @@ pub fn decode(cpuid: impl Fn(u32, u32) -> Regs) -> CpuFeatures {
         f.tsc = l1.edx & (1 << 4) != 0;
         f.msr = l1.edx & (1 << 5) != 0;
         f.pae = l1.edx & (1 << 6) != 0;
+        f.apic = l1.edx & (1 << 9) != 0;
         f.pge = l1.edx & (1 << 13) != 0;
         f.hypervisor_bit = l1.ecx & (1 << 31) != 0;
     }
@@ -184,6 +187,31 @@ pub fn probe() -> CpuFeatures {
     decode(cpuid)
 }
 
+/// The time-stamp counter. Under QEMU with `-icount shift=0` it advances by
+/// exactly one per guest instruction, which makes it an instruction
+/// counter (the kernel checks this at boot, see its `perf: calibration`).
+#[cfg(target_arch = "x86")]
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc reads a counter; callers check CPUID's TSC bit.
+    unsafe { core::arch::x86::_rdtsc() }
+}
+
+/// Host builds (tests): no counter.
+#[cfg(not(target_arch = "x86"))]
+pub fn rdtsc() -> u64 {
+    0
+}
+
+/// Runs `n` iterations of a 3-instruction loop (nop; dec; jnz), for
+/// calibrating instruction counts.
+#[cfg(target_arch = "x86")]
+pub fn spin3(n: u32) {
+    // SAFETY: only ecx is touched, and declared.
+    unsafe {
+        core::arch::asm!("2:", "nop", "dec ecx", "jnz 2b", inout("ecx") n => _, options(nomem, nostack));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,24 +257,5 @@ mod tests {
             _ => Regs::default(),
         };
         assert!(decode(cpuid).nx);
-    }
-}
-
-/// The time-stamp counter. Under QEMU with `-icount shift=0` it advances by
-/// exactly one per guest instruction, which makes it an instruction
-/// counter (the kernel checks this at boot, see its `perf: calibration`).
-#[cfg(target_arch = "x86")]
-pub fn rdtsc() -> u64 {
-    // SAFETY: rdtsc reads a counter; callers check CPUID's TSC bit.
-    unsafe { core::arch::x86::_rdtsc() }
-}
-
-/// Runs `n` iterations of a 3-instruction loop (nop; dec; jnz), for
-/// calibrating instruction counts.
-#[cfg(target_arch = "x86")]
-pub fn spin3(n: u32) {
-    // SAFETY: only ecx is touched, and declared.
-    unsafe {
-        core::arch::asm!("2:", "nop", "dec ecx", "jnz 2b", inout("ecx") n => _, options(nomem, nostack));
     }
 }

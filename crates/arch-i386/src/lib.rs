@@ -2,7 +2,9 @@
 //!
 //! This crate knows what the CPU knows and nothing else: address types, the
 //! two pagetable formats (2-level and PAE), CPUID, control registers, port
-//! I/O, segment and interrupt descriptors and the 16550 UART. It names no
+//! I/O, segment and interrupt descriptors, the interrupt flag, and the
+//! PC's devices that every x86 kernel drives itself: the 16550 UART, the
+//! 8259 PICs, the 8254 PIT, the CMOS clock and the local APIC. It names no
 //! hypervisor. Everything that only reads or builds values compiles for the
 //! host, so the crates above it can be tested with plain `cargo test`; the
 //! few functions that execute privileged instructions live in [`cpu`],
@@ -14,9 +16,14 @@ pub mod cpu;
 pub mod cr;
 pub mod desc;
 pub mod io;
+pub mod irq;
+pub mod lapic;
 pub mod layout;
 pub mod multiboot;
 pub mod paging;
+pub mod pic;
+pub mod pit;
+pub mod rtc;
 pub mod serial;
 pub mod trampoline;
 pub mod trap;

@@ -33,6 +33,10 @@ pub enum FixSlot {
     KmapPte = 3,
     /// The runtime self-test's scratch slot.
     Probe = 4,
+    /// The local APIC's registers (Linux's FIX_APIC_BASE).
+    Lapic = 5,
+    /// A hypervisor's console ring outside the direct map (a PVH guest's).
+    Console = 6,
 }
 
 /// The virtual address of fixmap slot `idx` (Linux: `__fix_to_virt`).

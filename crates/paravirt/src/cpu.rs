@@ -16,6 +16,17 @@ pub trait Cpu: Sync {
         Ok(())
     }
 
+    /// Where the kernel's interrupt exit jumps instead of executing `iret`
+    /// (Linux's `INTERRUPT_RETURN`), with the registers restored and the
+    /// hardware frame (eip, cs, eflags) on the stack. Natively `iret`
+    /// itself. A PV guest's return must also restore its virtual
+    /// interrupt flag from the frame's eflags, atomically with the return:
+    /// Xen's `iret` hypercall does both; lguest's guest code writes the
+    /// flag inside an address range the host never interrupts.
+    fn iret(&self) -> u32 {
+        native::iret_address()
+    }
+
     /// The faulting address of the last page fault.
     fn read_cr2(&self) -> VirtAddr {
         arch_i386::cr::Cr2::read()

@@ -6,7 +6,9 @@
 //!   ├─ paging()  -> &dyn PagingPolicy   which formats and features to use
 //!   ├─ mmu()     -> &dyn Mmu            entries, pagetable pages, TLB, CR3, lazy mode,
 //!   │                                   and the seed's pagetable_setup_start/done
-//!   └─ cpu()     -> &dyn Cpu            descriptor tables, fault address
+//!   ├─ cpu()     -> &dyn Cpu            descriptor tables, fault address, iret
+//!   ├─ irq()     -> &dyn Irq            the interrupt flag, halt, the controller
+//!   └─ time()    -> &dyn Time           clock source, wall clock, clock events
 //! ```
 //!
 //! Every method has a default that *is* the native behaviour (or nothing),
@@ -17,7 +19,7 @@
 //! for the groups once, when the backend is chosen, and hands each part of
 //! the kernel only the group it needs (`mm` sees an `&dyn Mmu`).
 
-use crate::{native, BootInfo, Counters, Cpu, ExitStatus, HvResult, Mmu, PagingPolicy};
+use crate::{native, BootInfo, Counters, Cpu, ExitStatus, HvResult, Irq, Mmu, PagingPolicy, Services, Time};
 
 /// A backend's answer to "is this your platform?".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +49,13 @@ pub trait Hypervisor: Sync {
     /// structures, filling in what the boot protocol did not say (e.g. the
     /// memory map).
     fn init(&self, _boot: &mut BootInfo) -> HvResult {
+        Ok(())
+    }
+
+    /// Called once the kernel runs on its own pagetable, before interrupts
+    /// and time are set up: what needs a mapping the boot did not have (a
+    /// PVH guest's console ring above the direct map).
+    fn late_init(&self, _services: &dyn Services) -> HvResult {
         Ok(())
     }
 
@@ -82,5 +91,13 @@ pub trait Hypervisor: Sync {
 
     fn cpu(&self) -> &dyn Cpu {
         &native::NativeCpu
+    }
+
+    fn irq(&self) -> &dyn Irq {
+        &native::NativeIrq
+    }
+
+    fn time(&self) -> &dyn Time {
+        &native::NativeTime
     }
 }

@@ -5,6 +5,8 @@
 //! nothing. A backend that needs the native version of one operation next
 //! to its own calls these functions directly.
 
+pub mod pc;
+
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use arch_i386::cr::{Cr3, Cr4, Cr4Flags, Efer, EferFlags};
@@ -12,16 +14,20 @@ use arch_i386::paging::present;
 use arch_i386::serial::COM1;
 use arch_i386::{io, Level, PagingMode, Pfn, PteFlags, VirtAddr};
 
-use crate::{Cpu, EntryRef, ExitStatus, HvResult, Mmu, PagetableBuild, PagingPolicy};
+use crate::{Cpu, EntryRef, ExitStatus, HvResult, Irq, Mmu, PagetableBuild, PagingPolicy, Time};
 
 /// The native groups: every method is the trait's default.
 pub struct NativePaging;
 pub struct NativeMmu;
 pub struct NativeCpu;
+pub struct NativeIrq;
+pub struct NativeTime;
 
 impl PagingPolicy for NativePaging {}
 impl Mmu for NativeMmu {}
 impl Cpu for NativeCpu {}
+impl Irq for NativeIrq {}
+impl Time for NativeTime {}
 
 /// Writes one entry. A PAE entry is two 32-bit halves on i386; when it
 /// becomes present the high half (address bits, NX) must land first, so the
@@ -240,6 +246,22 @@ pub unsafe fn load_idt(gates: &'static [u64]) {
     }
     #[cfg(not(target_arch = "x86"))]
     let _ = gates;
+}
+
+#[cfg(target_arch = "x86")]
+core::arch::global_asm!(".pushsection .text.native_iret, \"ax\"", "native_iret:", "    iretd", ".popsection");
+
+/// The address of a bare `iret`: the native interrupt return.
+pub fn iret_address() -> u32 {
+    #[cfg(target_arch = "x86")]
+    {
+        extern "C" {
+            fn native_iret();
+        }
+        native_iret as *const () as u32
+    }
+    #[cfg(not(target_arch = "x86"))]
+    0
 }
 
 static SERIAL_READY: AtomicBool = AtomicBool::new(false);
