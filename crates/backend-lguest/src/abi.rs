@@ -81,9 +81,12 @@ pub const IRQ_ENABLED: u32 = 512;
 /// arrives at vector `FIRST_EXTERNAL_VECTOR + n`. IRQ 0 is the clock.
 pub const LGUEST_IRQS: u32 = 32;
 pub const FIRST_EXTERNAL_VECTOR: u32 = 32;
+/// The clock event device's interrupt (SET_CLOCKEVENT raises it).
+pub const TIMER_IRQ: u32 = 0;
 /// The system-call vector the host insists on (`syscall_vec`).
 pub const SYSCALL_VECTOR: u32 = 0x80;
-/// The clock event device's smallest and largest delta (ns).
+/// The clock event device's smallest and largest delta (ns): 2.6.24's
+/// LG_CLOCK_MIN_DELTA and LG_CLOCK_MAX_DELTA (ULONG_MAX on i386).
 pub const CLOCK_MIN_DELTA: u32 = 100;
 pub const CLOCK_MAX_DELTA: u32 = u32::MAX;
 
@@ -116,13 +119,19 @@ impl HcallArgs {
 /// `struct lguest_data`.
 #[repr(C)]
 pub struct LguestData {
-    /// 512 (IF) when the guest takes interrupts. This kernel never does.
+    /// The guest's interrupt flag: 512 (eflags.IF) when it takes
+    /// interrupts, 0 when not. Written by the guest (a plain store, no
+    /// hypercall) and by the host (0 when it delivers through an
+    /// interrupt gate, 512 when it wakes a halted guest).
     pub irq_enabled: u32,
-    /// Bitmap of the 32 lguest IRQs the guest blocks.
+    /// Bitmap of the 32 lguest IRQs the guest blocks (bit n: IRQ n); the
+    /// host only reads it.
     pub blocked_interrupts: u32,
     /// Written by the host: the address of the last page fault.
     pub cr2: u32,
-    /// Written by the host: wall-clock time (`struct timespec`).
+    /// Written by the host: wall-clock time (`struct timespec`), at
+    /// LGUEST_INIT and whenever it gets past the checks for delivering
+    /// an interrupt.
     pub time: [u32; 2],
     /// The async ring: status of each slot, then the calls.
     pub hcall_status: [u8; RING_SIZE],
@@ -130,10 +139,14 @@ pub struct LguestData {
     /// Written by the host at LGUEST_INIT: bytes at the top of the address
     /// space the guest must leave alone (the Switcher).
     pub reserve_mem: u32,
+    /// Written by the host at LGUEST_INIT: the TSC's rate, or 0 if the
+    /// guest must not use the TSC as a clock.
     pub tsc_khz: u32,
     /// Guest-physical address of the pagetable the guest booted on.
     pub pgdir: u32,
-    /// Written by the guest before LGUEST_INIT.
+    /// Written by the guest before LGUEST_INIT: the addresses (inclusive,
+    /// exclusive) between which the host never injects an interrupt
+    /// (the guest's `iret`, see the backend's `iret.rs`).
     pub noirq_start: u32,
     pub noirq_end: u32,
     /// Above this address all pagetables map the same (the kernel).

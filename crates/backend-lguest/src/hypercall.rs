@@ -61,14 +61,19 @@ impl<H: Host> Hypercalls<H> {
             return;
         }
         // What the host reads at LGUEST_INIT: the kernel/user split (used
-        // for user-only flushes) and the system-call vector 2.6.24 insists
-        // on; no noirq window yet (interrupts stay off).
+        // for user-only flushes), the system-call vector 2.6.24 insists
+        // on, and the instructions of our `iret` it must never interrupt
+        // (it reads them only now). Interrupts start disabled and every
+        // irq blocked until the controller and the clock are set up
+        // (2.6.24's static lguest_data blocks the timer's).
         let d = self.data();
+        let (noirq_start, noirq_end) = crate::iret::noirq_window();
         d.write(off::KERNEL_ADDRESS, PAGE_OFFSET);
         d.write(off::SYSCALL_VEC, SYSCALL_VECTOR);
-        d.write(off::NOIRQ_START, 0);
-        d.write(off::NOIRQ_END, 0);
+        d.write(off::NOIRQ_START, noirq_start);
+        d.write(off::NOIRQ_END, noirq_end);
         d.write(off::IRQ_ENABLED, 0);
+        d.write(off::BLOCKED_INTERRUPTS, u32::MAX);
         self.hypercalls.fetch_add(1, Ordering::Relaxed);
         self.host.trap(nr::LGUEST_INIT, self.host.data_pa(), 0, 0);
     }

@@ -22,13 +22,18 @@
 //! - MMU: every write to a table the host shadows is announced with
 //!   SET_PTE/SET_PMD, batched on the async ring in lazy-MMU mode
 //!   (`ring.rs`, `hypercall.rs`); CR3 is NEW_PGTABLE (`pagetable.rs`);
-//! - CPU: the IDT goes to the host one gate at a time (LOAD_IDT_ENTRY), cr2
-//!   is read from `lguest_data`.
+//! - CPU: the IDT goes to the host one gate at a time (LOAD_IDT_ENTRY), the
+//!   exceptions' and the 32 irqs' (vectors 0-63); cr2 is read from
+//!   `lguest_data`; the interrupt return restores the virtual interrupt
+//!   flag inside a window the host never interrupts (`iret.rs`);
+//! - interrupts: the flag is `lguest_data.irq_enabled`, written without a
+//!   hypercall; halting is HALT; the host injects irqs, blocked or not in
+//!   `blocked_interrupts` (`irq.rs`);
+//! - time: the TSC at the rate the host states, the wall clock the host
+//!   writes, and a one-shot timer armed by SET_CLOCKEVENT (`time.rs`).
 //!
 //! Every call to the host goes through one seam (`transport.rs`), which
 //! host tests replace with a fake host that drains the ring.
-//!
-//! Interrupts stay off: `irq_enabled` is 0 and no clock is asked for.
 
 #![no_std]
 
@@ -37,10 +42,13 @@ mod console;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod hypercall;
+pub mod iret;
+pub mod irq;
 pub mod launcher_map;
 pub mod pagetable;
 pub mod ring;
 pub mod shared;
+pub mod time;
 pub mod transport;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -51,11 +59,12 @@ use arch_i386::{PagingMode, Pfn, VirtAddr};
 use linkme::distributed_slice;
 use paravirt::bootinfo::SUBARCH_LGUEST;
 use paravirt::{
-    BootInfo, Counters, Cpu, Detected, ExitStatus, HvError, HvResult, Hypervisor, Mmu, PagingPolicy, Verdict,
-    HYPERVISORS,
+    BootInfo, Counters, Cpu, Detected, ExitStatus, HvError, HvResult, Hypervisor, Irq, Mmu, PagingPolicy,
+    Time, Verdict, HYPERVISORS,
 };
+use spin::Once;
 
-use abi::{nr, off};
+use abi::{nr, off, FIRST_EXTERNAL_VECTOR, LGUEST_IRQS};
 use hypercall::Hypercalls;
 use transport::{Host, Trap};
 
@@ -68,6 +77,8 @@ pub struct Lguest<H = Trap> {
     unannounced: AtomicBool,
     /// `lguest_data.reserve_mem`, read at init.
     reserve_mem: AtomicU32,
+    /// The clock source, once `Time::init` has run.
+    clock: Once<time::TscClock>,
 }
 
 static LGUEST_PV: Lguest = Lguest::new(Trap);
@@ -79,6 +90,7 @@ impl<H: Host> Lguest<H> {
             cr3: AtomicU32::new(0),
             unannounced: AtomicBool::new(false),
             reserve_mem: AtomicU32::new(0),
+            clock: Once::new(),
         }
     }
 }
@@ -171,6 +183,14 @@ impl<H: Host> Hypervisor for Lguest<H> {
     fn cpu(&self) -> &dyn Cpu {
         self
     }
+
+    fn irq(&self) -> &dyn Irq {
+        self
+    }
+
+    fn time(&self) -> &dyn Time {
+        self
+    }
 }
 
 impl<H: Host> PagingPolicy for Lguest<H> {
@@ -194,11 +214,13 @@ impl<H: Host> PagingPolicy for Lguest<H> {
 
 impl<H: Host> Cpu for Lguest<H> {
     unsafe fn load_idt(&self, gates: &'static [u64]) -> HvResult {
-        // One gate per call, all 32 exception vectors in one batch. The host
-        // ignores the vectors it keeps (NMI, #DF, 15, the hypercall trap).
+        // One gate per call, in one batch: the exceptions and the vectors
+        // the host injects irqs at (the host reads nothing above those).
+        // The host ignores the vectors it keeps (NMI, #DF, 15, the
+        // hypercall trap).
         self.hc.enter_lazy();
         let mut result = Ok(());
-        for (v, g) in gates.iter().enumerate().take(32) {
+        for (v, g) in gates.iter().enumerate().take((FIRST_EXTERNAL_VECTOR + LGUEST_IRQS) as usize) {
             result = self.hc.queue(nr::LOAD_IDT_ENTRY, v as u32, *g as u32, (*g >> 32) as u32);
             if result.is_err() {
                 break;
@@ -210,6 +232,10 @@ impl<H: Host> Cpu for Lguest<H> {
 
     fn read_cr2(&self) -> VirtAddr {
         VirtAddr(self.hc.data().read(off::CR2))
+    }
+
+    fn iret(&self) -> u32 {
+        iret::address()
     }
 }
 
