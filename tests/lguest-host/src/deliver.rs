@@ -1,7 +1,9 @@
-//! Delivering a fault to the guest's own handler, as the CPU would have.
+//! Delivering a fault or an interrupt to the guest's own handler, as the
+//! CPU would have.
 //!
 //! The guest's kernel runs in ring 1 and its handlers too, so delivering a
-//! fault that happened in ring 1 is a same-privilege interrupt: push
+//! fault that happened in ring 1 (or an interrupt while it ran there) is a
+//! same-privilege interrupt: push
 //! eflags, cs, eip (and the error code) on the guest's current stack and
 //! continue at the handler. From ring 3 the CPU would first switch to the
 //! kernel stack the guest registered with SET_STACK and push ss and esp as
@@ -40,7 +42,8 @@ fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
     Ok(())
 }
 
-/// Delivers `vector` (with `error` if it has an error code) to the guest.
+/// Delivers `vector` (with `error` if it has an error code) to the guest:
+/// a fault (below 32) or an irq (32 and up, never with an error code).
 pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
     let r = vm.regs;
     let Some(gate) = vm.idt.get(vector) else {
@@ -95,6 +98,8 @@ pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
             vm.mem.write_u32(d + off::IRQ_ENABLED, 0, "lguest_data")?;
         }
     }
-    vm.stats.delivered[vector as usize] += 1;
+    if let Some(n) = vm.stats.delivered.get_mut(vector as usize) {
+        *n += 1;
+    }
     Ok(())
 }

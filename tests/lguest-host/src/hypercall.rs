@@ -7,7 +7,7 @@
 //! guest batches pagetable updates: queue them, and let the next real
 //! hypercall (or an explicit FLUSH_ASYNC) carry them all in one trap.
 
-use crate::abi::{self, off, RING_SIZE, STATUS_DONE};
+use crate::abi::{self, off, IRQ_ENABLED, RING_SIZE, STATUS_DONE};
 use crate::console::say;
 use crate::fatal::{fatal, msg, Result};
 use crate::layout::{self, SWITCHER_SIZE};
@@ -21,7 +21,6 @@ pub fn trap(vm: &mut Vm) -> Result {
     let r = &mut vm.regs;
     let (call, a1, a2, a3) = (r.eax, r.edx, r.ebx, r.ecx);
     r.eax = 0;
-    vm.idle_ticks = 0;
     if vm.data.is_none() && call != abi::LGUEST_INIT {
         return Err(fatal!("hypercall {} ({}) before LGUEST_INIT", call, abi::name(call)));
     }
@@ -80,7 +79,18 @@ fn dispatch(vm: &mut Vm, call: u32, a1: u32, a2: u32, a3: u32) -> Result {
             vm.ts = a1 != 0;
             Ok(())
         }
-        abi::HALT => Err(fatal!("the guest halted, and this host has no interrupt to wake it")),
+        abi::SET_CLOCKEVENT => {
+            let now = vm.clock.now();
+            vm.clockevent.set(now, a1);
+            Ok(())
+        }
+        abi::HALT => {
+            // Nothing more here: before the next entry the host either
+            // wakes the guest for a pending irq or sleeps (`interrupts`).
+            vm.irqs.halted = true;
+            vm.irqs.stats.halts += 1;
+            Ok(())
+        }
         abi::SET_PTE => vm.shadows.set_pte(a1, a2, a3),
         abi::SET_PMD => {
             vm.shadows.set_pmd(a1, a2);
@@ -100,23 +110,30 @@ fn init(vm: &mut Vm, data: u32) -> Result {
         return Err(fatal!("LGUEST_INIT({:#x}): lguest_data is not in guest memory", data));
     }
     vm.data = Some(data);
-    let m = &vm.mem;
+    let m = vm.mem;
     const W: &str = "lguest_data";
+    // 2.6.24's order: the TSC's rate, the noirq window (read once, now),
+    // the wall clock, then the memory layout.
+    m.write_u32(data + off::TSC_KHZ, vm.clock.tsc_khz, W)?;
+    vm.irqs.noirq = (m.read_u32(data + off::NOIRQ_START, W)?, m.read_u32(data + off::NOIRQ_END, W)?);
+    crate::interrupts::write_timestamp(vm, vm.clock.now())?;
     m.write_u32(data + off::RESERVE_MEM, SWITCHER_SIZE, W)?;
-    m.write_u32(data + off::TSC_KHZ, 0, W)?;
     m.write_u32(data + off::PGDIR, vm.launcher_pgdir, W)?;
     let kernel_address = m.read_u32(data + off::KERNEL_ADDRESS, W)?;
     if kernel_address != 0 {
         vm.shadows.kernel_address = kernel_address;
     }
     vm.console.break_line();
+    let irq_enabled = m.read_u32(data + off::IRQ_ENABLED, W)?;
     say!(
-        "LGUEST_INIT: lguest_data at guest-physical {:#x}, kernel_address {:#x}, noirq {:#x}-{:#x}, syscall_vec {:#x}",
+        "LGUEST_INIT: lguest_data at guest-physical {:#x}, kernel_address {:#x}, noirq {:#x}-{:#x}, syscall_vec {:#x}, interrupts {}; tsc_khz {}",
         data,
         kernel_address,
-        m.read_u32(data + off::NOIRQ_START, W)?,
-        m.read_u32(data + off::NOIRQ_END, W)?,
-        m.read_u32(data + off::SYSCALL_VEC, W)?
+        vm.irqs.noirq.0,
+        vm.irqs.noirq.1,
+        m.read_u32(data + off::SYSCALL_VEC, W)?,
+        if irq_enabled & IRQ_ENABLED != 0 { "enabled" } else { "disabled" },
+        vm.clock.tsc_khz
     );
     Ok(())
 }

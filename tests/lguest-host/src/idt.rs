@@ -3,17 +3,21 @@
 //! The guest cannot load an IDT: the real one is the Switcher's, and every
 //! trap comes to the host first. The guest hands over its gates one by one
 //! and the host remembers the handler of each; when a fault is the
-//! guest's to handle, the host delivers it there ([`crate::deliver`]).
+//! guest's to handle, or an irq is due, the host delivers it there
+//! ([`crate::deliver`], [`crate::interrupts`]).
 //! As in 2.6.24, the host keeps NMI, double fault, vector 15 and the
 //! hypercall vector for itself and ignores attempts to set them, accepts
 //! only interrupt and trap gates, and runs every handler on the guest's
-//! kernel code segment.
+//! kernel code segment. Gates above the irqs' (2.6.24 stores them, and uses
+//! only the system call's, for traps straight into the guest, which this
+//! host does not do) are accepted and not kept.
 
+use crate::abi::{FIRST_EXTERNAL_VECTOR, LGUEST_IRQS};
 use crate::fatal::{fatal, Result};
 use crate::layout::HYPERCALL_VECTOR;
 
-/// Gates the guest may load: exceptions and (unused here) its 32 IRQs.
-const GATES: u32 = 64;
+/// Gates the host uses: the exceptions and the 32 irqs'.
+pub const GATES: u32 = FIRST_EXTERNAL_VECTOR + LGUEST_IRQS;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Gate {
@@ -23,7 +27,7 @@ pub struct Gate {
 }
 
 pub struct GuestIdt {
-    gates: [Option<Gate>; 32],
+    gates: [Option<Gate>; GATES as usize],
     pub loaded: u32,
 }
 
@@ -35,7 +39,7 @@ impl Default for GuestIdt {
 
 impl GuestIdt {
     pub const fn new() -> GuestIdt {
-        GuestIdt { gates: [None; 32], loaded: 0 }
+        GuestIdt { gates: [None; GATES as usize], loaded: 0 }
     }
 
     pub fn get(&self, vector: u32) -> Option<Gate> {
@@ -44,10 +48,10 @@ impl GuestIdt {
 
     /// LOAD_IDT_ENTRY(vector, low word, high word).
     pub fn load(&mut self, vector: u32, lo: u32, hi: u32) -> Result {
-        if vector >= GATES {
-            return Err(fatal!("LOAD_IDT_ENTRY for vector {}: this guest has {} gates", vector, GATES));
+        if vector >= 256 {
+            return Err(fatal!("LOAD_IDT_ENTRY for vector {}: there are 256", vector));
         }
-        if matches!(vector, 2 | 8 | 15) || vector == HYPERCALL_VECTOR || vector >= 32 {
+        if matches!(vector, 2 | 8 | 15) || vector == HYPERCALL_VECTOR || vector >= GATES {
             return Ok(());
         }
         self.loaded += 1;

@@ -25,7 +25,7 @@ pub const TSS_INDEX: usize = 16;
 pub const TSS_SEL: u16 = (TSS_INDEX as u16) << 3;
 
 /// Vectors with a stub: the 32 exceptions (0x1f, the hypercall, is among
-/// them) and IRQ 0, the host's watchdog tick.
+/// them) and IRQ 0, the host's timer (PIT channel 0).
 pub const VECTORS: usize = 33;
 pub const HYPERCALL_VECTOR: u32 = 0x1F;
 pub const TIMER_VECTOR: u32 = 32;

@@ -34,6 +34,11 @@
 //!   ring 1 may use, plus the async ring in `lguest_data`; faults the guest
 //!   must handle are delivered to the handlers it registered (`deliver.rs`);
 //!   port I/O is skipped (`emulate.rs`).
+//! - **Interrupts and time** (`interrupts.rs`, `clock.rs`): the guest's
+//!   one-shot timer (SET_CLOCKEVENT) raises irq 0, which is delivered by
+//!   2.6.24's rules before an entry into the guest (its virtual interrupt
+//!   flag, its blocked irqs, its noirq window); HALT sleeps until then. The
+//!   host states its TSC rate and the wall clock in `lguest_data`.
 //! - **The verdict** (`outcome.rs`): the guest prints through NOTIFY; the
 //!   host reads its `Test result:` line, adds its own findings, prints its
 //!   counters and ends QEMU through isa-debug-exit with the status.
@@ -45,6 +50,7 @@
 
 pub mod abi;
 pub mod audit;
+pub mod clock;
 pub mod console;
 pub mod deliver;
 pub mod emulate;
@@ -54,6 +60,7 @@ pub mod gpt;
 pub mod guest_mem;
 pub mod hypercall;
 pub mod idt;
+pub mod interrupts;
 pub mod layout;
 pub mod phys;
 pub mod pool;

@@ -2,9 +2,11 @@
 //! `-kernel`, the pvops kernel as its multiboot module; the head code
 //! (`head.rs`) maps it at the top of the address space, the Switcher
 //! (`switcher.rs`) owns the real GDT, IDT and TSS and moves between host
-//! and guest, the watchdog (`watchdog.rs`) ticks, the Launcher
-//! (`launcher.rs`, `elf.rs`) loads the guest, and `outcome.rs` ends QEMU
-//! with the verdict. Everything else is the library (`lib.rs`).
+//! and guest, the host's timer (`timer.rs`: the TSC, the PIT) brings it
+//! back for the guest's clock events and lets it sleep while the guest
+//! halts, the watchdog (`watchdog.rs`) looks for a stuck guest, the
+//! Launcher (`launcher.rs`, `elf.rs`) loads the guest, and `outcome.rs`
+//! ends QEMU with the verdict. Everything else is the library (`lib.rs`).
 //!
 //! Options (QEMU `-append`): `mem=SIZE` (guest memory, default 32M). The
 //! guest's command line is the module string after the file name.
@@ -19,21 +21,27 @@ mod head;
 mod launcher;
 mod outcome;
 mod switcher;
+mod timer;
 mod trap;
 mod watchdog;
 
-use arch_i386::cr;
 use arch_i386::layout::PAGE_OFFSET;
+use arch_i386::{cpu, cr, rtc};
 use boot_support::multiboot;
+use lguest_host::clock::Clock;
 use lguest_host::console::{self, say};
 use lguest_host::fatal::{fatal, Fatal, Result};
 use lguest_host::guest_mem::GuestMem;
-use lguest_host::layout::{HOST_PHYS, SWITCHER_ADDR};
+use lguest_host::interrupts;
+use lguest_host::layout::{HOST_PHYS, SWITCHER_ADDR, TIMER_VECTOR};
 use lguest_host::phys::HostPhys;
 use lguest_host::pool::Pool;
 use lguest_host::shadow::Shadows;
 use lguest_host::vm::{End, Vm};
 use paravirt::ExitStatus;
+
+use timer::HostTimer;
+use watchdog::Watchdog;
 
 /// Host-physical address of guest-physical 0.
 const GUEST_BASE: u32 = 64 << 20;
@@ -98,7 +106,27 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
         POOL_PAGES
     );
     switcher::init(head::host_cr3());
-    watchdog::init();
+    if !cpu::probe().tsc {
+        return Err(fatal!(
+            "this host keeps time with the TSC, and the CPU has none (QEMU -cpu max has one)"
+        ));
+    }
+    let tsc = timer::init();
+    if tsc.khz == 0 {
+        return Err(fatal!("TSC calibration: the TSC did not advance while PIT channel 2 counted"));
+    }
+    let wall = rtc::now();
+    let clock = Clock::new(tsc.khz, cpu::rdtsc, wall.unix_seconds());
+    say!(
+        "TSC at {}.{:03} MHz (the least of {} measurements against PIT channel 2, the greatest {}.{:03}); wall clock {} UTC (CMOS); PIT channel 0 one-shot at vector {} for the guest's clock events",
+        tsc.khz / 1000,
+        tsc.khz % 1000,
+        timer::CALIBRATIONS,
+        tsc.worst_khz / 1000,
+        tsc.worst_khz % 1000,
+        wall,
+        TIMER_VECTOR
+    );
     // SAFETY: the head code identity-maps the first 1 GiB (checked above
     // to hold guest memory and the pool), so a host-physical address is
     // its own pointer.
@@ -117,25 +145,39 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
     let shadows =
         Shadows::new(gm, Pool::new(phys, guest_end, pool_end), switcher::guest_view_pde(), l.pgdir)?;
     say!("entering the guest in ring 1 at {:#x}", l.entry);
-    Ok(Vm::new(launcher::initial_regs(l.entry), gm, shadows, l.pgdir))
+    Ok(Vm::new(launcher::initial_regs(l.entry), gm, shadows, l.pgdir, clock))
 }
 
 /// Runs the guest, trap after trap, until it powers off or must stop.
 fn run(mut vm: Vm) -> ! {
+    let mut timer = HostTimer::new();
+    let mut watchdog = Watchdog::new();
     loop {
-        let cr0 = cr::Cr0::read();
-        let cr0 = if vm.ts { cr0 | cr::Cr0Flags::TS } else { cr0 - cr::Cr0Flags::TS };
-        // SAFETY: only TS changes, which makes the guest's next FPU
-        // instruction trap (#NM) as it asked; paging and protection stay.
-        unsafe { cr::Cr0::write(cr0) };
-        switcher::run(vm.shadows.cr3(), &mut vm.regs, &mut vm.gdt);
-        if let Err(why) = trap::handle(&mut vm) {
+        if let Err(why) = step(&mut vm, &mut timer, &mut watchdog) {
             vm.end = Some(End::Killed(why));
         }
         if vm.end.is_some() {
             outcome::finish(&mut vm)
         }
     }
+}
+
+/// One turn of 2.6.24's `run_guest` loop: interrupts first; then, if the
+/// guest is halted, sleep until the host's timer; otherwise run it until
+/// its next exit and handle that.
+fn step(vm: &mut Vm, timer: &mut HostTimer, watchdog: &mut Watchdog) -> Result {
+    interrupts::before_entry(vm)?;
+    if vm.irqs.halted {
+        return timer.idle(vm);
+    }
+    timer.arm_for(vm);
+    let cr0 = cr::Cr0::read();
+    let cr0 = if vm.ts { cr0 | cr::Cr0Flags::TS } else { cr0 - cr::Cr0Flags::TS };
+    // SAFETY: only TS changes, which makes the guest's next FPU
+    // instruction trap (#NM) as it asked; paging and protection stay.
+    unsafe { cr::Cr0::write(cr0) };
+    switcher::run(vm.shadows.cr3(), &mut vm.regs, &mut vm.gdt);
+    trap::handle(vm, timer, watchdog)
 }
 
 /// The host cannot even start the guest: the environment is wrong.

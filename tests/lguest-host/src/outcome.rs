@@ -36,6 +36,7 @@ pub fn finish(vm: &mut Vm) -> ! {
         None => stopped = Some(fatal!("the run ended for no reason")),
     }
     vm.stats.print();
+    vm.irqs.print(&vm.clockevent);
     let s = vm.shadows.stats;
     let pool = vm.shadows.pool();
     say!(

@@ -13,7 +13,8 @@ pub struct Stats {
     pub drained: [u32; NR_HCALLS],
     /// Every return from the guest to the host, by vector.
     pub exits: [u32; VECTORS],
-    /// Faults delivered to the guest's own handlers, by vector.
+    /// Faults delivered to the guest's own handlers, by vector (irqs are
+    /// counted by `interrupts`).
     pub delivered: [u32; 32],
     pub io_skipped: u32,
 }

@@ -28,8 +28,8 @@
 
 use arch_i386::desc::{self, GateKind, TablePointer, Tss};
 use lguest_host::layout::{
-    GuestRegs, FRAME, GDT_ENTRIES, HOST_CS, HOST_DS, HOST_PHYS, HYPERCALL_VECTOR, SWITCHER_ADDR, TSS_INDEX,
-    TSS_SEL, USER_CS_INDEX, USER_DS_INDEX, VECTORS,
+    GuestRegs, FRAME, GDT_ENTRIES, HOST_CS, HOST_DS, HOST_PHYS, HYPERCALL_VECTOR, SWITCHER_ADDR,
+    TIMER_VECTOR, TSS_INDEX, TSS_SEL, USER_CS_INDEX, USER_DS_INDEX, VECTORS,
 };
 use lguest_host::vm::GdtWrites;
 
@@ -65,7 +65,7 @@ core::arch::global_asm!(
     // [esp + 12] = cs.
     "switcher_trap:",
     "    test byte ptr [esp + 12], 3",
-    "    jz switcher_host_fault",
+    "    jz switcher_ring0",
     "    pushad",
     // The segment registers, a full word each (eax is saved already).
     "    mov eax, ds",
@@ -88,6 +88,18 @@ core::arch::global_asm!(
     "    pop ebx",
     "    pop ebp",
     "    ret",
+    // From ring 0: the host's timer ending its `sti; hlt` (the only place
+    // the host enables interrupts) is acknowledged and returns there;
+    // anything else is a fault in the host itself.
+    "switcher_ring0:",
+    "    cmp dword ptr [esp], {timer}",
+    "    jne switcher_host_fault",
+    "    pushad",
+    "    cld",
+    "    call host_interrupt",
+    "    popad",
+    "    add esp, 8",
+    "    iretd",
     // A fault in ring 0: the host itself. Report it from the host's map.
     "switcher_host_fault:",
     "    pushad",
@@ -152,6 +164,7 @@ core::arch::global_asm!(
     "switcher_guest_view: .skip 4096",
     ".popsection",
     ds = const HOST_DS,
+    timer = const TIMER_VECTOR,
     gdt = const GDT_ENTRIES,
     tss = const core::mem::size_of::<Tss>(),
     frame = const FRAME,

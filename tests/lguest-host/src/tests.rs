@@ -7,6 +7,7 @@ use std::boxed::Box;
 use std::vec;
 
 use crate::abi::{self, off, STATUS_DONE};
+use crate::clock::Clock;
 use crate::gpt::{P, RW, USER};
 use crate::guest_mem::GuestMem;
 use crate::layout::GuestRegs;
@@ -29,6 +30,22 @@ struct Machine {
     vm: Vm,
 }
 
+std::thread_local! {
+    /// The test machine's TSC: 1 GHz (a tick a nanosecond), moved by hand.
+    static TSC: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+fn tsc() -> u64 {
+    TSC.with(|t| t.get())
+}
+
+fn advance_ns(ns: u64) {
+    TSC.with(|t| t.set(t.get() + ns));
+}
+
+/// The wall clock the test machine starts at.
+const WALL: u64 = 1_750_000_000;
+
 fn machine() -> Machine {
     let mut buf = vec![0u8; (GUEST + POOL) as usize].into_boxed_slice();
     let origin = (buf.as_mut_ptr().expose_provenance()).wrapping_sub(BASE as usize);
@@ -39,7 +56,7 @@ fn machine() -> Machine {
     let mem = GuestMem { base: BASE, size: GUEST, phys };
     let pool = Pool::new(phys, BASE + GUEST, BASE + GUEST + POOL);
     let shadows = Shadows::new(mem, pool, 0, PGDIR).unwrap();
-    let vm = Vm::new(GuestRegs::default(), mem, shadows, PGDIR);
+    let vm = Vm::new(GuestRegs::default(), mem, shadows, PGDIR, Clock::new(1_000_000, tsc, WALL));
     Machine { _buf: buf, vm }
 }
 
@@ -159,4 +176,183 @@ fn power_down_ends_the_run() {
     m.vm.mem.write_bytes(0x3000, b"Power down\0", "msg").unwrap();
     hypercall(&mut m, abi::CRASH, 0x3000, 0, 0);
     assert!(matches!(m.vm.end, Some(End::PowerOff)));
+}
+
+// ---- Interrupts and time --------------------------------------------------
+
+use crate::interrupts::{self, decide, Decision};
+
+#[test]
+fn the_lowest_unblocked_irq_wins_and_only_outside_the_noirq_window() {
+    let window = (0xC010_0000, 0xC010_0008);
+    let d = |pending, blocked, eip, halted, irq_enabled| {
+        decide(pending, blocked, eip, window, halted, irq_enabled)
+    };
+    assert_eq!(d(0b110, 0, 0xC000_0000, false, 512), Decision::Deliver { irq: 1, wake: false });
+    assert_eq!(d(0b110, 0b010, 0xC000_0000, false, 512), Decision::Deliver { irq: 2, wake: false });
+    assert_eq!(d(0b001, 0b001, 0xC000_0000, false, 512), Decision::Nothing, "blocked");
+    assert_eq!(d(0, 0, 0xC000_0000, false, 512), Decision::Nothing);
+    // The window: start inclusive, end exclusive.
+    assert_eq!(d(1, 0, 0xC010_0000, false, 512), Decision::InNoirqWindow(0));
+    assert_eq!(d(1, 0, 0xC010_0007, false, 512), Decision::InNoirqWindow(0));
+    assert_eq!(d(1, 0, 0xC010_0008, false, 512), Decision::Deliver { irq: 0, wake: false });
+    // Disabled: wait; only IF counts (the word is 0 or 512).
+    assert_eq!(d(1, 0, 0xC000_0000, false, 0), Decision::Disabled(0));
+    assert_eq!(d(1, 0, 0xC000_0000, false, 0x2), Decision::Disabled(0));
+}
+
+#[test]
+fn a_halted_guest_wakes_for_an_unblocked_irq_whatever_its_flag_says() {
+    let window = (0xC010_0000, 0xC010_0008);
+    assert_eq!(decide(1, 0, 0xC000_0000, window, true, 0), Decision::Deliver { irq: 0, wake: true });
+    assert_eq!(decide(1, 1, 0xC000_0000, window, true, 0), Decision::Nothing, "a blocked irq does not wake");
+    assert_eq!(decide(1, 0, 0xC010_0004, window, true, 0), Decision::InNoirqWindow(0), "the window first");
+}
+
+const DATA: u32 = 0x1000;
+/// The guest's kernel stack: the page at 0xC0000000 + 8 * 4K (frame 8),
+/// its top.
+const STACK_TOP: u32 = 0xC000_9000;
+const HANDLER: u32 = 0xC010_2000;
+const NOIRQ: (u32, u32) = (0xC010_0000, 0xC010_0008);
+const EIP: u32 = 0xC010_1234;
+
+/// A guest after LGUEST_INIT with its noirq window, an interrupt gate for
+/// the timer's vector, interrupts enabled, the timer's irq unblocked, and a
+/// writable stack.
+fn guest_with_a_timer() -> Machine {
+    let mut m = machine();
+    m.vm.mem.write_u32(DATA + off::NOIRQ_START, NOIRQ.0, "").unwrap();
+    m.vm.mem.write_u32(DATA + off::NOIRQ_END, NOIRQ.1, "").unwrap();
+    init(&mut m, DATA);
+    assert_eq!(m.vm.irqs.noirq, NOIRQ);
+    assert_eq!(m.vm.mem.read_u32(DATA + off::TSC_KHZ, "").unwrap(), 1_000_000);
+    assert_eq!(m.vm.mem.read_u32(DATA + off::TIME, "").unwrap(), WALL as u32);
+    // An interrupt gate (type 0xE, present, DPL 0) at vector 32.
+    hypercall(
+        &mut m,
+        abi::LOAD_IDT_ENTRY,
+        32,
+        (0x60 << 16) | (HANDLER & 0xFFFF),
+        (HANDLER & 0xFFFF_0000) | 0x8E00,
+    );
+    map(&m, 8, 8, P | RW);
+    m.vm.mem.write_u32(DATA + off::IRQ_ENABLED, 512, "").unwrap();
+    m.vm.mem.write_u32(DATA + off::BLOCKED_INTERRUPTS, !1, "").unwrap();
+    m
+}
+
+/// The guest runs at EIP on its stack, with the real IF set.
+fn running(m: &mut Machine) {
+    m.vm.regs.eip = EIP;
+    m.vm.regs.esp = STACK_TOP;
+    m.vm.regs.cs = crate::layout::GUEST_CS;
+    m.vm.regs.ss = crate::layout::GUEST_DS;
+    m.vm.regs.eflags = 0x202;
+}
+
+fn irq_enabled(m: &Machine) -> u32 {
+    m.vm.mem.read_u32(DATA + off::IRQ_ENABLED, "").unwrap()
+}
+
+/// The frame the host pushed: (eflags, cs, eip), read through frame 8.
+fn frame(m: &Machine) -> (u32, u32, u32) {
+    let at = |va: u32| m.vm.mem.read_u32(8 * 4096 + (va & 0xFFF), "").unwrap();
+    (at(m.vm.regs.esp + 8), at(m.vm.regs.esp + 4), at(m.vm.regs.esp))
+}
+
+#[test]
+fn an_expired_clock_event_is_delivered_like_an_interrupt_gate() {
+    let mut m = guest_with_a_timer();
+    hypercall(&mut m, abi::SET_CLOCKEVENT, 1_000_000, 0, 0);
+    running(&mut m);
+    advance_ns(999_999);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert_eq!(m.vm.regs.eip, EIP, "not yet due");
+    assert_eq!(interrupts::host_deadline(&m.vm, m.vm.clock.now()), Some(1_000_000));
+    advance_ns(1);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert_eq!(m.vm.regs.eip, HANDLER);
+    assert_eq!(m.vm.regs.esp, STACK_TOP - 12, "eflags, cs, eip: no error code");
+    assert_eq!(frame(&m), (0x202, crate::layout::GUEST_CS, EIP));
+    assert_eq!(irq_enabled(&m), 0, "an interrupt gate disables");
+    assert_eq!(m.vm.irqs.pending, 0);
+    assert_eq!(m.vm.irqs.stats.delivered[0], 1);
+    assert_eq!(m.vm.clockevent.deadline, None, "one-shot");
+    assert_eq!(m.vm.mem.read_u32(DATA + off::TIME + 4, "").unwrap(), 1_000_000, "the wall clock refreshed");
+    // Nothing more comes: the next entry delivers nothing.
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert_eq!(m.vm.irqs.stats.delivered[0], 1);
+    assert_eq!(interrupts::host_deadline(&m.vm, m.vm.clock.now()), None);
+}
+
+#[test]
+fn an_irq_waits_while_disabled_or_in_the_noirq_window_and_the_host_ticks_meanwhile() {
+    let mut m = guest_with_a_timer();
+    hypercall(&mut m, abi::SET_CLOCKEVENT, 100, 0, 0);
+    running(&mut m);
+    m.vm.mem.write_u32(DATA + off::IRQ_ENABLED, 0, "").unwrap();
+    advance_ns(100);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert_eq!((m.vm.regs.eip, m.vm.irqs.pending), (EIP, 1), "held while disabled");
+    let now = m.vm.clock.now();
+    assert_eq!(interrupts::host_deadline(&m.vm, now), Some(now + interrupts::HOST_TICK_NS));
+    // Enabled, but the guest is in its iret's window: still held.
+    m.vm.mem.write_u32(DATA + off::IRQ_ENABLED, 512, "").unwrap();
+    m.vm.regs.eip = NOIRQ.0 + 6;
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert_eq!(m.vm.regs.eip, NOIRQ.0 + 6);
+    // Out of the window: delivered, with IF set in the frame.
+    m.vm.regs.eip = NOIRQ.1;
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert_eq!(m.vm.regs.eip, HANDLER);
+    assert_eq!(frame(&m).0 & 0x200, 0x200);
+    let s = m.vm.irqs.stats;
+    assert_eq!((s.held_disabled, s.held_noirq, s.delivered[0]), (1, 1, 1));
+}
+
+#[test]
+fn halt_with_interrupts_disabled_wakes_enabled_at_the_timer() {
+    let mut m = guest_with_a_timer();
+    m.vm.mem.write_u32(DATA + off::IRQ_ENABLED, 0, "").unwrap();
+    hypercall(&mut m, abi::SET_CLOCKEVENT, 5_000, 0, 0);
+    // HALT, from the instruction before EIP (`int $0x1f` is 2 bytes).
+    running(&mut m);
+    m.vm.regs.eax = abi::HALT;
+    crate::hypercall::trap(&mut m.vm).unwrap();
+    let after_int = EIP;
+    assert!(m.vm.irqs.halted);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    interrupts::check_halted(&m.vm).unwrap();
+    assert!(m.vm.irqs.halted, "asleep until the deadline");
+    advance_ns(5_000);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert!(!m.vm.irqs.halted);
+    assert_eq!(m.vm.regs.eip, HANDLER);
+    assert_eq!(frame(&m), (0x202, crate::layout::GUEST_CS, after_int), "IF set: the handler returns enabled");
+    assert_eq!(irq_enabled(&m), 0, "and the gate disabled them for the handler");
+    assert_eq!((m.vm.irqs.stats.halts, m.vm.irqs.stats.wakeups), (1, 1));
+}
+
+#[test]
+fn a_halt_nothing_can_end_stops_the_guest() {
+    let mut m = guest_with_a_timer();
+    // The timer's irq is pending but blocked, and no timer is armed.
+    m.vm.irqs.raise(0);
+    m.vm.mem.write_u32(DATA + off::BLOCKED_INTERRUPTS, !0, "").unwrap();
+    hypercall(&mut m, abi::HALT, 0, 0, 0);
+    running(&mut m);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    let e = interrupts::check_halted(&m.vm).unwrap_err();
+    assert!(e.as_str().contains("nothing can wake it"), "{e}");
+}
+
+#[test]
+fn an_irq_with_no_gate_stays_pending() {
+    let mut m = guest_with_a_timer();
+    hypercall(&mut m, abi::LOAD_IDT_ENTRY, 32, 0, 0);
+    running(&mut m);
+    m.vm.irqs.raise(0);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    assert_eq!((m.vm.regs.eip, m.vm.irqs.pending, m.vm.irqs.stats.no_gate), (EIP, 1, 1));
 }

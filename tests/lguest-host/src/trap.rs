@@ -1,26 +1,41 @@
 //! Traps into the host: the guest's exits go to the library's handling
-//! ([`lguest_host::exits`]), the watchdog's tick to [`crate::watchdog`]; a
-//! fault in ring 0 is the host's own and ends the run ([`host_fault`]).
+//! ([`lguest_host::exits`]); the host's timer interrupting the guest is
+//! acknowledged and shown to the watchdog; the same timer ending the
+//! host's own wait is acknowledged ([`host_interrupt`]); a fault in ring 0
+//! is the host's own and ends the run ([`host_fault`]).
 
 use arch_i386::cr::Cr2;
+use arch_i386::pic;
 use arch_i386::trap::{name, TrapFrame};
 use lguest_host::console::{say, GUEST_RESULT};
 use lguest_host::fatal::{fatal, Result};
 use lguest_host::layout::TIMER_VECTOR;
 use lguest_host::vm::Vm;
 
-use crate::{outcome, watchdog};
+use crate::outcome;
+use crate::timer::HostTimer;
+use crate::watchdog::Watchdog;
 
 /// Handles the trap that just ended the guest's run.
-pub fn handle(vm: &mut Vm) -> Result {
+pub fn handle(vm: &mut Vm, timer: &mut HostTimer, watchdog: &mut Watchdog) -> Result {
     if vm.regs.vector == TIMER_VECTOR {
+        pic::eoi(0);
+        timer.fired();
         if let Some(n) = vm.stats.exits.get_mut(TIMER_VECTOR as usize) {
             *n += 1;
         }
-        return watchdog::tick(vm);
+        return watchdog.check(vm);
     }
     let cr2 = if vm.regs.vector == 14 { Cr2::read().0 } else { 0 };
     lguest_host::exits::handle(vm, cr2)
+}
+
+/// The host's timer, taken in ring 0: it ended the host's `sti; hlt`
+/// while the guest was halted (the only time the host has interrupts
+/// enabled). Acknowledged; the run loop does the rest.
+#[no_mangle]
+extern "C" fn host_interrupt() {
+    pic::eoi(0);
 }
 
 /// A fault in the host itself: report it and end the run.

@@ -2,10 +2,12 @@
 //! pagetables, what it registered through hypercalls, and how the run is
 //! going.
 
+use crate::clock::{Clock, ClockEvent};
 use crate::console::GuestConsole;
 use crate::fatal::{fatal, Fatal, Result};
 use crate::guest_mem::GuestMem;
 use crate::idt::GuestIdt;
+use crate::interrupts::Interrupts;
 use crate::layout::{host_owned, GuestRegs, GDT_ENTRIES};
 use crate::shadow::Shadows;
 use crate::stats::Stats;
@@ -54,6 +56,11 @@ pub struct Vm {
     /// The next async ring slot to look at.
     pub next_hcall: u32,
     pub idt: GuestIdt,
+    /// Irqs pending for the guest, whether it is halted, its noirq window.
+    pub irqs: Interrupts,
+    /// The host's time, and the guest's timer (SET_CLOCKEVENT).
+    pub clock: Clock,
+    pub clockevent: ClockEvent,
     /// SET_STACK: the guest kernel's stack for traps from ring 3.
     pub kernel_stack: Option<(u32, u32)>,
     /// TS: the guest's CR0.TS.
@@ -64,8 +71,6 @@ pub struct Vm {
     /// The last page fault the host filled, and how often in a row.
     last_fill: (u32, u32, u32),
     fill_repeats: u32,
-    /// Timer ticks since the guest's last hypercall.
-    pub idle_ticks: u32,
 }
 
 /// The same fault filled this often in a row means the shadow does not
@@ -73,7 +78,7 @@ pub struct Vm {
 const FILL_REPEATS_MAX: u32 = 64;
 
 impl Vm {
-    pub fn new(regs: GuestRegs, mem: GuestMem, shadows: Shadows, launcher_pgdir: u32) -> Vm {
+    pub fn new(regs: GuestRegs, mem: GuestMem, shadows: Shadows, launcher_pgdir: u32, clock: Clock) -> Vm {
         Vm {
             regs,
             gdt: GdtWrites::default(),
@@ -83,6 +88,9 @@ impl Vm {
             data: None,
             next_hcall: 0,
             idt: GuestIdt::new(),
+            irqs: Interrupts::default(),
+            clock,
+            clockevent: ClockEvent::default(),
             kernel_stack: None,
             ts: false,
             console: GuestConsole::new(),
@@ -90,8 +98,14 @@ impl Vm {
             end: None,
             last_fill: (0, 0, 0),
             fill_repeats: 0,
-            idle_ticks: 0,
         }
+    }
+
+    /// Signs of life: hypercalls the guest made and interrupts it took. A
+    /// guest that shows none for long spins without purpose.
+    pub fn progress(&self) -> u32 {
+        let hypercalls: u32 = self.stats.sync.iter().sum();
+        hypercalls + self.irqs.delivered()
     }
 
     /// `lguest_data` + `off`, which must have been registered.

@@ -1,60 +1,47 @@
-//! A watchdog, so a guest that spins without ever calling the host ends
-//! as a FAILURE instead of a timeout.
+//! A watchdog, so a guest that spins without purpose ends as a FAILURE
+//! instead of a timeout.
 //!
-//! The 8259 PICs are moved off the exception vectors (IRQ 0 would
-//! otherwise arrive as vector 8, a "double fault") and every line but the
-//! timer is masked. The PIT ticks at 100 Hz. The host itself never enables
-//! interrupts; the guest always runs with the real eflags.IF set (its own
-//! interrupt flag is virtual), so ticks arrive only while it runs and come
-//! to the host as exits like any other. The guest sees none of them.
+//! A guest shows it is alive by calling the host or by taking interrupts
+//! (`Vm::progress`): a kernel that waits in a loop for its tick, with
+//! interrupts enabled, is not stuck, and neither is one that halts (the
+//! host does not look while it sleeps; a halt nothing can end is stopped
+//! by `interrupts::check_halted`). The host's timer interrupts a running
+//! guest at least every 54.9 ms (`timer.rs`), and each time the watchdog
+//! looks: no sign of life for [`LIMIT_SECONDS`] stops the guest.
 
-use arch_i386::io::Port;
-
+use lguest_host::clock::NS;
 use lguest_host::fatal::{fatal, Result};
-use lguest_host::layout::TIMER_VECTOR;
 use lguest_host::vm::Vm;
 
-const HZ: u32 = 100;
-/// Seconds without a hypercall before the guest is declared stuck.
-const LIMIT_SECONDS: u32 = 10;
+/// Seconds without a hypercall or an interrupt before the guest is
+/// declared stuck.
+const LIMIT_SECONDS: u64 = 10;
 
-/// A write to the 8259 PICs or the PIT, which the host owns (the guest's
-/// port accesses never reach them: they are skipped).
-fn outb(port: u16, v: u8) {
-    // SAFETY: the PIC (0x20/0x21, 0xA0/0xA1) and PIT (0x40-0x43) ports
-    // program interrupt delivery and the timer, nothing that writes memory.
-    unsafe { Port::<u8>::new(port).write(v) }
+pub struct Watchdog {
+    /// `Vm::progress` when it last changed, and the host clock then.
+    progress: u32,
+    since: u64,
 }
 
-pub fn init() {
-    // ICW1-4: edge-triggered, cascaded; vectors 32-39 and 40-47; slave on
-    // IRQ 2; 8086 mode. Then mask everything but IRQ 0.
-    outb(0x20, 0x11);
-    outb(0xA0, 0x11);
-    outb(0x21, TIMER_VECTOR as u8);
-    outb(0xA1, TIMER_VECTOR as u8 + 8);
-    outb(0x21, 0x04);
-    outb(0xA1, 0x02);
-    outb(0x21, 0x01);
-    outb(0xA1, 0x01);
-    outb(0x21, 0xFE);
-    outb(0xA1, 0xFF);
-    // PIT channel 0, lobyte/hibyte, mode 2 (rate generator).
-    let divisor = 1_193_182 / HZ;
-    outb(0x43, 0x34);
-    outb(0x40, divisor as u8);
-    outb(0x40, (divisor >> 8) as u8);
-}
-
-pub fn tick(vm: &mut Vm) -> Result {
-    outb(0x20, 0x20); // end of interrupt
-    vm.idle_ticks += 1;
-    if vm.idle_ticks > LIMIT_SECONDS * HZ {
-        return Err(fatal!(
-            "the guest made no hypercall for {} s (eip {:#010x})",
-            LIMIT_SECONDS,
-            vm.regs.eip
-        ));
+impl Watchdog {
+    pub const fn new() -> Watchdog {
+        Watchdog { progress: 0, since: 0 }
     }
-    Ok(())
+
+    pub fn check(&mut self, vm: &Vm) -> Result {
+        let (now, progress) = (vm.clock.now(), vm.progress());
+        if progress != self.progress {
+            self.progress = progress;
+            self.since = now;
+            return Ok(());
+        }
+        if now - self.since > LIMIT_SECONDS * NS {
+            return Err(fatal!(
+                "the guest made no hypercall and took no interrupt for {} s (eip {:#010x})",
+                LIMIT_SECONDS,
+                vm.regs.eip
+            ));
+        }
+        Ok(())
+    }
 }
