@@ -71,6 +71,18 @@ pub enum Want {
     Skip(&'static str),
 }
 
+/// A check that compares figures from different lines of a log, where
+/// "this line appears" cannot say enough.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// The lguest host's count of the guest's HALT hypercalls
+    /// (`lguest-host: guest halted N times`) equals the halts the guest's
+    /// time self-test reports on its `time:` lines (`..., N halts`: the
+    /// 100 Hz and 1000 Hz ticks and the 50 ms sleep, the kernel's only
+    /// halts), and the sleep halted at least once.
+    LguestHaltsAgree,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expect {
     /// `backend: NAME` must appear (None: not checked, e.g. no selection).
@@ -82,6 +94,7 @@ pub struct Expect {
     pub lines: &'static [&'static str],
     /// Text that must appear nowhere in the log.
     pub absent: &'static [&'static str],
+    pub checks: &'static [Check],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +115,7 @@ const NATIVE_OK: Expect = Expect {
     result: Want::Success,
     lines: &["candidate native: detected, priority 0", "selfcheck: ok", RUNTIME],
     absent: &[],
+    checks: &[],
 };
 
 /// The runtime memory self-test: every runtime MMU hook once, every
@@ -134,6 +148,7 @@ const fn bad(name: &'static str, scenario: &'static str, message: &'static str) 
             result: Want::Failure(message),
             lines: &[],
             absent: &[],
+            checks: &[],
         },
     }
 }
@@ -178,6 +193,7 @@ pub fn matrix() -> Vec<BootCase> {
             expect: Expect {
                 lines: &["candidate xen: not detected", "candidate xen-hvm: not detected", "selfcheck: ok"],
                 absent: &["candidate lguest"],
+                checks: &[],
                 ..NATIVE_OK
             },
             ..native("native-only-native-xen", "max", "128M", "PAE")
@@ -193,6 +209,7 @@ pub fn matrix() -> Vec<BootCase> {
             result: Want::Skip("no backend in this image"),
             lines: &[],
             absent: &[],
+            checks: &[],
         },
         ..native("empty-registry", "max", "128M", "")
     });
@@ -212,6 +229,7 @@ pub fn matrix() -> Vec<BootCase> {
                 result: Want::Failure(message),
                 lines: &["EXCEPTION"],
                 absent: &[],
+                checks: &[],
             },
             ..native(name, "max", "128M", "")
         });
@@ -226,6 +244,7 @@ pub fn matrix() -> Vec<BootCase> {
                 result: Want::Failure("hypervisor=vmware: no such backend in this image"),
                 lines: &[],
                 absent: &[],
+                checks: &[],
             },
             ..native("bad-hypervisor-name", "max", "128M", "")
         },
@@ -237,6 +256,7 @@ pub fn matrix() -> Vec<BootCase> {
                 result: Want::Failure("hypervisor=xen: backend xen does not detect this platform"),
                 lines: &[],
                 absent: &[],
+                checks: &[],
             },
             ..native("bad-hypervisor-undetected", "max", "128M", "")
         },
@@ -247,6 +267,7 @@ pub fn matrix() -> Vec<BootCase> {
                 result: Want::Failure("memory below what the kernel needs"),
                 lines: &[],
                 absent: &[],
+                checks: &[],
             },
             ..native("bad-memory-2M", "max", "2M", "")
         },
@@ -283,8 +304,11 @@ const LGUEST_OK: Expect = Expect {
         "selfcheck: ok",
         RUNTIME,
         "pagetables: 0 violations",
+        "time: clocksource lguest-tsc",
+        "time: SUCCESS",
     ],
     absent: &[],
+    checks: &[Check::LguestHaltsAgree],
 };
 
 const fn lguest(name: &'static str, mem: &'static str, append: &'static str) -> BootCase {
@@ -323,6 +347,7 @@ fn lguest_rows() -> Vec<BootCase> {
                 result: Want::Failure("hypervisor=nosuch: no such backend in this image"),
                 lines: &["candidate lguest: detected"],
                 absent: &[],
+                checks: &[],
             },
             ..lguest("lguest-unknown-backend", "32M", "hypervisor=nosuch")
         },
@@ -335,6 +360,7 @@ fn lguest_rows() -> Vec<BootCase> {
                 ),
                 lines: &["candidate lguest: detected"],
                 absent: &[],
+                checks: &[],
             },
             ..lguest("lguest-force-native", "32M", "hypervisor=native")
         },
@@ -344,9 +370,22 @@ fn lguest_rows() -> Vec<BootCase> {
                 result: Want::Failure("unexpected exception #UD"),
                 paging: None,
                 lines: &["EXCEPTION #UD"],
+                checks: &[],
                 ..LGUEST_OK
             },
             ..lguest("lguest-fault-invalid-opcode", "32M", "fault=ud")
+        },
+        // The host's timer fires at an irq the guest registered no handler
+        // for: delivered through the gate the guest loaded, reported, a
+        // FAILURE.
+        BootCase {
+            expect: Expect {
+                result: Want::Failure("an interrupt arrived for timer and nobody registered for it"),
+                lines: &["interrupt: timer at vector 0x20 (eip", "has no handler"],
+                checks: &[],
+                ..LGUEST_OK
+            },
+            ..lguest("lguest-fault-irq", "32M", "fault=irq")
         },
     ]
 }
@@ -364,6 +403,7 @@ const XEN_PVH_OK: Expect = Expect {
         RUNTIME,
     ],
     absent: &[],
+    checks: &[],
 };
 
 const fn xen_pvh(
@@ -403,6 +443,7 @@ fn xen_pvh_rows() -> Vec<BootCase> {
                 ),
                 lines: &["candidate xen-hvm: detected"],
                 absent: &[],
+                checks: &[],
             },
             ..xen_pvh("xen-pvh-force-native", "128M", "hypervisor=native", "")
         },
@@ -413,6 +454,7 @@ fn xen_pvh_rows() -> Vec<BootCase> {
                 result: Want::Failure("hypervisor=nosuch: no such backend in this image"),
                 lines: &["candidate xen-hvm: detected"],
                 absent: &[],
+                checks: &[],
             },
             ..xen_pvh("xen-pvh-unknown-backend", "128M", "hypervisor=nosuch", "")
         },
@@ -457,6 +499,7 @@ fn three_ways() -> Vec<BootCase> {
                 result: Want::Failure("hypervisor=nosuch: no such backend in this image"),
                 lines: &["candidate native: detected"],
                 absent: &[],
+                checks: &[],
             },
             ..native("", "max", "128M", "")
         },
@@ -470,6 +513,7 @@ fn three_ways() -> Vec<BootCase> {
                 result: Want::Failure("hypervisor=xen-hvm: backend xen-hvm does not detect this platform"),
                 lines: &["candidate native: detected"],
                 absent: &[],
+                checks: &[],
             },
             ..native("", "max", "128M", "")
         },
@@ -505,6 +549,7 @@ const XEN_OK: Expect = Expect {
         RUNTIME,
     ],
     absent: &[],
+    checks: &[],
 };
 
 const fn xen_dom0(name: &'static str, mem: &'static str) -> BootCase {
@@ -559,6 +604,7 @@ fn xen_rows() -> Vec<BootCase> {
                 result: Want::Failure("hypervisor=nosuch: no such backend in this image"),
                 lines: &["candidate xen: detected"],
                 absent: &[],
+                checks: &[],
             },
             append: "hypervisor=nosuch",
             ..xen_dom0("xen-unknown-backend", "32M")
@@ -572,6 +618,7 @@ fn xen_rows() -> Vec<BootCase> {
                 ),
                 lines: &["candidate xen: detected"],
                 absent: &[],
+                checks: &[],
             },
             append: "hypervisor=native",
             ..xen_dom0("xen-force-native", "32M")
@@ -609,6 +656,7 @@ const XEN_PVH_DOMU_OK: Expect = Expect {
         RUNTIME,
     ],
     absent: &[],
+    checks: &[],
 };
 
 /// The kernel as an unprivileged guest built by Xen's own toolstack: a

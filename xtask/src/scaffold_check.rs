@@ -68,6 +68,7 @@ const KVM_CHOSEN: Expect = Expect {
         "runtime: kmap_atomic, and an address space",
     ],
     absent: &[],
+    checks: &[],
 };
 
 fn rows() -> Vec<BootCase> {

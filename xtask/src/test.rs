@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use paravirt::ExitStatus;
-use pvops_tests::{matrix, BootCase, Env, Want};
+use pvops_tests::{matrix, BootCase, Check, Env, Want};
 
 use crate::boot::{self, Boot, Outcome, Run};
 use crate::{build, domu, tools, EXIT_SETUP};
@@ -267,7 +267,41 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
             return Err(format!("log shows {text:?}, which it must not"));
         }
     }
+    for check in e.checks {
+        match check {
+            Check::LguestHaltsAgree => lguest_halts_agree(&r.log)?,
+        }
+    }
     Ok(())
+}
+
+/// [`Check::LguestHaltsAgree`]: the host's count of HALT hypercalls is the
+/// sum of the `N halts` the guest's `time:` lines report, and the sleep's
+/// is not 0.
+fn lguest_halts_agree(log: &str) -> Result<(), String> {
+    let host: u64 = field(log, "lguest-host: guest halted ")
+        .and_then(|n| n.parse().ok())
+        .ok_or("log lacks \"lguest-host: guest halted N times\"")?;
+    let (mut guest, mut sleep) = (0, None);
+    for line in log.lines().filter(|l| l.starts_with("time: ")) {
+        for (at, _) in line.match_indices(" halts") {
+            // "..., 20 halts": the word before is the count (elsewhere, as
+            // in "disabled, halts wake", it is not a number).
+            let Some(Ok(n)) = line[..at].rsplit(' ').next().map(str::parse::<u64>) else { continue };
+            guest += n;
+            if line.starts_with("time: sleep ") {
+                sleep = Some(n);
+            }
+        }
+    }
+    match sleep {
+        None => Err("log lacks the guest's \"time: sleep 50 ms: N halts\" line".into()),
+        Some(0) => Err("the guest's 50 ms sleep never halted".into()),
+        Some(_) if guest != host => {
+            Err(format!("the host counted {host} HALTs, the guest's time: lines report {guest} halts"))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 fn report(cases: &[BootCase], results: &[Run]) -> u8 {
@@ -304,5 +338,29 @@ fn report(cases: &[BootCase], results: &[Run]) -> u8 {
         0
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str =
+        "time: 100 Hz one-shot: 20 ticks accounted in 200.597 ms, 20 interrupts (0 early), 20 halts
+time: 1000 Hz one-shot: 100 ticks accounted in 100.179 ms, 97 interrupts (0 early), 97 halts
+time: sleep 50 ms: 51 halts, 51 interrupts while asleep, 51 ms elapsed
+time: SUCCESS: 1000000 clock reads monotonic, interrupts held while disabled, halts wake on events
+lguest-host: guest halted 168 times, woken 168 times by an interrupt; 331 ms idle
+";
+
+    #[test]
+    fn lguest_halts_agree_sums_the_guests_halts_against_the_hosts() {
+        assert_eq!(lguest_halts_agree(LOG), Ok(()));
+        let off_by_one = LOG.replace("halted 168", "halted 167");
+        assert!(lguest_halts_agree(&off_by_one).unwrap_err().contains("167 HALTs"));
+        assert!(lguest_halts_agree(&LOG.replace("lguest-host: guest halted", "x")).is_err());
+        assert!(lguest_halts_agree(&LOG.replace("time: sleep", "x")).is_err());
+        let no_sleep_halts = LOG.replace("51 halts", "0 halts").replace("halted 168", "halted 117");
+        assert!(lguest_halts_agree(&no_sleep_halts).unwrap_err().contains("never halted"));
     }
 }
