@@ -9,4 +9,4 @@
 
 pub mod matrix;
 
-pub use matrix::{matrix, BootCase, Env, Expect, Want};
+pub use matrix::{matrix, BootCase, Env, Expect, TimeTest, Want};
