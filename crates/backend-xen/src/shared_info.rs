@@ -111,7 +111,7 @@ impl Page {
     }
 
     fn word(self, off: usize) -> &'static AtomicU32 {
-        debug_assert!(off % 4 == 0);
+        debug_assert!(off.is_multiple_of(4));
         // SAFETY: as in `byte`; every word offset used is 4-aligned.
         unsafe { AtomicU32::from_ptr(self.0.add(off) as *mut u32) }
     }
