@@ -126,7 +126,7 @@ fn ticks(hv: &dyn Hypervisor, hz: u64, count: u64, periodic: bool, halt: bool) -
         // Spinning, the clock is read only now and then: where reading it
         // traps to the hypervisor (an emulated TSC), a loop of reads would
         // measure the traps.
-        if t.jiffies >= count || ((halt || spins % 1024 == 0) && time::now() > limit) {
+        if t.jiffies >= count || ((halt || spins.is_multiple_of(1024)) && time::now() > limit) {
             irq.irq_enable();
             break;
         }
