@@ -93,7 +93,12 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     let clocks = time::init(hv, &memory, &boot.cmdline);
     kprintln!("irq: {}", controller);
     log_clocks(&clocks);
-    timetest::run(hv, boot.cmdline.get("fault") == Some("irq"));
+    let scale = match boot.cmdline.get_choice("timetest", &["full", "short"], "full or short") {
+        Ok(Some("short")) => timetest::SHORT,
+        Ok(_) => timetest::FULL,
+        Err(e) => fail!("bad command line: {}", e),
+    };
+    timetest::run(hv, scale, boot.cmdline.get("fault") == Some("irq"));
     result::finish()
 }
 

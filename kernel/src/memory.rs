@@ -110,14 +110,19 @@ impl Memory {
 
 impl paravirt::Services for Memory {
     fn map_device(&self, what: paravirt::DevicePage, phys: u64) -> Result<usize, paravirt::HvError> {
-        let slot = match what {
-            paravirt::DevicePage::Lapic => FixSlot::Lapic,
-            paravirt::DevicePage::Console => FixSlot::Console,
+        // Device registers uncached; a ring in RAM shared with another
+        // domain write-back like any memory.
+        let (slot, uncached) = match what {
+            paravirt::DevicePage::Lapic => (FixSlot::Lapic, true),
+            paravirt::DevicePage::Console => (FixSlot::Console, false),
         };
         if phys & 0xFFF != 0 || phys >> 12 > u32::MAX as u64 {
             return Err(paravirt::HvError::local("map_device: not a page address", &[phys]));
         }
-        let mut flags = PteFlags::RW | PteFlags::PCD | PteFlags::PWT | PteFlags::ACCESSED | PteFlags::DIRTY;
+        let mut flags = PteFlags::RW | PteFlags::ACCESSED | PteFlags::DIRTY;
+        if uncached {
+            flags |= PteFlags::PCD | PteFlags::PWT;
+        }
         if self.nx {
             flags |= PteFlags::NX;
         }

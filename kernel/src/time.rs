@@ -52,6 +52,12 @@ pub struct Tick {
     pub stray: u64,
     /// The clock at the last interrupt.
     pub last: u64,
+    /// How late one-shot interrupts came after their deadline: in total,
+    /// and the worst.
+    pub late_total: u64,
+    pub late_max: u64,
+    /// The longest stretch without a timer interrupt since `start`.
+    pub gap_max: u64,
 }
 
 const IDLE: Tick = Tick {
@@ -64,6 +70,9 @@ const IDLE: Tick = Tick {
     early: 0,
     stray: 0,
     last: 0,
+    late_total: 0,
+    late_max: 0,
+    gap_max: 0,
 };
 
 static TICK: Mutex<Tick> = Mutex::new(IDLE);
@@ -109,6 +118,8 @@ fn arm(deadline: u64) {
 fn timer_interrupt() {
     let mut t = TICK.lock();
     let now = now();
+    let prev = if t.interrupts == 0 { t.start } else { t.last };
+    t.gap_max = t.gap_max.max(now.saturating_sub(prev));
     t.last = now;
     match t.mode {
         Mode::Off => t.stray += 1,
@@ -123,6 +134,9 @@ fn timer_interrupt() {
             if now < t.next {
                 t.early += 1;
             } else {
+                let late = now - t.next;
+                t.late_total += late;
+                t.late_max = t.late_max.max(late);
                 t.jiffies = (now - t.start) / t.period;
                 t.next = t.start + (t.jiffies + 1) * t.period;
             }
@@ -181,6 +195,8 @@ pub fn stop_tick() -> Tick {
     let now = now();
     if matches!(t.mode, Mode::Periodic | Mode::OneShot) {
         t.jiffies = t.jiffies.max((now - t.start) / t.period);
+        let prev = if t.interrupts == 0 { t.start } else { t.last };
+        t.gap_max = t.gap_max.max(now - prev);
         t.last = now;
     }
     let last = *t;

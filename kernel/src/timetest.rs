@@ -4,8 +4,11 @@
 //!
 //! 1. The clock source never goes backwards over a million reads.
 //! 2. A periodic tick at 100 Hz and a one-shot tick at 1000 Hz, each for a
-//!    fixed number of ticks: the interrupts taken agree with the ticks the
-//!    clock accounts within [`TOLERANCE_PCT`] (plus one), never more.
+//!    fixed number of ticks: the interrupts taken never exceed the ticks
+//!    the clock accounts (plus one), and on a noisy machine make at least
+//!    [`MIN_TAKEN_PCT`] of them (exact agreement: the bench, under
+//!    `-icount`); no stretch without an interrupt longer than
+//!    [`MAX_SILENCE_MS`].
 //! 3. With interrupts disabled a due timer interrupt is not taken; after
 //!    enabling it is, once.
 //! 4. Halting: a sleep halts, and each halt returns because an interrupt
@@ -25,20 +28,38 @@ use paravirt::{Hypervisor, Line};
 use crate::time::{self, Mode};
 use crate::{fail, irq, kprintln, perf};
 
-/// How far the interrupts taken may fall short of the ticks accounted
-/// (percent). QEMU's TCG on a loaded host, and Xen inside it, deliver
-/// timer interrupts late, and two late ones can merge; under `-icount`
-/// (the bench) the figures are exact.
-pub const TOLERANCE_PCT: u64 = 10;
-/// The storm's floor: interrupts taken against ticks accounted (percent).
-pub const STORM_MIN_TAKEN_PCT: u64 = 10;
+/// The least share of the ticks accounted that must have come as their
+/// own interrupt (percent), at 100 and 1000 Hz, and in the storm.
+///
+/// These are floors for a noisy machine, not the measurement. Under QEMU's
+/// TCG on a busy host (two QEMUs per two cores in the matrix, Xen and a
+/// Linux dom0 inside some), a timer interrupt can come milliseconds late;
+/// the deadlines it missed then pass too, and they are one interrupt (the
+/// accounting loses no tick). What the matrix checks is that the device
+/// keeps firing, never before its deadline, never more often than asked
+/// (an upper bound with no slack). The agreement itself is exact under
+/// `-icount`, where nothing is late: `cargo xtask bench` gates it there.
+pub const MIN_TAKEN_PCT: u64 = 20;
+pub const STORM_MIN_TAKEN_PCT: u64 = 5;
 /// The longest the main loop may go without running during the storm.
-pub const MAX_STALL_MS: u64 = 50;
+pub const MAX_STALL_MS: u64 = 100;
+/// The longest the tick may go without an interrupt while it runs.
+pub const MAX_SILENCE_MS: u64 = 500;
 
 const MS: u64 = 1_000_000;
-const READS: u32 = 1_000_000;
 
-pub fn run(hv: &'static dyn Hypervisor, fault: bool) {
+/// How much to run (`timetest=short` on the command line: 10 000 clock
+/// reads and a 100 ms storm, for the matrix rows that test something else).
+#[derive(Clone, Copy)]
+pub struct Scale {
+    pub reads: u32,
+    pub storm_ms: u64,
+}
+
+pub const FULL: Scale = Scale { reads: 1_000_000, storm_ms: 1000 };
+pub const SHORT: Scale = Scale { reads: 10_000, storm_ms: 100 };
+
+pub fn run(hv: &'static dyn Hypervisor, scale: Scale, fault: bool) {
     let c = time::clocks();
     if fault {
         // The device fires at a line nobody handles.
@@ -49,16 +70,16 @@ pub fn run(hv: &'static dyn Hypervisor, fault: bool) {
         fail!("fault=irq: the unhandled timer interrupt was not reported");
     }
     hv.irq().irq_enable();
-    monotonic();
-    let (n100, mode100) = ticks(hv, 100, 20, true);
-    let (n1000, _) = ticks(hv, 1000, 100, false);
+    monotonic(scale.reads);
+    let (n100, mode100) = ticks(hv, 100, 20, true, true);
+    let (n1000, _) = ticks(hv, 1000, 100, false, false);
     irq_off_section(hv);
     halting(hv);
-    storm(hv);
+    storm(hv, scale.storm_ms);
     wallclock(hv);
     kprintln!(
         "time: SUCCESS: {} clock reads monotonic, ticks at 100 Hz ({}, {} taken) and 1000 Hz (one-shot, {} taken), interrupts held while disabled, halts wake on events, 10 kHz storm survived (clocksource {}, clockevent {})",
-        READS,
+        scale.reads,
         match mode100 {
             Mode::Periodic => "periodic",
             _ => "one-shot",
@@ -71,42 +92,55 @@ pub fn run(hv: &'static dyn Hypervisor, fault: bool) {
     perf_figures(hv);
 }
 
-fn monotonic() {
+fn monotonic(reads: u32) {
     let mut last = time::now();
     let first = last;
-    for i in 0..READS {
+    for i in 0..reads {
         let t = time::now();
         if t < last {
             fail!("clock went backwards at read {}: {} ns then {} ns", i, last, t);
         }
         last = t;
     }
-    kprintln!("time: {} reads in {} us, never backwards", READS, (last - first) / 1000);
+    kprintln!("time: {} reads in {} us, never backwards", reads, (last - first) / 1000);
 }
 
-/// Runs a tick at `hz` for `count` ticks; returns the interrupts taken and
-/// the mode.
-fn ticks(hv: &dyn Hypervisor, hz: u64, count: u64, periodic: bool) -> (u64, Mode) {
+/// Runs a tick at `hz` for `count` ticks, halting between them or
+/// spinning; returns the interrupts taken and the mode.
+///
+/// The 1000 Hz tick spins: it measures the timer, not how fast the
+/// platform wakes a halted CPU (Xen inside QEMU's TCG takes milliseconds
+/// to; the sleep test reports that figure).
+fn ticks(hv: &dyn Hypervisor, hz: u64, count: u64, periodic: bool, halt: bool) -> (u64, Mode) {
     let period = 1_000_000_000 / hz;
     let mode = time::start_tick(period, periodic);
     let start = time::tick().start;
     let limit = start + 3 * count * period + 100 * MS;
     let irq = hv.irq();
     let mut halts = 0;
+    let mut spins = 0u32;
     loop {
         irq.irq_disable();
         let t = time::tick();
-        if t.jiffies >= count || time::now() > limit {
+        spins = spins.wrapping_add(1);
+        // Spinning, the clock is read only now and then: where reading it
+        // traps to the hypervisor (an emulated TSC), a loop of reads would
+        // measure the traps.
+        if t.jiffies >= count || ((halt || spins.is_multiple_of(1024)) && time::now() > limit) {
             irq.irq_enable();
             break;
         }
-        halts += 1;
-        irq.safe_halt();
+        if halt {
+            halts += 1;
+            irq.safe_halt();
+        } else {
+            irq.irq_enable();
+        }
     }
     let t = time::stop_tick();
     let elapsed = t.last - t.start;
     kprintln!(
-        "time: {} Hz {}: {} ticks accounted in {}.{:03} ms, {} interrupts ({} early), {} halts",
+        "time: {} Hz {}: {} ticks accounted in {}.{:03} ms, {} interrupts ({} early, longest gap {} us), {} halts",
         hz,
         if mode == Mode::Periodic { "periodic" } else { "one-shot" },
         t.jiffies,
@@ -114,12 +148,14 @@ fn ticks(hv: &dyn Hypervisor, hz: u64, count: u64, periodic: bool) -> (u64, Mode
         elapsed % MS / 1000,
         t.interrupts,
         t.early,
+        t.gap_max / 1000,
         halts
     );
     if t.jiffies < count {
         fail!("{} Hz tick: only {} of {} ticks within {} ms", hz, t.jiffies, count, (limit - start) / MS);
     }
-    check_taken(hz, t.jiffies, t.interrupts - t.early, 100 - TOLERANCE_PCT);
+    check_taken(hz, t.jiffies, t.interrupts - t.early, MIN_TAKEN_PCT);
+    check_silence(hz, &t);
     (t.interrupts, mode)
 }
 
@@ -130,6 +166,14 @@ fn check_taken(hz: u64, jiffies: u64, taken: u64, min_pct: u64) {
     }
     if (taken + 1) * 100 < jiffies * min_pct {
         fail!("{} Hz tick: {} interrupts for {} ticks: fewer than {}% taken", hz, taken, jiffies, min_pct);
+    }
+}
+
+/// The tick never went quiet for long: a one-shot chain that lost its
+/// next arming, or a device that stopped, shows here.
+fn check_silence(hz: u64, t: &time::Tick) {
+    if t.gap_max > MAX_SILENCE_MS * MS {
+        fail!("{} Hz tick: no timer interrupt for {} us", hz, t.gap_max / 1000);
     }
 }
 
@@ -169,11 +213,14 @@ fn halting(hv: &dyn Hypervisor) {
     let t = time::stop_tick();
     let woke = irq::TAKEN.load(core::sync::atomic::Ordering::Relaxed) - taken;
     let elapsed = time::now() - t0;
+    let woken = (t.interrupts - before.interrupts).max(1);
     kprintln!(
-        "time: sleep 50 ms: {} halts, {} interrupts while asleep, {} ms elapsed",
+        "time: sleep 50 ms: {} halts, {} interrupts while asleep, {} ms elapsed, woken {} us after the deadline on average ({} at most)",
         halts,
         t.interrupts - before.interrupts,
-        elapsed / MS
+        elapsed / MS,
+        t.late_total / woken / 1000,
+        t.late_max / 1000
     );
     if halts == 0 || (woke as u64) < halts {
         fail!("halting: {} halts but only {} interrupts: a halt returned without an event", halts, woke);
@@ -183,10 +230,10 @@ fn halting(hv: &dyn Hypervisor) {
     }
 }
 
-fn storm(hv: &dyn Hypervisor) {
+fn storm(hv: &dyn Hypervisor, ms: u64) {
     let _ = hv;
     let period = 100_000; // 10 kHz
-    let count = 10_000u64;
+    let count = ms * MS / period;
     time::start_tick(period, false);
     let start = time::tick().start;
     let mut loops = 0u64;
@@ -200,7 +247,8 @@ fn storm(hv: &dyn Hypervisor) {
     }
     let t = time::stop_tick();
     kprintln!(
-        "time: 10 kHz storm: {} ticks accounted in {} ms, {} interrupts ({} early), main loop ran {} times, longest stall {} us",
+        "time: 10 kHz storm for {} ms: {} ticks accounted in {} ms, {} interrupts ({} early), main loop ran {} times, longest stall {} us",
+        ms,
         t.jiffies,
         (t.last - t.start) / MS,
         t.interrupts,
@@ -215,6 +263,7 @@ fn storm(hv: &dyn Hypervisor) {
     // merge (QEMU's TCG: about half of them): the accounting must not
     // care, and the device must still fire at a sane rate.
     check_taken(10_000, t.jiffies, t.interrupts - t.early, STORM_MIN_TAKEN_PCT);
+    check_silence(10_000, &t);
     if stall > MAX_STALL_MS * MS {
         fail!("storm: the kernel did not run for {} us: not responsive", stall / 1000);
     }

@@ -9,4 +9,4 @@
 
 pub mod matrix;
 
-pub use matrix::{matrix, BootCase, Check, Env, Expect, Want};
+pub use matrix::{matrix, BootCase, Check, Env, Expect, TimeTest, Want};

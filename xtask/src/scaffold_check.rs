@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pvops_tests::{matrix, BootCase, Env, Expect, Want};
+use pvops_tests::{matrix, BootCase, Env, Expect, TimeTest, Want};
 
 use crate::boot::Boot;
 use crate::build::{self, Opts};
@@ -79,6 +79,7 @@ fn rows() -> Vec<BootCase> {
         mem: "128M",
         append: "",
         features: Some("native,kvm"),
+        time: TimeTest::Short,
         expect: KVM_CHOSEN,
     };
     let mut m = vec![

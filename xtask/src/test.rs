@@ -145,7 +145,7 @@ fn prepare(cases: &[BootCase]) -> Result<(Vec<Boot>, Vec<Slot>), String> {
                     pvh: c.env == Env::XenPvhDomu,
                     kernel: kernel.clone(),
                     mem_mib: boot::mib(c.mem).unwrap_or(128),
-                    cmdline: c.append.to_string(),
+                    cmdline: c.cmdline(),
                     timeout: domu::GUEST_TIMEOUT,
                 })
                 .collect(),
@@ -193,7 +193,7 @@ pub fn boot_for(c: &BootCase, kernel: PathBuf, loader: Option<PathBuf>, hypervis
         dom0: None,
         cpu: c.cpu.into(),
         mem: c.mem.into(),
-        append: c.append.into(),
+        append: c.cmdline(),
         accel: "tcg".into(),
         gdb: false,
         icount: false,
@@ -257,7 +257,7 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
             return Err(format!("expected paging {p}, log says {got:?}"));
         }
     }
-    for line in e.lines {
+    for line in e.lines.iter().chain(c.time_lines()) {
         if !r.log.contains(line) {
             return Err(format!("log lacks {line:?}"));
         }

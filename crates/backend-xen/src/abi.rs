@@ -10,11 +10,16 @@ pub mod nr {
     pub const MEMORY_OP: u32 = 12;
     pub const MULTICALL: u32 = 13;
     pub const UPDATE_VA_MAPPING: u32 = 14;
+    pub const XEN_VERSION: u32 = 17;
+    pub const IRET: u32 = 23;
+    pub const VCPU_OP: u32 = 24;
     pub const CONSOLE_IO: u32 = 18;
     pub const MMUEXT_OP: u32 = 26;
     pub const SCHED_OP: u32 = 29;
+    pub const CALLBACK_OP: u32 = 30;
     pub const EVENT_CHANNEL_OP: u32 = 32;
     pub const PHYSDEV_OP: u32 = 33;
+    pub const HVM_OP: u32 = 34;
 }
 
 pub const DOMID_SELF: u32 = 0x7FF0;
@@ -82,8 +87,73 @@ pub const SCHEDOP_SHUTDOWN: u32 = 2;
 /// passed (or skipped) powers off; one that failed says it crashed.
 pub const SHUTDOWN_POWEROFF: u32 = 0;
 pub const SHUTDOWN_CRASH: u32 = 3;
-/// event_channel_op: notify the other end of a port.
+/// event_channel_op: bind a virtual IRQ to a new port; notify the other
+/// end of a port.
+pub const EVTCHNOP_BIND_VIRQ: u32 = 1;
 pub const EVTCHNOP_SEND: u32 = 4;
+/// The per-vCPU timer's virtual IRQ.
+pub const VIRQ_TIMER: u32 = 0;
+
+/// sched_op: block until an event (unmasking atomically).
+pub const SCHEDOP_BLOCK: u32 = 1;
+
+/// vcpu_op commands (ebx = cmd, ecx = vcpu, edx = argument).
+pub const VCPUOP_DOWN: u32 = 2;
+pub const VCPUOP_STOP_PERIODIC_TIMER: u32 = 7;
+pub const VCPUOP_SET_SINGLESHOT_TIMER: u32 = 8;
+pub const VCPUOP_STOP_SINGLESHOT_TIMER: u32 = 9;
+
+/// callback_op: register a callback; the two a PV kernel must have.
+pub const CALLBACKOP_REGISTER: u32 = 0;
+pub const CALLBACKTYPE_EVENT: u16 = 0;
+pub const CALLBACKTYPE_FAILSAFE: u16 = 1;
+pub const CALLBACKF_MASK_EVENTS: u16 = 1;
+
+/// `struct callback_register`, compat: 12 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallbackRegister {
+    pub kind: u16,
+    pub flags: u16,
+    pub cs: u32,
+    pub eip: u32,
+}
+
+/// hvm_op: set and get HVM parameters.
+pub const HVMOP_SET_PARAM: u32 = 0;
+pub const HVMOP_GET_PARAM: u32 = 1;
+/// How events reach an HVM/PVH guest; type 2 in bits 63:56 = an IDT
+/// vector in bits 7:0.
+pub const HVM_PARAM_CALLBACK_IRQ: u32 = 0;
+pub const HVM_CALLBACK_VECTOR: u64 = 2 << 56;
+/// A PVH domU's console ring (guest frame) and its event channel.
+pub const HVM_PARAM_CONSOLE_PFN: u32 = 17;
+pub const HVM_PARAM_CONSOLE_EVTCHN: u32 = 18;
+
+/// `struct xen_hvm_param`: 16 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HvmParam {
+    pub domid: u16,
+    pub pad: u16,
+    pub index: u32,
+    pub value: u64,
+}
+
+/// memory_op: put a Xen-owned page (shared_info) at a guest frame.
+pub const XENMEM_ADD_TO_PHYSMAP: u32 = 7;
+pub const XENMAPSPACE_SHARED_INFO: u32 = 0;
+
+/// `struct xen_add_to_physmap`, compat: 16 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddToPhysmap {
+    pub domid: u16,
+    pub size: u16,
+    pub space: u32,
+    pub idx: u32,
+    pub gpfn: u32,
+}
 pub const PHYSDEVOP_SET_IOPL: u32 = 6;
 /// memory_op: where the read-only machine-to-phys table is mapped.
 pub const XENMEM_MACHPHYS_MAPPING: u32 = 12;
@@ -106,4 +176,7 @@ const _: () = {
     assert!(core::mem::size_of::<MmuextOp>() == 12);
     assert!(core::mem::size_of::<MulticallEntry>() == 32);
     assert!(core::mem::size_of::<TrapInfo>() == 8);
+    assert!(core::mem::size_of::<CallbackRegister>() == 12);
+    assert!(core::mem::size_of::<HvmParam>() == 16);
+    assert!(core::mem::size_of::<AddToPhysmap>() == 16);
 };

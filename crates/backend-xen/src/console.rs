@@ -20,6 +20,8 @@
 
 use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 
+use spin::Mutex;
+
 use crate::abi::{nr, EVTCHNOP_SEND, SCHEDOP_YIELD};
 use crate::hypercall::{self, HypercallPage};
 
@@ -31,26 +33,51 @@ const OUT_PROD: usize = 3084;
 /// How long `drain` waits for dom0 to read what is left (yields).
 const DRAIN_YIELDS: u32 = 1000;
 
-/// Where output goes: Xen's console until a ring is known.
-#[derive(Default)]
+/// What a domU wrote before its ring could be mapped (a PVH guest's ring
+/// is above the direct map): replayed on the ring.
+const EARLY_SIZE: usize = 16384;
+
+struct Early {
+    buf: [u8; EARLY_SIZE],
+    len: usize,
+}
+
+/// Where output goes: Xen's console until a ring is known; if Xen refuses
+/// that (a domU), a buffer.
 pub struct Console {
     /// The ring page's virtual address (0: none).
     page: AtomicUsize,
     port: AtomicU32,
+    early: Mutex<Early>,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Console {
     pub const fn new() -> Console {
-        Console { page: AtomicUsize::new(0), port: AtomicU32::new(0) }
+        Console {
+            page: AtomicUsize::new(0),
+            port: AtomicU32::new(0),
+            early: Mutex::new(Early { buf: [0; EARLY_SIZE], len: 0 }),
+        }
     }
 
-    /// From now on write to the ring mapped at `page`, kicking `port`.
+    /// From now on write to the ring mapped at `page`, kicking `port`;
+    /// what was buffered goes first.
     ///
     /// # Safety
     /// `page` must be the console ring's page, mapped writable for the
     /// rest of the domain's life.
     pub unsafe fn use_ring(&self, page: usize, port: u32) {
         self.port.store(port, Ordering::Relaxed);
+        let mut early = self.early.lock();
+        // SAFETY: the caller's contract is Ring's.
+        self.ring_write(unsafe { Ring::new(page) }, &early.buf[..early.len]);
+        early.len = 0;
         self.page.store(page, Ordering::Release);
     }
 
@@ -60,7 +87,15 @@ impl Console {
 
     pub fn write(&self, hc: &HypercallPage, bytes: &[u8]) {
         match self.page.load(Ordering::Acquire) {
-            0 => hc.console_write(bytes),
+            0 => {
+                if hc.console_write(bytes).is_err() {
+                    let mut early = self.early.lock();
+                    let at = early.len;
+                    let n = bytes.len().min(EARLY_SIZE - at);
+                    early.buf[at..at + n].copy_from_slice(&bytes[..n]);
+                    early.len += n;
+                }
+            }
             // SAFETY: a non-zero page was given to `use_ring`, whose
             // contract is Ring's.
             page => self.ring_write(unsafe { Ring::new(page) }, bytes),

@@ -15,25 +15,47 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use arch_i386::cpu;
 use arch_i386::layout::PAGE_OFFSET;
+use paravirt::irq::Entries;
 use paravirt::memmap::{read_e820_table, MemoryMap};
 use paravirt::phys::Bytes;
-use paravirt::{BootInfo, Counters, Detected, ExitStatus, HvError, HvResult, Hypervisor, Verdict};
+use paravirt::{
+    BootInfo, Counters, Detected, DevicePage, ExitStatus, HvError, HvResult, Hypervisor, Irq, Line, Services,
+    Time, Verdict,
+};
 
-use crate::abi::nr;
+use crate::abi::{self, nr};
+use crate::abi::{AddToPhysmap, HvmParam, DOMID_SELF};
 use crate::check;
 use crate::console::Console;
+use crate::evtchn::EventChannels;
 use crate::hypercall::{self, HypercallPage};
+use crate::shared_info::{self, SharedInfo};
+use crate::time::XenTime;
 
 pub struct XenHvm {
-    hc: HypercallPage,
+    pub(crate) hc: HypercallPage,
     console: Console,
+    pub(crate) shared: SharedInfo,
+    pub(crate) events: EventChannels,
+    pub(crate) time: XenTime,
     page_ready: AtomicBool,
 }
 
-pub(crate) static XEN_HVM: XenHvm =
-    XenHvm { hc: HypercallPage::new(), console: Console::new(), page_ready: AtomicBool::new(false) };
+pub(crate) static XEN_HVM: XenHvm = XenHvm {
+    hc: HypercallPage::new(),
+    console: Console::new(),
+    shared: SharedInfo::new(),
+    events: EventChannels::new(),
+    time: XenTime::new(),
+    page_ready: AtomicBool::new(false),
+};
 
 pub const SIGNATURE: &[u8; 12] = b"XenVMMXenVMM";
+
+/// The vector Xen injects for events (HVM_PARAM_CALLBACK_IRQ type 2):
+/// high, above anything a PIC or our LAPIC use, as Linux's
+/// HYPERVISOR_CALLBACK_VECTOR.
+pub const CALLBACK_VECTOR: u8 = 0xF3;
 
 /// XENMEM_memory_map.
 const XENMEM_MEMORY_MAP: u32 = 9;
@@ -70,6 +92,20 @@ impl XenHvm {
         }
         self.page_ready.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn hvm_param(&self, op: u32, index: u32, value: u64) -> Result<u64, HvError> {
+        let mut p = HvmParam { domid: DOMID_SELF as u16, pad: 0, index, value };
+        let rc = self.hc.call(nr::HVM_OP, [op, &raw mut p as u32, 0, 0, 0]);
+        if rc < 0 {
+            let what = if op == abi::HVMOP_SET_PARAM {
+                "hvm_op(HVMOP_set_param)"
+            } else {
+                "hvm_op(HVMOP_get_param)"
+            };
+            return Err(HvError::refused(what, &[index as u64, value], rc as i64));
+        }
+        Ok(p.value)
     }
 
     /// The memory map Xen keeps for us.
@@ -116,6 +152,26 @@ impl Hypervisor for XenHvm {
         Ok(())
     }
 
+    /// A domU's console ring is a guest frame the toolstack chose, near
+    /// 4 GiB (above the direct map): mapped through the kernel's fixmap
+    /// once there is one. Until then output waits in the console's buffer
+    /// (a domU may not use console_io).
+    fn late_init(&self, services: &dyn Services) -> HvResult {
+        let Ok(pfn) = self.hvm_param(abi::HVMOP_GET_PARAM, abi::HVM_PARAM_CONSOLE_PFN, 0) else {
+            return Ok(()); // dom0: console_io
+        };
+        if pfn == 0 {
+            return Ok(());
+        }
+        let port = self.hvm_param(abi::HVMOP_GET_PARAM, abi::HVM_PARAM_CONSOLE_EVTCHN, 0)?;
+        let va = services.map_device(DevicePage::Console, pfn << 12)?;
+        // SAFETY: the fixmap slot for the console maps the ring's frame
+        // for the rest of the run.
+        unsafe { self.console.use_ring(va, port as u32) };
+        log::info!("xen-hvm: console ring at pfn {:#x}, event channel {}", pfn, port);
+        Ok(())
+    }
+
     fn console_write(&self, bytes: &[u8]) {
         if self.hypercall_page().is_ok() {
             self.console.write(&self.hc, bytes);
@@ -135,5 +191,54 @@ impl Hypervisor for XenHvm {
 
     fn counters(&self) -> Counters {
         self.hc.counters()
+    }
+
+    fn irq(&self) -> &dyn Irq {
+        self
+    }
+
+    fn time(&self) -> &dyn Time {
+        self
+    }
+}
+
+/// A PVH guest keeps the processor's interrupt flag (it runs in ring 0 of
+/// its container): `cli`, `sti` and `hlt` are native, and Xen honours IF
+/// when injecting. Events come as one IDT vector Xen injects while
+/// `evtchn_upcall_pending` is set, with no local APIC in the way (no EOI).
+/// Chosen over Xen's emulated local APIC timer: every APIC timer write and
+/// every EOI would trap to Xen's emulation, where the event-channel timer
+/// costs one hypercall per arm and nothing per interrupt.
+impl Irq for XenHvm {
+    fn init(&self, _entries: &Entries, _services: &dyn Services) -> HvResult<&'static str> {
+        let frame = shared_info::FRAME.addr();
+        let gpfn = ((frame - arch_i386::layout::PAGE_OFFSET as usize) >> 12) as u32;
+        let mut xatp = AddToPhysmap {
+            domid: DOMID_SELF as u16,
+            size: 0,
+            space: abi::XENMAPSPACE_SHARED_INFO,
+            idx: 0,
+            gpfn,
+        };
+        let rc = self.hc.call(nr::MEMORY_OP, [abi::XENMEM_ADD_TO_PHYSMAP, &raw mut xatp as u32, 0, 0, 0]);
+        check("memory_op(XENMEM_add_to_physmap, shared_info)", rc, &[gpfn as u64])?;
+        // SAFETY: Xen put its shared info page at the image frame behind
+        // `frame`, which the direct map maps for good.
+        unsafe { self.shared.set(frame) };
+        let page = self.shared.page().ok_or(HvError::local("xen-hvm: shared_info not mapped", &[]))?;
+        page.mask_all();
+        self.hvm_param(
+            abi::HVMOP_SET_PARAM,
+            abi::HVM_PARAM_CALLBACK_IRQ,
+            abi::HVM_CALLBACK_VECTOR | CALLBACK_VECTOR as u64,
+        )?;
+        Ok("Xen event channels (2-level), injected at vector 0xf3 (HVM_PARAM_CALLBACK_IRQ)")
+    }
+
+    fn dispatch(&self, vector: u32, handle: &mut dyn FnMut(Line)) {
+        match self.shared.page() {
+            Some(page) if vector == CALLBACK_VECTOR as u32 => self.events.scan(page, handle),
+            _ => handle(Line::Other(vector)),
+        }
     }
 }

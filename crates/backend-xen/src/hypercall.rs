@@ -153,12 +153,14 @@ impl HypercallPage {
     /// Console output (`console_io`), left out of the counters, which would
     /// otherwise depend on how much the kernel logs. Its result is kept:
     /// see `console_error`.
-    pub fn console_write(&self, bytes: &[u8]) {
+    pub fn console_write(&self, bytes: &[u8]) -> Result<(), i32> {
         use crate::abi::CONSOLEIO_WRITE;
         let rc = raw(nr::CONSOLE_IO, [CONSOLEIO_WRITE, bytes.len() as u32, bytes.as_ptr() as u32, 0, 0]);
         if rc < 0 {
             let _ = self.console_error.compare_exchange(0, rc, Ordering::Relaxed, Ordering::Relaxed);
+            return Err(rc);
         }
+        Ok(())
     }
 
     /// The first console_io error, if there was one.

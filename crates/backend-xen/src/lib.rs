@@ -16,7 +16,11 @@
 //!   (`batch.rs`); CR3 switches, pins and TLB flushes are `mmuext_op`s
 //!   (`pagetable.rs`). All of it goes through one seam, the hypercall
 //!   transport (`transport.rs`), which host tests replace with a fake Xen;
-//! - CPU: the IDT goes to `set_trap_table`.
+//! - CPU: the IDT goes to `set_trap_table`; interrupt returns are the
+//!   `iret` hypercall;
+//! - interrupts: event channels, a virtual interrupt flag in shared_info,
+//!   halting by `SCHEDOP_block` (`irq.rs`, `evtchn.rs`, `shared_info.rs`);
+//! - time: pvclock and Xen's single-shot timer (`time.rs`, `pvclock.rs`).
 //!
 //! `xen-hvm` (`hvm.rs`), the same hypervisor's PVH guest, lives here too.
 //!
@@ -30,12 +34,17 @@ pub mod abi;
 pub mod batch;
 pub mod console;
 mod entry;
+pub mod evtchn;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod hvm;
 pub mod hypercall;
+mod irq;
 pub mod p2m;
 pub mod pagetable;
+pub mod pvclock;
+pub mod shared_info;
+mod time;
 pub mod transport;
 
 use arch_i386::cpu::CpuFeatures;
@@ -53,13 +62,23 @@ use paravirt::{
 
 use abi::{nr, MachphysMapping, TrapInfo};
 use console::Console;
+use core::sync::atomic::{AtomicU32, Ordering};
+use evtchn::EventChannels;
 use hypercall::HypercallPage;
 use p2m::P2m;
 use pagetable::{Machine, XenMmu};
+use shared_info::SharedInfo;
+use time::XenTime;
 
 pub struct XenPv {
     mmu: XenMmu<HypercallPage>,
     console: Console,
+    /// Machine address of the shared info page (start_info), mapped when
+    /// interrupts are set up.
+    shared_info_ma: AtomicU32,
+    shared: SharedInfo,
+    events: EventChannels,
+    time: XenTime,
     /// Where Xen's part of our address space starts (never 0: it is at the
     /// top), learned at init.
     hv_start: OnceNonZeroUsize,
@@ -68,6 +87,10 @@ pub struct XenPv {
 static XEN_PV: XenPv = XenPv {
     mmu: XenMmu::new(HypercallPage::new()),
     console: Console::new(),
+    shared_info_ma: AtomicU32::new(0),
+    shared: SharedInfo::new(),
+    events: EventChannels::new(),
+    time: XenTime::new(),
     hv_start: OnceNonZeroUsize::new(),
 };
 
@@ -144,6 +167,7 @@ impl Hypervisor for XenPv {
         let start = core::num::NonZeroUsize::new(mp.v_start as usize)
             .ok_or(HvError::local("xen: XENMEM_machphys_mapping says the hypervisor starts at 0", &[]))?;
         let _ = self.hv_start.set(start);
+        self.shared_info_ma.store(si.shared_info, Ordering::Relaxed);
         // The m2p table has one u32 per machine frame up to v_end.
         let m2p_entries = mp.v_end.wrapping_sub(mp.v_start) / 4;
         let max_mfn = mp.max_mfn.min(m2p_entries.saturating_sub(1));
@@ -244,6 +268,14 @@ impl Hypervisor for XenPv {
     fn cpu(&self) -> &dyn Cpu {
         self
     }
+
+    fn irq(&self) -> &dyn paravirt::Irq {
+        self
+    }
+
+    fn time(&self) -> &dyn paravirt::Time {
+        self
+    }
 }
 
 impl PagingPolicy for XenPv {
@@ -288,6 +320,10 @@ impl Cpu for XenPv {
         }
         let rc = self.hc().call(nr::SET_TRAP_TABLE, [table.as_ptr() as u32, 0, 0, 0, 0]);
         check("set_trap_table", rc, &[table.as_ptr() as u64])
+    }
+
+    fn iret(&self) -> u32 {
+        irq::iret_stub()
     }
 
     fn read_cr2(&self) -> VirtAddr {

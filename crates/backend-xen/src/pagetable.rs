@@ -91,6 +91,11 @@ impl<T: Hypercalls> XenMmu<T> {
         self.machine.get().expect("xen: MMU op before init")
     }
 
+    /// Whether kernel mappings carry NX.
+    pub fn nx(&self) -> bool {
+        self.nx.load(Ordering::Relaxed)
+    }
+
     pub fn p2m(&self) -> &P2m {
         &self.machine().p2m
     }

@@ -19,7 +19,8 @@ pub enum DevicePage {
 
 pub trait Services {
     /// Maps the page at physical address `phys` (page aligned) for
-    /// `what`, uncached and not executable; returns its virtual address.
+    /// `what`, not executable, uncached if `what` is a device's registers;
+    /// returns its virtual address.
     /// Mapping the same purpose again replaces the old mapping.
     fn map_device(&self, what: DevicePage, phys: u64) -> Result<usize, HvError>;
 }
