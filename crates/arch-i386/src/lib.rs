@@ -14,6 +14,7 @@
 pub mod addr;
 pub mod cpu;
 pub mod cr;
+pub mod debug;
 pub mod desc;
 pub mod io;
 pub mod irq;

@@ -18,6 +18,7 @@
 use crate::abi::{off, IRQ_ENABLED};
 use crate::fatal::{fatal, Result};
 use crate::gpt;
+use crate::interrupts::Watch;
 use crate::layout::GUEST_CS;
 use crate::vm::Vm;
 use arch_i386::trap::name;
@@ -68,6 +69,9 @@ pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
         None => 0,
     };
     let eflags = if irq_enabled & IRQ_ENABLED != 0 { r.eflags } else { r.eflags & !IF };
+    // A fault while the host steps the guest out of its noirq window: the
+    // trap flag is the host's, not part of the guest's state.
+    let eflags = if vm.irqs.watch == Watch::Step { eflags & !TF } else { eflags };
     let mut frame = [0u32; 6];
     let mut n = 0;
     if from_user {

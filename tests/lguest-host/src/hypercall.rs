@@ -116,6 +116,7 @@ fn init(vm: &mut Vm, data: u32) -> Result {
     // the wall clock, then the memory layout.
     m.write_u32(data + off::TSC_KHZ, vm.clock.tsc_khz, W)?;
     vm.irqs.noirq = (m.read_u32(data + off::NOIRQ_START, W)?, m.read_u32(data + off::NOIRQ_END, W)?);
+    vm.irqs.flag_va = crate::interrupts::guest_va(data + off::IRQ_ENABLED);
     crate::interrupts::write_timestamp(vm, vm.clock.now())?;
     m.write_u32(data + off::RESERVE_MEM, SWITCHER_SIZE, W)?;
     m.write_u32(data + off::PGDIR, vm.launcher_pgdir, W)?;

@@ -28,16 +28,34 @@
 //! the handler of the first has returned and enabled interrupts again.
 //!
 //! An irq that has to wait is delivered at the guest's next exit to the
-//! host: a hypercall, a fault, or a host interrupt. On 2.6.24 the host's
-//! own timer tick guaranteed one soon (the guest does not tell the host
-//! when it enables interrupts: no SEND_INTERRUPTS in that ABI). This host
-//! has no tick of its own, so while an irq is pending its timer fires
-//! every [`HOST_TICK_NS`] ([`host_deadline`]).
+//! host: a hypercall, a fault, or a host interrupt. The guest does not
+//! tell the host when it enables interrupts (no SEND_INTERRUPTS in 2.6.24's
+//! ABI: enabling is one store); on 2.6.24 the host's own timer tick made
+//! the next exit come soon. That is too late for a guest that spins with
+//! interrupts disabled all but a few instructions of each turn (as the
+//! kernel's 1000 Hz self-test does: the tick's state is read under a
+//! guard): a tick rarely lands in the enabled moment, and most irqs wait
+//! whole ticks. So this host, unlike 2.6.24's, watches while an irq
+//! waits ([`Watch`]), with no change to the guest's side:
+//! - interrupts disabled: a hardware write watchpoint on `irq_enabled`
+//!   (at its address in the guest's direct map, `__va` of the address
+//!   LGUEST_INIT gave), so the store that enables them traps right after
+//!   it, and the irq is delivered there, as a real `sti` would let it in;
+//! - eip in the noirq window: the trap flag, one instruction at a time,
+//!   until the guest's `iret` has left it.
+//!
+//! The host's timer still fires every [`HOST_TICK_NS`] while an irq is
+//! pending ([`host_deadline`]), for what no watch sees: an irq the guest
+//! blocked and then unblocks, a guest that reaches the flag through some
+//! other mapping.
 //!
 //! A halted guest sleeps until an irq it has not blocked is pending. With
 //! no timer armed and every pending irq blocked nothing here can ever wake
 //! it (this host has no devices): [`check_halted`] ends the run with that
 //! reason rather than sleep for ever.
+
+use arch_i386::debug::{DR6_B0, DR6_BS};
+use arch_i386::layout::PAGE_OFFSET;
 
 use crate::abi::{off, FIRST_EXTERNAL_VECTOR, IRQ_ENABLED, LGUEST_IRQS, TIMER_IRQ};
 use crate::clock::ClockEvent;
@@ -50,6 +68,23 @@ use crate::vm::Vm;
 /// 1000 Hz host's tick.
 pub const HOST_TICK_NS: u64 = 1_000_000;
 
+/// eflags.TF: the host's, while it steps the guest (the guest never sets
+/// it; its own frames never carry it).
+const TF: u32 = 1 << 8;
+
+/// What the host watches while an irq waits, to get control the moment the
+/// guest can take it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Watch {
+    #[default]
+    Nothing,
+    /// Writes to `irq_enabled` at [`Interrupts::flag_va`] (a debug
+    /// register's write watchpoint).
+    FlagWrites,
+    /// Every instruction (eflags.TF): eip is in the noirq window.
+    Step,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Interrupts {
     /// Raised and not yet delivered: bit n, irq n.
@@ -58,6 +93,11 @@ pub struct Interrupts {
     pub halted: bool,
     /// `[noirq_start, noirq_end)`, read at LGUEST_INIT.
     pub noirq: (u32, u32),
+    /// Where the guest's kernel writes `irq_enabled`: `__va` of its
+    /// guest-physical address.
+    pub flag_va: u32,
+    /// What the host watches during the guest's next run.
+    pub watch: Watch,
     pub stats: IrqStats,
 }
 
@@ -74,6 +114,9 @@ pub struct IrqStats {
     pub held_noirq: u32,
     /// Entries at which the irq to deliver had no gate loaded.
     pub no_gate: u32,
+    /// Exits the watches caused: the flag written, a step taken.
+    pub flag_traps: u32,
+    pub steps: u32,
     /// Time the host waited for a halted guest's irq (ns).
     pub idle_ns: u64,
 }
@@ -98,14 +141,16 @@ impl Interrupts {
             s.idle_ns / 1_000_000
         );
         say!(
-            "interrupts delivered: {} (timer {}); clock events armed {}, expired {}; entries with an irq waiting: {} with interrupts disabled, {} in the noirq window, {} with no gate loaded",
+            "interrupts delivered: {} (timer {}); clock events armed {}, expired {}; entries with an irq waiting: {} with interrupts disabled, {} in the noirq window, {} with no gate loaded; watch traps: {} irq_enabled writes, {} single steps",
             self.delivered(),
             s.delivered[TIMER_IRQ as usize],
             timer.armed,
             timer.fired,
             s.held_disabled,
             s.held_noirq,
-            s.no_gate
+            s.no_gate,
+            s.flag_traps,
+            s.steps
         );
     }
 }
@@ -147,8 +192,12 @@ pub fn decide(
 }
 
 /// Before every entry into the guest: raises irq 0 if the guest's clock
-/// event has expired, then applies the rules.
+/// event has expired, then applies the rules, and sets what to watch.
 pub fn before_entry(vm: &mut Vm) -> Result {
+    // TF is the host's: off unless this entry steps the guest, and never in
+    // a frame the guest is given.
+    vm.regs.eflags &= !TF;
+    vm.irqs.watch = Watch::Nothing;
     let Some(data) = vm.data else { return Ok(()) };
     let now = vm.clock.now();
     if vm.clockevent.expire(now) {
@@ -165,10 +214,13 @@ pub fn before_entry(vm: &mut Vm) -> Result {
         Decision::Nothing => return Ok(()),
         Decision::InNoirqWindow(_) => {
             i.stats.held_noirq += 1;
+            i.watch = Watch::Step;
+            vm.regs.eflags |= TF;
             return Ok(());
         }
         Decision::Disabled(_) => {
             i.stats.held_disabled += 1;
+            i.watch = Watch::FlagWrites;
             return Ok(());
         }
         Decision::Deliver { irq, wake } => {
@@ -188,6 +240,25 @@ pub fn before_entry(vm: &mut Vm) -> Result {
         }
     }
     write_timestamp(vm, now)
+}
+
+/// A #DB (vector 1) exit with debug status `dr6`: true if the host's own
+/// watch caused it (the run loop then looks again), false if it is the
+/// guest's to handle.
+pub fn host_debug_trap(vm: &mut Vm, dr6: u32) -> bool {
+    let s = &mut vm.irqs.stats;
+    match vm.irqs.watch {
+        Watch::FlagWrites if dr6 & DR6_B0 != 0 => s.flag_traps += 1,
+        Watch::Step if dr6 & DR6_BS != 0 => s.steps += 1,
+        _ => return false,
+    }
+    true
+}
+
+/// `__va`: where the guest's kernel sees guest-physical `gpa` (Linux's
+/// direct map, which 2.6.24's guest passes `lguest_data` through).
+pub fn guest_va(gpa: u32) -> u32 {
+    PAGE_OFFSET.wrapping_add(gpa)
 }
 
 /// `lguest_data.time` = the host's wall clock at `now`.

@@ -23,6 +23,7 @@ mod outcome;
 mod switcher;
 mod timer;
 mod trap;
+mod watch;
 mod watchdog;
 
 use arch_i386::layout::PAGE_OFFSET;
@@ -41,6 +42,7 @@ use lguest_host::vm::{End, Vm};
 use paravirt::ExitStatus;
 
 use timer::HostTimer;
+use watch::FlagWatch;
 use watchdog::Watchdog;
 
 /// Host-physical address of guest-physical 0.
@@ -151,9 +153,10 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
 /// Runs the guest, trap after trap, until it powers off or must stop.
 fn run(mut vm: Vm) -> ! {
     let mut timer = HostTimer::new();
+    let mut watch = FlagWatch::new();
     let mut watchdog = Watchdog::new();
     loop {
-        if let Err(why) = step(&mut vm, &mut timer, &mut watchdog) {
+        if let Err(why) = step(&mut vm, &mut timer, &mut watch, &mut watchdog) {
             vm.end = Some(End::Killed(why));
         }
         if vm.end.is_some() {
@@ -163,14 +166,16 @@ fn run(mut vm: Vm) -> ! {
 }
 
 /// One turn of 2.6.24's `run_guest` loop: interrupts first; then, if the
-/// guest is halted, sleep until the host's timer; otherwise run it until
-/// its next exit and handle that.
-fn step(vm: &mut Vm, timer: &mut HostTimer, watchdog: &mut Watchdog) -> Result {
+/// guest is halted, sleep until the host's timer; otherwise run it (with
+/// the host's timer armed, and watching its interrupt flag if an irq
+/// waits) until its next exit and handle that.
+fn step(vm: &mut Vm, timer: &mut HostTimer, watch: &mut FlagWatch, watchdog: &mut Watchdog) -> Result {
     interrupts::before_entry(vm)?;
     if vm.irqs.halted {
         return timer.idle(vm);
     }
     timer.arm_for(vm);
+    watch.apply(vm);
     let cr0 = cr::Cr0::read();
     let cr0 = if vm.ts { cr0 | cr::Cr0Flags::TS } else { cr0 - cr::Cr0Flags::TS };
     // SAFETY: only TS changes, which makes the guest's next FPU

@@ -1,12 +1,14 @@
 //! Traps into the host: the guest's exits go to the library's handling
 //! ([`lguest_host::exits`]); the host's timer interrupting the guest is
-//! acknowledged and shown to the watchdog; the same timer ending the
-//! host's own wait is acknowledged ([`host_interrupt`]); a fault in ring 0
-//! is the host's own and ends the run ([`host_fault`]).
+//! acknowledged and shown to the watchdog; a #DB the host's own watch
+//! caused (`watch.rs`) just ends the run, for the run loop to look again;
+//! the same timer ending the host's own wait is acknowledged
+//! ([`host_interrupt`]); a fault in ring 0 is the host's own and ends the
+//! run ([`host_fault`]).
 
 use arch_i386::cr::Cr2;
-use arch_i386::pic;
 use arch_i386::trap::{name, TrapFrame};
+use arch_i386::{debug, pic};
 use lguest_host::console::{say, GUEST_RESULT};
 use lguest_host::fatal::{fatal, Result};
 use lguest_host::layout::TIMER_VECTOR;
@@ -25,6 +27,14 @@ pub fn handle(vm: &mut Vm, timer: &mut HostTimer, watchdog: &mut Watchdog) -> Re
             *n += 1;
         }
         return watchdog.check(vm);
+    }
+    if vm.regs.vector == 1 {
+        let dr6 = debug::dr6();
+        // SAFETY: ring 0; DR6 is status the CPU never clears itself.
+        unsafe { debug::clear_dr6() };
+        if lguest_host::interrupts::host_debug_trap(vm, dr6) {
+            return Ok(());
+        }
     }
     let cr2 = if vm.regs.vector == 14 { Cr2::read().0 } else { 0 };
     lguest_host::exits::handle(vm, cr2)
