@@ -180,7 +180,10 @@ fn power_down_ends_the_run() {
 
 // ---- Interrupts and time --------------------------------------------------
 
-use crate::interrupts::{self, decide, Decision};
+use crate::interrupts::{self, decide, Decision, Watch};
+use arch_i386::debug::{DR6_B0, DR6_BS};
+
+const TF: u32 = 1 << 8;
 
 #[test]
 fn the_lowest_unblocked_irq_wins_and_only_outside_the_noirq_window() {
@@ -297,18 +300,34 @@ fn an_irq_waits_while_disabled_or_in_the_noirq_window_and_the_host_ticks_meanwhi
     assert_eq!((m.vm.regs.eip, m.vm.irqs.pending), (EIP, 1), "held while disabled");
     let now = m.vm.clock.now();
     assert_eq!(interrupts::host_deadline(&m.vm, now), Some(now + interrupts::HOST_TICK_NS));
-    // Enabled, but the guest is in its iret's window: still held.
+    // The host watches the flag where the guest's kernel writes it.
+    assert_eq!(m.vm.irqs.watch, Watch::FlagWrites);
+    assert_eq!(m.vm.irqs.flag_va, 0xC000_0000 + DATA + off::IRQ_ENABLED);
+    assert!(interrupts::host_debug_trap(&mut m.vm, DR6_B0), "the watchpoint's #DB is the host's");
+    assert!(
+        !interrupts::host_debug_trap(&mut m.vm, DR6_BS),
+        "a single step it did not ask for is the guest's"
+    );
+    // Enabled, but the guest is in its iret's window: still held, and
+    // stepped out of it.
     m.vm.mem.write_u32(DATA + off::IRQ_ENABLED, 512, "").unwrap();
     m.vm.regs.eip = NOIRQ.0 + 6;
     interrupts::before_entry(&mut m.vm).unwrap();
     assert_eq!(m.vm.regs.eip, NOIRQ.0 + 6);
-    // Out of the window: delivered, with IF set in the frame.
+    assert_eq!(m.vm.irqs.watch, Watch::Step);
+    assert_eq!(m.vm.regs.eflags & TF, TF);
+    assert!(interrupts::host_debug_trap(&mut m.vm, DR6_BS));
+    // Out of the window: delivered, with IF set in the frame, and the
+    // host's trap flag neither in the frame nor left on.
     m.vm.regs.eip = NOIRQ.1;
     interrupts::before_entry(&mut m.vm).unwrap();
     assert_eq!(m.vm.regs.eip, HANDLER);
-    assert_eq!(frame(&m).0 & 0x200, 0x200);
+    assert_eq!(frame(&m).0 & (0x200 | TF), 0x200);
+    assert_eq!((m.vm.irqs.watch, m.vm.regs.eflags & TF), (Watch::Nothing, 0));
+    assert!(!interrupts::host_debug_trap(&mut m.vm, DR6_B0 | DR6_BS), "no watch: the guest's");
     let s = m.vm.irqs.stats;
     assert_eq!((s.held_disabled, s.held_noirq, s.delivered[0]), (1, 1, 1));
+    assert_eq!((s.flag_traps, s.steps), (1, 1));
 }
 
 #[test]
