@@ -21,6 +21,9 @@ pub struct Clock {
     /// TSC ticks per millisecond.
     pub tsc_khz: u32,
     read_tsc: fn() -> u64,
+    /// `ns = ticks * mult >> 32`: the host reads its clock several times
+    /// an exit, and a 128-bit division is a long call on i386.
+    mult: u64,
     /// The TSC and the wall clock (Unix seconds) when the clock started.
     tsc0: u64,
     wall0: u64,
@@ -30,13 +33,14 @@ impl Clock {
     /// A clock starting now, with the wall clock at `wall_sec`.
     pub fn new(tsc_khz: u32, read_tsc: fn() -> u64, wall_sec: u64) -> Clock {
         assert!(tsc_khz > 0, "a TSC that does not tick is no clock");
-        Clock { tsc_khz, read_tsc, tsc0: read_tsc(), wall0: wall_sec }
+        let mult = (1_000_000u64 << 32) / tsc_khz as u64;
+        Clock { tsc_khz, read_tsc, mult, tsc0: read_tsc(), wall0: wall_sec }
     }
 
     /// Nanoseconds since the clock started.
     pub fn now(&self) -> u64 {
         let ticks = (self.read_tsc)().wrapping_sub(self.tsc0);
-        (ticks as u128 * 1_000_000 / self.tsc_khz as u128) as u64
+        ((ticks as u128 * self.mult as u128) >> 32) as u64
     }
 
     /// Wall-clock time at clock time `ns`: (seconds since 1970, ns), the

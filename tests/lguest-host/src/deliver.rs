@@ -27,18 +27,25 @@ const IF: u32 = 1 << 9;
 const TF: u32 = 1 << 8;
 const NT: u32 = 1 << 14;
 
-/// Writes a u32 at guest virtual `va` as a ring-1 store would.
+/// Writes a u32 at guest virtual `va` as a ring-1 store would: one walk
+/// of the guest's tables for a word within a page (every aligned one), a
+/// walk per byte for one that straddles two.
 fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
-    for (i, b) in v.to_le_bytes().into_iter().enumerate() {
-        let at = va.wrapping_add(i as u32);
-        let gpa = gpt::translate(&vm.mem, vm.shadows.gpgdir(), at, true)?.ok_or_else(|| {
+    let gpa = |at: u32| {
+        gpt::translate(&vm.mem, vm.shadows.gpgdir(), at, true)?.ok_or_else(|| {
             fatal!(
                 "cannot deliver {}: the guest's stack at {:#010x} is not mapped writable",
                 name(vector),
                 at
             )
-        })?;
-        vm.mem.write_u8(gpa, b, "the guest's stack")?;
+        })
+    };
+    if va & 0xFFF <= 0xFFC {
+        return vm.mem.write_u32(gpa(va)?, v, "the guest's stack");
+    }
+    for (i, b) in v.to_le_bytes().into_iter().enumerate() {
+        let at = va.wrapping_add(i as u32);
+        vm.mem.write_u8(gpa(at)?, b, "the guest's stack")?;
     }
     Ok(())
 }
