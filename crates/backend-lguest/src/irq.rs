@@ -11,9 +11,11 @@
 //! the flag is 0 is *not* noticed when the guest sets it to 512 again; it
 //! comes at the next exit (2.6.24: "we'll just get the interrupt on the
 //! next timer tick"; later kernels added `irq_pending` and
-//! LHCALL_SEND_INTERRUPTS for this, which 2.6.24's ABI does not have). Our
-//! host makes sure that exit comes: while an interrupt waits, its timer
-//! interrupts the guest every millisecond, as a Linux host's tick did.
+//! LHCALL_SEND_INTERRUPTS for this, which 2.6.24's ABI does not have).
+//! The project's host does better without changing this side: while an
+//! interrupt waits it watches `irq_enabled` with a debug register, so the
+//! enabling store itself traps and the interrupt comes right after it
+//! (tests/lguest-host, `interrupts.rs`).
 //!
 //! The host changes the word too: it clears it when it delivers through an
 //! interrupt gate (every gate of this kernel is one), and sets it to 512
