@@ -154,6 +154,11 @@ fn ticks(hv: &dyn Hypervisor, hz: u64, count: u64, periodic: bool, halt: bool) -
     if t.jiffies < count {
         fail!("{} Hz tick: only {} of {} ticks within {} ms", hz, t.jiffies, count, (limit - start) / MS);
     }
+    perf::figure(if hz == 100 { "tick100.ticks" } else { "tick1000.ticks" }, t.jiffies);
+    perf::figure(
+        if hz == 100 { "tick100.interrupts" } else { "tick1000.interrupts" },
+        t.interrupts - t.early,
+    );
     check_taken(hz, t.jiffies, t.interrupts - t.early, MIN_TAKEN_PCT);
     check_silence(hz, &t);
     (t.interrupts, mode)
@@ -262,6 +267,8 @@ fn storm(hv: &dyn Hypervisor, ms: u64) {
     // At 10 kHz an emulated machine delivers late enough that interrupts
     // merge (QEMU's TCG: about half of them): the accounting must not
     // care, and the device must still fire at a sane rate.
+    perf::figure("storm.ticks", t.jiffies);
+    perf::figure("storm.interrupts", t.interrupts - t.early);
     check_taken(10_000, t.jiffies, t.interrupts - t.early, STORM_MIN_TAKEN_PCT);
     check_silence(10_000, &t);
     if stall > MAX_STALL_MS * MS {

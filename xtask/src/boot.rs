@@ -209,7 +209,7 @@ fn qemu_lguest(b: &Boot) -> Command {
 
 fn common_args(c: &mut Command, b: &Boot) {
     if b.icount {
-        c.args(["-icount", "shift=0"]);
+        c.args(["-icount", "shift=0,sleep=off"]);
     }
     c.args([
         "-display",

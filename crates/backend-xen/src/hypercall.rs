@@ -136,6 +136,12 @@ impl HypercallPage {
         raw(nr, args)
     }
 
+    /// Counts a hypercall made without `call`: the `iret` hypercall the
+    /// kernel's interrupt exit jumps to.
+    pub fn count_uncalled(&self) {
+        self.hypercalls.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn fail_at(&self, n: u32) {
         self.fail_at.store(n, Ordering::Relaxed);
     }

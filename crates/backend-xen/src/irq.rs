@@ -125,7 +125,12 @@ impl Irq for XenPv {
 
     fn dispatch(&self, vector: u32, handle: &mut dyn FnMut(Line)) {
         match self.page() {
-            Some(page) if vector == UPCALL => self.events.scan(page, handle),
+            Some(page) if vector == UPCALL => {
+                // Every upcall returns through the iret hypercall (the
+                // kernel's exit jumps to it): count it with the rest.
+                self.hc().count_uncalled();
+                self.events.scan(page, handle)
+            }
             _ => handle(Line::Other(vector)),
         }
     }

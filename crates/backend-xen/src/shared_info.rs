@@ -168,6 +168,12 @@ impl Page {
         self.word(EVTCHN_PENDING + 4 * (port / 32) as usize).load(Ordering::SeqCst) & (1 << (port % 32)) != 0
     }
 
+    /// What Xen does to raise `port`, for host tests.
+    #[cfg(test)]
+    pub fn set_pending_for_test(self, port: u32) {
+        self.word(EVTCHN_PENDING + 4 * (port / 32) as usize).fetch_or(1 << (port % 32), Ordering::SeqCst);
+    }
+
     pub fn mask_all(self) {
         for i in 0..NR_PORTS / 32 {
             self.word(EVTCHN_MASK + 4 * i as usize).store(!0, Ordering::SeqCst);
