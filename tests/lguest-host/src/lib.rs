@@ -3,7 +3,8 @@
 //! host-physical memory through one translation (`phys.rs`) so that it
 //! runs, and is tested, on the development machine too; the binary
 //! (`main.rs`) adds what only the machine has: the head code, the
-//! Switcher, the host's timer and watchdog, the Launcher and the exit device.
+//! Switcher, the host's timer and the debug-register watch, the Launcher
+//! and the exit device.
 //!
 //! lguest (Linux 2.6.23 to 4.13) ran a Linux guest on a Linux host with no
 //! hardware virtualization at all: the guest kernel runs in ring 1, where
@@ -69,3 +70,4 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 pub mod vm;
+pub mod watchdog;

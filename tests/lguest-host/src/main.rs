@@ -2,11 +2,12 @@
 //! `-kernel`, the pvops kernel as its multiboot module; the head code
 //! (`head.rs`) maps it at the top of the address space, the Switcher
 //! (`switcher.rs`) owns the real GDT, IDT and TSS and moves between host
-//! and guest, the host's timer (`timer.rs`: the TSC, the PIT) brings it
-//! back for the guest's clock events and lets it sleep while the guest
-//! halts, the watchdog (`watchdog.rs`) looks for a stuck guest, the
-//! Launcher (`launcher.rs`, `elf.rs`) loads the guest, and `outcome.rs`
-//! ends QEMU with the verdict. Everything else is the library (`lib.rs`).
+//! and guest, the host's timer (`timer.rs`: the TSC, the PIT, the 8259s)
+//! brings it back for the guest's clock events and lets it sleep while the
+//! guest halts, the debug registers watch the guest's interrupt flag while
+//! an irq waits (`watch.rs`), the Launcher (`launcher.rs`, `elf.rs`) loads
+//! the guest, and `outcome.rs` ends QEMU with the verdict. Everything else
+//! is the library (`lib.rs`), the watchdog included.
 //!
 //! Options (QEMU `-append`): `mem=SIZE` (guest memory, default 32M). The
 //! guest's command line is the module string after the file name.
@@ -24,7 +25,6 @@ mod switcher;
 mod timer;
 mod trap;
 mod watch;
-mod watchdog;
 
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{cpu, cr, rtc};
@@ -41,9 +41,9 @@ use lguest_host::shadow::Shadows;
 use lguest_host::vm::{End, Vm};
 use paravirt::ExitStatus;
 
+use lguest_host::watchdog::Watchdog;
 use timer::HostTimer;
 use watch::FlagWatch;
-use watchdog::Watchdog;
 
 /// Host-physical address of guest-physical 0.
 const GUEST_BASE: u32 = 64 << 20;

@@ -375,3 +375,26 @@ fn an_irq_with_no_gate_stays_pending() {
     interrupts::before_entry(&mut m.vm).unwrap();
     assert_eq!((m.vm.regs.eip, m.vm.irqs.pending, m.vm.irqs.stats.no_gate), (EIP, 1, 1));
 }
+
+#[test]
+fn the_watchdog_stops_a_guest_with_no_sign_of_life_only() {
+    use crate::watchdog::{Watchdog, LIMIT_SECONDS};
+    let mut m = guest_with_a_timer();
+    let mut w = Watchdog::new();
+    w.check(&m.vm).unwrap();
+    // A hypercall (or an interrupt) every 9 s: alive.
+    for _ in 0..3 {
+        advance_ns(9 * crate::clock::NS);
+        w.check(&m.vm).unwrap();
+        hypercall(&mut m, abi::FLUSH_ASYNC, 0, 0, 0);
+    }
+    m.vm.irqs.raise(0);
+    running(&mut m);
+    advance_ns(9 * crate::clock::NS);
+    interrupts::before_entry(&mut m.vm).unwrap();
+    w.check(&m.vm).unwrap();
+    // Then nothing, for longer than the limit.
+    advance_ns(LIMIT_SECONDS * crate::clock::NS + 1);
+    let e = w.check(&m.vm).unwrap_err();
+    assert!(e.as_str().contains("no hypercall and took no interrupt"), "{e}");
+}

@@ -16,7 +16,7 @@ use lguest_host::vm::Vm;
 
 use crate::outcome;
 use crate::timer::HostTimer;
-use crate::watchdog::Watchdog;
+use lguest_host::watchdog::Watchdog;
 
 /// Handles the trap that just ended the guest's run.
 pub fn handle(vm: &mut Vm, timer: &mut HostTimer, watchdog: &mut Watchdog) -> Result {

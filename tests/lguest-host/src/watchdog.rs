@@ -6,16 +6,17 @@
 //! interrupts enabled, is not stuck, and neither is one that halts (the
 //! host does not look while it sleeps; a halt nothing can end is stopped
 //! by `interrupts::check_halted`). The host's timer interrupts a running
-//! guest at least every 54.9 ms (`timer.rs`), and each time the watchdog
-//! looks: no sign of life for [`LIMIT_SECONDS`] stops the guest.
+//! guest at least every 54.9 ms (the binary's `timer.rs`), and each time
+//! the watchdog looks: no sign of life for [`LIMIT_SECONDS`] stops the
+//! guest.
 
-use lguest_host::clock::NS;
-use lguest_host::fatal::{fatal, Result};
-use lguest_host::vm::Vm;
+use crate::clock::NS;
+use crate::fatal::{fatal, Result};
+use crate::vm::Vm;
 
 /// Seconds without a hypercall or an interrupt before the guest is
 /// declared stuck.
-const LIMIT_SECONDS: u64 = 10;
+pub const LIMIT_SECONDS: u64 = 10;
 
 pub struct Watchdog {
     /// `Vm::progress` when it last changed, and the host clock then.
