@@ -24,6 +24,12 @@ pub struct Watchdog {
     since: u64,
 }
 
+impl Default for Watchdog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Watchdog {
     pub const fn new() -> Watchdog {
         Watchdog { progress: 0, since: 0 }
