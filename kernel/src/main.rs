@@ -42,6 +42,7 @@ mod pagefault;
 mod pagetable;
 mod paging;
 mod perf;
+mod proccheck;
 mod programs;
 mod result;
 mod sched;

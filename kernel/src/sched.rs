@@ -60,8 +60,10 @@ pub struct Procs {
     /// Pagetable-page traffic of every address space that has ended.
     pub totals: TableCounts,
     pub stats: Stats,
-    /// `xen_fail_fork=N`-style injection: the Nth fork's copy is refused.
+    /// `fail_fork=N`: the Nth fork's copy is refused (fault injection).
     pub fail_fork: u32,
+    /// The process checks ran (once, at init's first wait).
+    pub checked: bool,
 }
 
 static PROCS: Mutex<Option<Procs>> = Mutex::new(None);
@@ -536,6 +538,7 @@ pub fn start(mem: Memory, refs: FrameRefs<'static>, fail_fork: u32) {
         totals: TableCounts::default(),
         stats: Stats::default(),
         fail_fork,
+        checked: false,
     });
 }
 

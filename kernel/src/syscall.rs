@@ -99,6 +99,14 @@ fn wait(status_ptr: u32) -> Result<u32, i32> {
     if status_ptr != 0 {
         check_user(status_ptr, 4, true)?;
     }
+    // init's first wait: its children are all forked; check every
+    // process's pagetable while the most are alive.
+    with(|p| {
+        if p.cur().pid == 1 && !p.checked {
+            p.checked = true;
+            crate::proccheck::processes(p);
+        }
+    });
     loop {
         let got = with(|p| {
             let me = p.cur().pid;

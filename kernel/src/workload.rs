@@ -120,4 +120,9 @@ pub fn run(hv: &'static dyn Hypervisor, mut mem: Memory, p: Params) {
     if before != after || ps.refs.in_use() != 0 {
         fail!("processes: frames leaked");
     }
+    if !ps.checked {
+        fail!("processes: init never waited, so the process checks did not run");
+    }
+    let n = crate::proccheck::free_frames_writable(&ps);
+    kprintln!("processes: SUCCESS: {} free low frames all mapped writable again", n);
 }

@@ -59,7 +59,7 @@ impl<'a> FrameAllocator<'a> {
         }
     }
 
-    fn is_free(&self, pfn: Pfn) -> bool {
+    pub fn is_free(&self, pfn: Pfn) -> bool {
         self.bits[(pfn.0 / 32) as usize] & (1 << (pfn.0 % 32)) != 0
     }
 
