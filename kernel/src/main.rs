@@ -38,6 +38,7 @@ mod memory;
 mod pagetable;
 mod paging;
 mod perf;
+mod programs;
 mod result;
 mod selfcheck;
 mod time;
