@@ -18,6 +18,7 @@ mod scaffold;
 mod scaffold_check;
 mod test;
 mod tools;
+mod user_elf;
 
 use std::process::ExitCode;
 

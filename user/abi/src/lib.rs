@@ -83,3 +83,42 @@ pub const STACK_TOP: u32 = 0xBFFF_F000;
 pub const STACK_SIZE: u32 = 256 * 1024;
 /// Where `mmap` places memory (upward from here).
 pub const MMAP_BASE: u32 = 0x4000_0000;
+
+/// PROPOSAL (from the `user` branch; the lead decides): init's argument,
+/// which the kernel builds and init decodes: `n_children | max_mib << 8 |
+/// flags << 16`.
+pub mod init {
+    /// Do not spawn the spinner (the process that only the timer stops).
+    pub const NO_SPINNER: u32 = 1 << 0;
+    /// Do not spawn the programs that must fault (bad-kernel-read, bad-ud2).
+    pub const NO_FAULTS: u32 = 1 << 1;
+    /// A fork the kernel refuses (init's or a child's) is reported and
+    /// counted, not a failure: for rows that make a fork fail on purpose.
+    pub const FORK_MAY_FAIL: u32 = 1 << 2;
+    /// A line for every process init sees end.
+    pub const VERBOSE: u32 = 1 << 3;
+
+    /// What init is asked to do.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Arg {
+        /// Children forked, each running the workload.
+        pub n_children: u8,
+        /// The largest region a child maps, in MiB (at least 1).
+        pub max_mib: u8,
+        pub flags: u16,
+    }
+
+    impl Arg {
+        pub const fn encode(self) -> u32 {
+            self.n_children as u32 | (self.max_mib as u32) << 8 | (self.flags as u32) << 16
+        }
+
+        pub const fn decode(arg: u32) -> Arg {
+            Arg { n_children: arg as u8, max_mib: (arg >> 8) as u8, flags: (arg >> 16) as u16 }
+        }
+
+        pub const fn has(self, flag: u32) -> bool {
+            self.flags as u32 & flag != 0
+        }
+    }
+}
