@@ -116,6 +116,22 @@ fn more_than_four_pgdirs_evict_round_robin_never_the_current_one() {
     assert!(m.vm.shadows.switch_to(0x1001).is_err(), "an unaligned pgdir");
 }
 
+#[test]
+fn an_evicted_shadow_is_audited_before_it_goes() {
+    let mut m = machine();
+    map(&m, 0, 5, P | RW);
+    assert!(m.vm.shadows.fault(0xC000_0000, 0x2).unwrap());
+    map(&m, 0, 5, P);
+    // Round robin from slot 1: the fourth eviction is the first pgdir's.
+    for k in 1..=7 {
+        m.vm.shadows.switch_to(PGDIR - k * 0x2000).unwrap();
+    }
+    let e = m.vm.shadows.evicted;
+    assert_eq!((m.vm.shadows.stats.evictions, e.pgdirs), (4, 4));
+    assert_eq!((e.checked, e.violations), (1, 1), "the untold change, seen as it went");
+    assert_eq!(crate::audit::run(&m.vm.shadows), 1, "and counted at the end");
+}
+
 /// Registers `lguest_data` at guest-physical `data` with LGUEST_INIT,
 /// with what the guest fills in first (an empty ring, the system-call
 /// vector).
