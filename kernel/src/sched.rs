@@ -504,14 +504,15 @@ pub fn kill_current_for(f: &mut EntryFrame, cr2: u32) -> bool {
         (t.pid, t.name)
     });
     kprintln!(
-        "process {} ({}) killed: {} (vector {}) at eip {:#010x}, error {:#x}, cr2 {:#010x}",
+        "process {} ({}) killed: {} (vector {}) at eip {:#010x}, error {:#x}, cr2 {:#010x}, esp {:#010x}",
         pid,
         name,
         arch_i386::trap::name(f.vector),
         f.vector,
         f.eip,
         f.error,
-        cr2
+        cr2,
+        f.user_esp
     );
     with(|p| p.stats.killed += 1);
     exit_current(status::faulted(f.vector))
@@ -568,7 +569,11 @@ pub fn now_ms() -> u64 {
     time::now() / 1_000_000
 }
 
-/// The process table at the end: for the checks.
-pub fn finish() -> Option<Procs> {
-    PROCS.lock().take()
+/// The process phase ends: `f` sees the table where it lies (it is far
+/// too big for a kernel stack), then the table is gone.
+pub fn finish<R>(f: impl FnOnce(&Procs) -> R) -> R {
+    let mut g = PROCS.lock();
+    let r = f(g.as_ref().expect("the process table"));
+    *g = None;
+    r
 }
