@@ -428,6 +428,10 @@ impl Procs {
         self.current = next;
         self.task(next).slice = SLICE_TICKS;
         self.stats.switches += 1;
+        crate::entry::set_stack_limit(match top {
+            0 => crate::entry::boot_stack_bottom(),
+            top => top - KSTACK_PAGES * 4096,
+        });
         let prev_esp = &mut self.tasks[prev].as_mut().expect("the previous task").ctx_esp as *mut u32;
         Some((prev_esp, self.task(next).ctx_esp))
     }
@@ -529,6 +533,7 @@ pub fn start(mem: Memory, refs: FrameRefs<'static>, fail_fork: u32) {
     assert!(g.is_none(), "processes started twice");
     let mut tasks: [Option<Task>; MAX_TASKS] = [const { None }; MAX_TASKS];
     tasks[0] = Some(Task::new(0, 0, "idle"));
+    crate::entry::set_stack_limit(crate::entry::boot_stack_bottom());
     *g = Some(Procs {
         mem,
         refs,
