@@ -239,7 +239,12 @@ impl Procs {
         };
         let slot = self.new_task(ppid, name).ok_or(-errno::EAGAIN)?;
         self.stats.forks += 1;
+        // fail_fork=N: the hypervisor refuses this fork's next pagetable
+        // update (Xen: the batch write-protecting the parent), or where
+        // there is no hypervisor, the second page's share is refused.
         let inject = self.fail_fork != 0 && self.stats.forks == self.fail_fork;
+        let by_hypervisor = inject && self.mem.hv.mmu().fail_next_update();
+        let inject = inject && !by_hypervisor;
         let copied = (|| -> Result<u32, MmError> {
             let mut child_space = AddressSpace::new(&mut self.mem.ctx())?;
             let mut parent_space = self.task(parent).space.take().expect("a process has an address space");
