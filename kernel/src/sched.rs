@@ -53,7 +53,7 @@ pub struct Stats {
 pub struct Procs {
     pub mem: Memory,
     pub refs: FrameRefs<'static>,
-    pub tasks: [Option<Task>; MAX_TASKS],
+    pub tasks: &'static mut [Option<Task>; MAX_TASKS],
     pub current: usize,
     next_pid: u32,
     pub need_resched: bool,
@@ -67,6 +67,17 @@ pub struct Procs {
 }
 
 static PROCS: Mutex<Option<Procs>> = Mutex::new(None);
+
+/// The task slots: 60-odd KiB, far too big to build on a kernel stack and
+/// move, so they live in the image's bss and are handed to the table once.
+struct Slots(core::cell::UnsafeCell<[Option<Task>; MAX_TASKS]>);
+
+// SAFETY: handed out once (`SLOTS_TAKEN`), to the process table, which
+// its Mutex guards.
+unsafe impl Sync for Slots {}
+
+static SLOTS: Slots = Slots(core::cell::UnsafeCell::new([const { None }; MAX_TASKS]));
+static SLOTS_TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Runs `f` on the process table. Not from an interrupt handler (see
 /// `tick`), not across a switch, not while touching user memory.
@@ -535,8 +546,10 @@ pub fn page_fault(f: &mut EntryFrame, cr2: u32) -> bool {
 /// the running context becomes the idle task (pid 0).
 pub fn start(mem: Memory, refs: FrameRefs<'static>, fail_fork: u32) {
     let mut g = PROCS.lock();
-    assert!(g.is_none(), "processes started twice");
-    let mut tasks: [Option<Task>; MAX_TASKS] = [const { None }; MAX_TASKS];
+    assert!(!SLOTS_TAKEN.swap(true, core::sync::atomic::Ordering::SeqCst), "processes started twice");
+    // SAFETY: the slots are handed out once (checked above) and live
+    // forever.
+    let tasks = unsafe { &mut *SLOTS.0.get() };
     tasks[0] = Some(Task::new(0, 0, "idle"));
     crate::entry::set_stack_limit(crate::entry::boot_stack_bottom());
     *g = Some(Procs {
