@@ -39,6 +39,26 @@ const STUB_SIZE: u32 = 16;
 static IRQ_RETURN: AtomicU32 = AtomicU32::new(0);
 /// The kernel's data segment selector, loaded on every entry.
 static KERNEL_DS: AtomicU32 = AtomicU32::new(0);
+/// The lowest address the running kernel stack may reach (0: unknown):
+/// an entry whose frame lies within [`STACK_MARGIN`] of it reports the
+/// overflow rather than let the stack run on into whatever lies below
+/// (Linux's CONFIG_DEBUG_STACKOVERFLOW check in do_IRQ).
+static STACK_LIMIT: AtomicU32 = AtomicU32::new(0);
+const STACK_MARGIN: u32 = 1024;
+
+/// The running kernel stack's lowest address (a context switch sets it).
+pub fn set_stack_limit(bottom: u32) {
+    STACK_LIMIT.store(bottom, Ordering::Relaxed);
+}
+
+/// The boot stack's lowest address (the idle task's stack).
+pub fn boot_stack_bottom() -> u32 {
+    extern "C" {
+        static boot_stack: u8;
+    }
+    // Only the symbol's address is taken (no read: no unsafe needed).
+    &raw const boot_stack as u32
+}
 
 // The stubs push a zero where the CPU pushes no error code (vectors not in
 // arch_i386::trap::HAS_ERROR_CODE; every vector from 32 on), then the
@@ -141,6 +161,18 @@ pub fn set_iret(iret: u32) {
 
 #[no_mangle]
 extern "C" fn entry_dispatch(f: &mut EntryFrame) {
+    let limit = STACK_LIMIT.load(Ordering::Relaxed);
+    let here = f as *const EntryFrame as u32;
+    if limit != 0 && here < limit + STACK_MARGIN {
+        // Stop using this stack before reporting: the report needs some.
+        STACK_LIMIT.store(0, Ordering::Relaxed);
+        crate::fail!(
+            "kernel stack overflow: an entry (vector {}) at esp {:#010x}, the stack ends at {:#010x}",
+            f.vector,
+            here,
+            limit
+        );
+    }
     match f.vector {
         0..=31 => crate::trap::exception(f),
         v if v == user_abi::SYSCALL_VECTOR as u32 => crate::syscall::dispatch(f),

@@ -118,7 +118,11 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
         Ok(n) => n.unwrap_or(0),
         Err(e) => fail!("bad command line: {}", e),
     };
-    let params = workload::params(&memory, children, fail_fork);
+    let max_mib = match boot.cmdline.get_u32("procmem") {
+        Ok(n) => n,
+        Err(e) => fail!("bad command line: {}", e),
+    };
+    let params = workload::params(&memory, children, max_mib, fail_fork);
     workload::run(hv, memory, params);
     result::finish()
 }

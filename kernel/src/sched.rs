@@ -53,7 +53,7 @@ pub struct Stats {
 pub struct Procs {
     pub mem: Memory,
     pub refs: FrameRefs<'static>,
-    pub tasks: [Option<Task>; MAX_TASKS],
+    pub tasks: &'static mut [Option<Task>; MAX_TASKS],
     pub current: usize,
     next_pid: u32,
     pub need_resched: bool,
@@ -67,6 +67,17 @@ pub struct Procs {
 }
 
 static PROCS: Mutex<Option<Procs>> = Mutex::new(None);
+
+/// The task slots: 60-odd KiB, far too big to build on a kernel stack and
+/// move, so they live in the image's bss and are handed to the table once.
+struct Slots(core::cell::UnsafeCell<[Option<Task>; MAX_TASKS]>);
+
+// SAFETY: handed out once (`SLOTS_TAKEN`), to the process table, which
+// its Mutex guards.
+unsafe impl Sync for Slots {}
+
+static SLOTS: Slots = Slots(core::cell::UnsafeCell::new([const { None }; MAX_TASKS]));
+static SLOTS_TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Runs `f` on the process table. Not from an interrupt handler (see
 /// `tick`), not across a switch, not while touching user memory.
@@ -239,7 +250,12 @@ impl Procs {
         };
         let slot = self.new_task(ppid, name).ok_or(-errno::EAGAIN)?;
         self.stats.forks += 1;
+        // fail_fork=N: the hypervisor refuses this fork's next pagetable
+        // update (Xen: the batch write-protecting the parent), or where
+        // there is no hypervisor, the second page's share is refused.
         let inject = self.fail_fork != 0 && self.stats.forks == self.fail_fork;
+        let by_hypervisor = inject && self.mem.hv.mmu().fail_next_update();
+        let inject = inject && !by_hypervisor;
         let copied = (|| -> Result<u32, MmError> {
             let mut child_space = AddressSpace::new(&mut self.mem.ctx())?;
             let mut parent_space = self.task(parent).space.take().expect("a process has an address space");
@@ -428,6 +444,10 @@ impl Procs {
         self.current = next;
         self.task(next).slice = SLICE_TICKS;
         self.stats.switches += 1;
+        crate::entry::set_stack_limit(match top {
+            0 => crate::entry::boot_stack_bottom(),
+            top => top - KSTACK_PAGES * 4096,
+        });
         let prev_esp = &mut self.tasks[prev].as_mut().expect("the previous task").ctx_esp as *mut u32;
         Some((prev_esp, self.task(next).ctx_esp))
     }
@@ -504,14 +524,15 @@ pub fn kill_current_for(f: &mut EntryFrame, cr2: u32) -> bool {
         (t.pid, t.name)
     });
     kprintln!(
-        "process {} ({}) killed: {} (vector {}) at eip {:#010x}, error {:#x}, cr2 {:#010x}",
+        "process {} ({}) killed: {} (vector {}) at eip {:#010x}, error {:#x}, cr2 {:#010x}, esp {:#010x}",
         pid,
         name,
         arch_i386::trap::name(f.vector),
         f.vector,
         f.eip,
         f.error,
-        cr2
+        cr2,
+        f.user_esp
     );
     with(|p| p.stats.killed += 1);
     exit_current(status::faulted(f.vector))
@@ -525,9 +546,12 @@ pub fn page_fault(f: &mut EntryFrame, cr2: u32) -> bool {
 /// the running context becomes the idle task (pid 0).
 pub fn start(mem: Memory, refs: FrameRefs<'static>, fail_fork: u32) {
     let mut g = PROCS.lock();
-    assert!(g.is_none(), "processes started twice");
-    let mut tasks: [Option<Task>; MAX_TASKS] = [const { None }; MAX_TASKS];
+    assert!(!SLOTS_TAKEN.swap(true, core::sync::atomic::Ordering::SeqCst), "processes started twice");
+    // SAFETY: the slots are handed out once (checked above) and live
+    // forever.
+    let tasks = unsafe { &mut *SLOTS.0.get() };
     tasks[0] = Some(Task::new(0, 0, "idle"));
+    crate::entry::set_stack_limit(crate::entry::boot_stack_bottom());
     *g = Some(Procs {
         mem,
         refs,
@@ -568,7 +592,11 @@ pub fn now_ms() -> u64 {
     time::now() / 1_000_000
 }
 
-/// The process table at the end: for the checks.
-pub fn finish() -> Option<Procs> {
-    PROCS.lock().take()
+/// The process phase ends: `f` sees the table where it lies (it is far
+/// too big for a kernel stack), then the table is gone.
+pub fn finish<R>(f: impl FnOnce(&Procs) -> R) -> R {
+    let mut g = PROCS.lock();
+    let r = f(g.as_ref().expect("the process table"));
+    *g = None;
+    r
 }

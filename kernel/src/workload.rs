@@ -30,20 +30,27 @@ pub struct Params {
     pub fail_fork: u32,
 }
 
-/// Children and memory per child for the memory this machine has: 64
-/// children where there is room for them all at once (16 MiB at most
-/// each, about 8 on average), 8 otherwise, with less each on small
-/// machines.
-pub fn params(mem: &Memory, children: Option<u32>, fail_fork: u32) -> Params {
+/// The workload's size: `procs=N` children (by default 8, or 4 on a
+/// machine with less than 32 MiB free) of at most `procmem=M` MiB each (by
+/// default 4, or 1 with less than 60 MiB free). The matrix asks for 64
+/// children where memory allows; the default keeps every other row quick.
+pub fn params(mem: &Memory, children: Option<u32>, max_mib: Option<u32>, fail_fork: u32) -> Params {
     let (low, high) = mem.frames.free_count();
     let free_mib = (low + high) / 256;
-    let (n, max) = match free_mib {
-        m if m >= 900 => (64, 16),
-        m if m >= 200 => (8, 16),
-        m if m >= 60 => (8, 4),
-        _ => (4, 1),
-    };
-    Params { children: children.unwrap_or(n), max_mib: max, fail_fork }
+    let max = max_mib.unwrap_or(if free_mib >= 60 { 4 } else { 1 });
+    let children = children.unwrap_or(if free_mib >= 32 { 8 } else { 4 });
+    if children == 0 || children > 120 || max == 0 || max > 64 {
+        fail!("processes: procs= takes 1 to 120 children and procmem= 1 to 64 MiB");
+    }
+    if children * (max + 1) / 2 + 8 > free_mib {
+        fail!(
+            "processes: {} children of up to {} MiB do not fit in {} MiB free: lower procs= or procmem=",
+            children,
+            max,
+            free_mib
+        );
+    }
+    Params { children, max_mib: max, fail_fork }
 }
 
 pub fn run(hv: &'static dyn Hypervisor, mut mem: Memory, p: Params) {
@@ -62,7 +69,10 @@ pub fn run(hv: &'static dyn Hypervisor, mut mem: Memory, p: Params) {
     let counts = unsafe { core::slice::from_raw_parts_mut((PAGE_OFFSET + (first.0 << 12)) as *mut u8, end) };
     let before = mem.frames.free_count();
     sched::start(mem, FrameRefs::new(counts), p.fail_fork);
-    let arg = p.children | p.max_mib << 8;
+    let flags = if p.fail_fork != 0 { user_abi::init::FORK_MAY_FAIL } else { 0 };
+    let arg =
+        user_abi::init::Arg { n_children: p.children as u8, max_mib: p.max_mib as u8, flags: flags as u16 }
+            .encode();
     let init = match with(|ps| ps.spawn("init", arg, 0)) {
         Ok(pid) => pid,
         Err(e) => fail!("processes: spawning init: error {}", e),
@@ -77,7 +87,10 @@ pub fn run(hv: &'static dyn Hypervisor, mut mem: Memory, p: Params) {
     time::start_tick(TICK_NS, true);
     let st = sched::idle_until_reaped(init);
     time::stop_tick();
-    let ps = sched::finish().expect("the process table");
+    sched::finish(|ps| check(hv, ps, st, before));
+}
+
+fn check(hv: &dyn Hypervisor, ps: &sched::Procs, st: u32, before: (u32, u32)) {
     let s = ps.stats;
     kprintln!(
         "processes: {} spawned, {} forks ({} failed), {} exits, {} killed, at most {} alive; {} switches, {} system calls, {} demand faults, {} copy-on-write faults ({} copies)",
@@ -123,6 +136,6 @@ pub fn run(hv: &'static dyn Hypervisor, mut mem: Memory, p: Params) {
     if !ps.checked {
         fail!("processes: init never waited, so the process checks did not run");
     }
-    let n = crate::proccheck::free_frames_writable(&ps);
+    let n = crate::proccheck::free_frames_writable(ps);
     kprintln!("processes: SUCCESS: {} free low frames all mapped writable again", n);
 }
