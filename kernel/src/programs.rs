@@ -8,7 +8,6 @@
 //! Each file starts on a page boundary in the image: its segments'
 //! offsets are congruent to their addresses modulo the page size, so a
 //! read-only page of one could be mapped where it is rather than copied.
-#![expect(dead_code, reason = "the process code (issue 11) is the table's first user")]
 
 pub struct Program {
     pub name: &'static str,

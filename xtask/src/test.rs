@@ -261,7 +261,7 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
             return Err(format!("expected paging {p}, log says {got:?}"));
         }
     }
-    for line in e.lines.iter().chain(c.time_lines()) {
+    for line in e.lines.iter().chain(c.runtime_lines()) {
         if !r.log.contains(line) {
             return Err(format!("log lacks {line:?}"));
         }

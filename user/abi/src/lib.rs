@@ -84,9 +84,8 @@ pub const STACK_SIZE: u32 = 256 * 1024;
 /// Where `mmap` places memory (upward from here).
 pub const MMAP_BASE: u32 = 0x4000_0000;
 
-/// PROPOSAL (from the `user` branch; the lead decides): init's argument,
-/// which the kernel builds and init decodes: `n_children | max_mib << 8 |
-/// flags << 16`.
+/// init's argument, which the kernel builds and init decodes:
+/// `n_children | max_mib << 8 | flags << 16`.
 pub mod init {
     /// Do not spawn the spinner (the process that only the timer stops).
     pub const NO_SPINNER: u32 = 1 << 0;
