@@ -575,6 +575,18 @@ fn xen_pvh_rows() -> Vec<BootCase> {
             expect: Expect { result: Want::Failure(IRQ_UNHANDLED), lines: &[IRQ_REPORT], ..XEN_PVH_OK },
             ..xen_pvh("xen-pvh-fault-irq", "128M", "fault=irq", "PAE")
         },
+        // The guest takes its page faults natively, and reads CR2 right:
+        // QEMU's TCG makes `mov reg, cr2` exit to Xen as a CR0 read, which
+        // Xen emulates from its copy of CR2 (xtask/xen/svm-sync-cr2.patch).
+        BootCase {
+            expect: Expect {
+                result: Want::Failure("unexpected exception #PF"),
+                paging: None,
+                lines: &["EXCEPTION #PF", "cr2=0xf0000000"],
+                ..XEN_PVH_OK
+            },
+            ..xen_pvh("xen-pvh-fault-page-fault", "128M", "fault=pf", "PAE")
+        },
         // Forcing native there is refused: a PVH start_info without a
         // memory map means no PC platform (no firmware map; Xen owns the
         // serial port), so native could neither size memory nor report.
