@@ -110,8 +110,7 @@ fn monotonic(reads: u32) {
     kprintln!("time: {} reads in {} us, never backwards", reads, (last - first) / 1000);
 }
 
-/// A tick that fell short of a floor: too few interrupts, or silence.
-/// (One that fires too often is a bug, reported at once.)
+/// A tick that missed a bound: too few interrupts, too many, or silence.
 struct Shortfall {
     hz: u64,
     what: &'static str,
@@ -120,17 +119,17 @@ struct Shortfall {
     gap_us: u64,
 }
 
-/// Runs a measurement; if it falls short, once more. A virtual CPU that
-/// the host does not run for a while (a busy machine under QEMU's TCG)
-/// loses the interrupts due meanwhile, and that should not fail a run
-/// unless it happens twice in a row; a device that is wrong is wrong
-/// both times.
+/// Runs a measurement; if it misses a bound, once more. A virtual CPU
+/// that the host does not run for a while (a busy machine under QEMU's
+/// TCG) loses the interrupts due meanwhile, or gets a burst of them when
+/// the emulated timer catches up; that should not fail a run unless it
+/// happens twice in a row. A device that is wrong is wrong both times.
 fn twice<T>(mut measure: impl FnMut() -> Result<T, Shortfall>) -> T {
     match measure() {
         Ok(v) => v,
         Err(first) => {
             kprintln!(
-                "time: {} Hz tick fell short ({}: {} interrupts for {} ticks, longest gap {} us): measuring again",
+                "time: {} Hz tick missed a bound ({}: {} interrupts for {} ticks, longest gap {} us): measuring again",
                 first.hz,
                 first.what,
                 first.taken,
@@ -218,15 +217,15 @@ fn ticks(
     Ok((t.interrupts, mode))
 }
 
-/// The floors: never more interrupts than ticks (plus one: that is a bug,
-/// reported at once), at least `min_pct` of them, and no long silence (a
-/// one-shot chain that lost its next arming, a device that stopped).
+/// The bounds: never more interrupts than ticks (plus one), at least
+/// `min_pct` of them, and no long silence (a one-shot chain that lost its
+/// next arming, a device that stopped).
 fn check(hz: u64, t: &time::Tick, min_pct: u64) -> Result<(), Shortfall> {
     let taken = t.interrupts - t.early;
-    if taken > t.jiffies + 1 {
-        fail!("{} Hz tick: {} interrupts for {} ticks: the device fires too fast", hz, taken, t.jiffies);
-    }
     let short = |what| Shortfall { hz, what, taken, jiffies: t.jiffies, gap_us: t.gap_max / 1000 };
+    if taken > t.jiffies + 1 {
+        return Err(short("more interrupts than ticks: the device fires too fast"));
+    }
     if (taken + 1) * 100 < t.jiffies * min_pct {
         return Err(short(if min_pct == MIN_TAKEN_PCT {
             "fewer than 20% taken"
