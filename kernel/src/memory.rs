@@ -16,7 +16,7 @@ use mm::space::{AddressSpace, Ctx};
 use mm::walk::Walker;
 use mm::{Layout, MmError};
 use paravirt::memmap::RegionKind;
-use paravirt::{BootInfo, Hypervisor};
+use paravirt::{BootInfo, Hypervisor, PhysMem};
 
 use crate::mem::DirectMap;
 use crate::pagetable::Booted;
@@ -96,28 +96,46 @@ impl Memory {
         k.unmap(&w, &self.layout)
     }
 
-    /// Copies frame `src` to frame `dst` (either zone) through two
-    /// temporary mappings: a copy-on-write break.
-    pub fn copy_page(&self, src: Pfn, dst: Pfn) -> Result<(), MmError> {
+    /// Runs `f` on frame `pfn`'s 4096 bytes, as Linux's `kmap_atomic`
+    /// does: a low-memory frame is in the direct map already (no mapping
+    /// to make, which under a hypervisor would be hypercalls); a high one
+    /// is mapped at fixmap `slot` for the call.
+    pub fn with_page<R>(&self, slot: FixSlot, pfn: Pfn, f: impl FnOnce(*mut u8) -> R) -> Result<R, MmError> {
+        if pfn < self.frames.max_low() {
+            return Ok(f(self.mem.page(pfn)));
+        }
         let w = self.kernel();
-        let from = KmapAtomic::map(&w, &self.layout, FixSlot::KmapUser0, src, self.nx)?;
-        let to = KmapAtomic::map(&w, &self.layout, FixSlot::KmapUser1, dst, self.nx)?;
-        // SAFETY: two slots, two frames, each mapped 4096 bytes read-write
-        // until unmapped below; distinct frames, so no overlap.
-        unsafe { core::ptr::copy_nonoverlapping(from.ptr(), to.ptr(), 4096) };
-        to.unmap(&w, &self.layout)?;
-        from.unmap(&w, &self.layout)
+        let k = KmapAtomic::map(&w, &self.layout, slot, pfn, self.nx)?;
+        let r = f(k.ptr());
+        k.unmap(&w, &self.layout)?;
+        Ok(r)
+    }
+
+    /// Zeroes a frame (either zone): a new user page.
+    pub fn zero_page(&self, pfn: Pfn) -> Result<(), MmError> {
+        // SAFETY: `with_page` hands over the frame's 4096 writable bytes.
+        self.with_page(FixSlot::KmapUser0, pfn, |p| unsafe { core::ptr::write_bytes(p, 0, 4096) })
+    }
+
+    /// Copies frame `src` to frame `dst` (either zone): a copy-on-write
+    /// break, through two temporary mappings where needed.
+    pub fn copy_page(&self, src: Pfn, dst: Pfn) -> Result<(), MmError> {
+        self.with_page(FixSlot::KmapUser0, src, |from| {
+            // SAFETY: two distinct frames' 4096 bytes each, mapped (or in
+            // the direct map) for the calls.
+            self.with_page(FixSlot::KmapUser1, dst, |to| unsafe {
+                core::ptr::copy_nonoverlapping(from, to, 4096)
+            })
+        })?
     }
 
     /// Writes `bytes` at `offset` of frame `pfn` (loading a program).
     pub fn write_at(&self, pfn: Pfn, offset: usize, bytes: &[u8]) -> Result<(), MmError> {
         assert!(offset + bytes.len() <= 4096);
-        let w = self.kernel();
-        let k = KmapAtomic::map(&w, &self.layout, FixSlot::KmapUser0, pfn, self.nx)?;
-        // SAFETY: the slot maps the frame read-write; the range is inside
-        // it (asserted).
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), k.ptr().add(offset), bytes.len()) };
-        k.unmap(&w, &self.layout)
+        // SAFETY: the range is inside the frame's 4096 bytes (asserted).
+        self.with_page(FixSlot::KmapUser0, pfn, |p| unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(offset), bytes.len())
+        })
     }
 
     /// Sums frame `pfn`'s bytes through kmap_atomic.

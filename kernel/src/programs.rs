@@ -29,8 +29,14 @@ macro_rules! embed {
     }};
 }
 
-pub static PROGRAMS: &[Program] =
-    &[embed!("init"), embed!("hello"), embed!("spinner"), embed!("bad-kernel-read"), embed!("bad-ud2")];
+pub static PROGRAMS: &[Program] = &[
+    embed!("init"),
+    embed!("hello"),
+    embed!("spinner"),
+    embed!("bad-kernel-read"),
+    embed!("bad-ud2"),
+    embed!("bench"),
+];
 
 pub fn find(name: &str) -> Option<&'static Program> {
     PROGRAMS.iter().find(|p| p.name == name)

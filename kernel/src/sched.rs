@@ -144,14 +144,14 @@ impl Procs {
     }
 
     /// A user frame: high memory first (that is what it is for), zeroed
-    /// through kmap_atomic, mapped once.
+    /// (through kmap_atomic if it is high), mapped once.
     pub fn user_frame(&mut self) -> Result<Pfn, MmError> {
         let pfn = self
             .mem
             .frames
             .alloc(Zone::High)
             .ok_or(MmError::OutOfMemory { what: "user page", allocated: 0 })?;
-        self.mem.fill(mm::fixmap::FixSlot::KmapUser0, pfn, 0)?;
+        self.mem.zero_page(pfn)?;
         self.refs.first(pfn);
         Ok(pfn)
     }

@@ -47,6 +47,7 @@ pub fn dispatch(f: &mut EntryFrame) {
         nr::SPAWN => spawn(a1, a2, a3),
         nr::TIME => Ok(sched::now_ms() as u32),
         nr::KILL => with(|p| p.kill(a1)).map(|_| 0),
+        nr::HYPERCALLS => Ok(with(|p| p.mem.hv.counters().hypercalls)),
         _ => Err(-errno::ENOSYS),
     };
     f.eax = match r {

@@ -22,7 +22,7 @@
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
-use paravirt::{Mmu, PhysMem, Pinning};
+use paravirt::{EntryRef, Mmu, PhysMem, Pinning};
 
 use crate::frames::{FrameAllocator, Zone};
 use crate::walk::{Tables, Walker};
@@ -434,22 +434,30 @@ impl AddressSpace {
             self.pinned = false;
             self.counts.unpins += 1;
         }
-        // Unpinned now: what follows is plain memory work.
-        let mut ptes = [Pfn(0); 16];
-        loop {
-            let mut n = 0;
-            let w = self.walker(ctx.mmu, ctx.mem);
-            w.for_each_table(0, PAGE_OFFSET as u64, |pfn, level| {
-                if level == Level::Pte && n < ptes.len() {
-                    ptes[n] = pfn;
-                    n += 1;
+        // Unpinned now: what follows is plain memory work, one pass over
+        // the user half's pmd entries.
+        let pmd_size = self.mode.pmd_size() as u64;
+        let pgd_span = 1u64 << self.mode.pgd_shift();
+        let mut va = 0u64;
+        while va < PAGE_OFFSET as u64 {
+            let found = {
+                let w = self.walker(ctx.mmu, ctx.mem);
+                match w.pmd(va as u32) {
+                    None => None,
+                    Some(pmd) => {
+                        let v = pmd.read();
+                        Some(present(v).then(|| w.table_of(v)).flatten().map(|pt| (pmd, pt)))
+                    }
                 }
-            });
-            if n == 0 {
-                break;
-            }
-            for &pt in &ptes[..n] {
-                self.free_pte_page(ctx, pt, &mut free_user)?;
+            };
+            match found {
+                // PAE: no pmd page here; skip its whole span.
+                None => va = (va / pgd_span + 1) * pgd_span,
+                Some(None) => va += pmd_size,
+                Some(Some((pmd, pt))) => {
+                    self.free_pte_page(ctx, pt, &pmd, &mut free_user)?;
+                    va += pmd_size;
+                }
             }
         }
         if self.mode == PagingMode::Pae {
@@ -471,34 +479,25 @@ impl AddressSpace {
         Ok(self.counts)
     }
 
-    /// Unlinks and frees one user pte page and the frames it maps.
+    /// Unlinks (through `pmd`, the entry that links it) and frees one user
+    /// pte page and the frames it maps.
     fn free_pte_page<'f, M: Mmu + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, 'f, M>,
         pt: Pfn,
+        pmd: &EntryRef,
         free_user: &mut impl FnMut(&mut FrameAllocator<'f>, Pfn),
     ) -> Result<(), MmError> {
+        let raw = self.walker(ctx.mmu, ctx.mem).raw_ptes(pt);
         for i in 0..self.mode.ptrs_per_pte() {
-            let v = self.walker(ctx.mmu, ctx.mem).raw_ptes(pt).get(i);
+            let v = raw.get(i);
             if present(v) {
                 if let Some(p) = ctx.mmu.pte_pfn(self.mode, v) {
                     free_user(ctx.frames, p);
                 }
             }
         }
-        let w = self.walker(ctx.mmu, ctx.mem);
-        // Find and clear the pmd entry that links it.
-        let mut va = 0u64;
-        while va < PAGE_OFFSET as u64 {
-            if let Some(pmd) = w.pmd(va as u32) {
-                let v = pmd.read();
-                if present(v) && w.table_of(v) == Some(pt) {
-                    ctx.mmu.set_pmd(&pmd, 0)?;
-                    break;
-                }
-            }
-            va += self.mode.pmd_size() as u64;
-        }
+        ctx.mmu.set_pmd(pmd, 0)?;
         self.release(ctx, pt, Level::Pte)
     }
 

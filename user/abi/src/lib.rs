@@ -44,8 +44,11 @@ pub mod nr {
     pub const TIME: u32 = 12;
     /// kill(pid): end a child (status: killed).
     pub const KILL: u32 = 13;
+    /// hypercalls() -> how many hypercalls the kernel's backend has made
+    /// (0 natively): what the process benchmark divides by.
+    pub const HYPERCALLS: u32 = 14;
     /// The number of calls (all numbers are below it).
-    pub const COUNT: u32 = 14;
+    pub const COUNT: u32 = 15;
 }
 
 /// Error numbers (Linux's), returned negated.

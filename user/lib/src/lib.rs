@@ -35,6 +35,7 @@ pub use errno::Errno;
 pub use memory::{mmap, Region};
 pub use panic::PANIC_EXIT;
 pub use process::{
-    exit, fork, getpid, getppid, kill, sleep, spawn, time, wait, yield_now, Fork, Pid, Status,
+    exit, fork, getpid, getppid, hypercalls, kill, rdtsc, sleep, spawn, time, wait, yield_now, Fork, Pid,
+    Status,
 };
 pub use user_abi as abi;

@@ -127,6 +127,27 @@ pub fn spawn(name: &str, arg: u32) -> Result<Pid, Errno> {
     Errno::check(unsafe { raw::syscall3(nr::SPAWN, name.as_ptr() as u32, name.len() as u32, arg) }).map(Pid)
 }
 
+/// Hypercalls the kernel's backend has made so far (0 natively).
+pub fn hypercalls() -> u32 {
+    // SAFETY: HYPERCALLS takes no argument.
+    unsafe { raw::syscall0(nr::HYPERCALLS) }
+}
+
+/// The time-stamp counter. Under QEMU's `-icount` it counts instructions,
+/// which is what the process benchmark reports.
+pub fn rdtsc() -> u64 {
+    #[cfg(target_arch = "x86")]
+    {
+        let (lo, hi): (u32, u32);
+        // SAFETY: rdtsc reads a counter into edx:eax; the kernel leaves it
+        // available to user mode (CR4.TSD clear).
+        unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+        (hi as u64) << 32 | lo as u64
+    }
+    #[cfg(not(target_arch = "x86"))]
+    0
+}
+
 /// Ends a child; its status will be `Status::KILLED`.
 pub fn kill(pid: Pid) -> Result<(), Errno> {
     // SAFETY: KILL takes no pointer.
