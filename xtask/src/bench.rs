@@ -117,9 +117,10 @@ fn perf_lines(log: &str) -> BTreeMap<String, i64> {
 
 fn boot_row(kernel: &Path, xen: Option<&PathBuf>, env: Env, cpu: &str, mem: &str, append: &str) -> Run {
     // `perf`: the kernel prints its figures only when asked (they mean
-    // nothing outside -icount). The time self-test runs short: its figures
-    // are the same, in a tenth of the storm.
-    let append = format!("perf timetest=short {append}");
+    // nothing outside -icount). The time self-test runs short (its figures
+    // are the same, in a tenth of the storm), and so does the process
+    // workload (the benchmark program runs before it, alone).
+    let append = format!("perf timetest=short procs=2 procmem=1 {append}");
     let b = Boot {
         env,
         kernel: kernel.to_path_buf(),
@@ -391,6 +392,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         let _ = writeln!(json, "{}}}}}{}", perf.join(", "), if i + 1 < results.len() { "," } else { "" });
     }
     time_table(results, &mut misses);
+    process_table(results, &mut misses);
     let ratio = dispatch.get("ratio").copied();
     println!(
         "\nhost dispatch (mm, 896 MiB PAE 4 KiB map, median of 101): &dyn {} ns, direct {} ns, ratio {} (wall clock: reported, not gated)",
@@ -485,6 +487,61 @@ fn time_table(results: &[Result], misses: &mut Vec<String>) {
                     r.row.name, r.mem, t.0, t.1
                 ));
             }
+        }
+    }
+}
+
+/// Processes, lmbench's classic four per environment (the user program
+/// `bench` times them with the TSC and reads the backend's hypercall
+/// counter): a null system call, a page fault (demand zero), a context
+/// switch (two processes yielding to each other), fork+exit of a process
+/// with 1 MiB touched; instructions and hypercalls per operation, and the
+/// instructions as a multiple of native's. Gated: a fork under Xen is
+/// batched, not a hypercall per pte (the 1 MiB process has over 256
+/// present ptes; fork+exit must stay under 64 hypercalls).
+fn process_table(results: &[Result], misses: &mut Vec<String>) {
+    let rows: Vec<&Result> = results
+        .iter()
+        .filter(|r| {
+            r.row.append.is_empty()
+                && r.mem == r.row.mems[0]
+                && r.perf.contains_key("proc.syscall.insns_x1000")
+        })
+        .collect();
+    let native = rows.iter().find(|r| r.row.name == "native-pae-pse").copied();
+    const OPS: [(&str, &str); 4] = [
+        ("syscall", "null syscall"),
+        ("fault", "page fault"),
+        ("switch", "ctx switch"),
+        ("fork_exit_1mib", "fork+exit 1M"),
+    ];
+    println!("\n{:<18} {:>24} {:>24} {:>24} {:>24}", "processes", OPS[0].1, OPS[1].1, OPS[2].1, OPS[3].1);
+    println!(
+        "{:<18} {:>24} {:>24} {:>24} {:>24}",
+        "", "insns hc xnative", "insns hc xnative", "insns hc xnative", "insns hc xnative"
+    );
+    for r in rows {
+        let mut line = format!("{:<18}", r.row.name);
+        for (op, _) in OPS {
+            let insns = r.get(&format!("proc.{op}.insns_x1000")) as f64 / 1000.0;
+            let hc = r.get(&format!("proc.{op}.hypercalls_x1000")) as f64 / 1000.0;
+            let x = native
+                .map(|n| n.get(&format!("proc.{op}.insns_x1000")) as f64 / 1000.0)
+                .filter(|&n| n > 0.0)
+                .map(|n| insns / n);
+            line.push_str(&format!(" {:>11.0} {:>5.1} {:>6}", insns, hc, fmt_opt(x, 2)));
+        }
+        println!("{line}");
+        if r.row.env == Env::Xen {
+            let fork_hc = r.get("proc.fork_exit_1mib.hypercalls_x1000") as f64 / 1000.0;
+            gate(
+                misses,
+                r,
+                "hypercalls per fork+exit of a 1 MiB process",
+                Some(fork_hc),
+                |v| v < 64.0,
+                "< 64 (batched)",
+            );
         }
     }
 }
