@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use pvops_tests::Env;
@@ -177,7 +176,7 @@ fn measure(
 /// Host micro-benchmark: the `dispatch: ratio` of `&dyn` over direct.
 fn dispatch() -> std::result::Result<BTreeMap<String, f64>, String> {
     println!("xtask: host dispatch benchmark (cargo bench -p mm --bench dispatch)");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = crate::toolchain::cargo()?
         .current_dir(build::root())
         .args(["bench", "--quiet", "-p", "mm", "--features", "sim", "--bench", "dispatch"])
         .output()
@@ -216,7 +215,6 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 pub fn main(args: &[String]) -> u8 {
     let quick = args.iter().any(|a| a == "--quick");
     let setup = || -> std::result::Result<(PathBuf, PathBuf, PathBuf), String> {
-        tools::ensure_rust_src()?;
         tools::ensure_qemu()?;
         let xen = tools::ensure_xen()?;
         let host = tools::hypervisor(Env::Lguest)?.expect("the lguest host");

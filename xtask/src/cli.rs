@@ -81,7 +81,6 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
 
 /// Tools, images, and the boot description.
 fn prepare(o: RunOpts) -> Result<Boot, String> {
-    tools::ensure_rust_src()?;
     tools::ensure_qemu()?;
     let hypervisor = tools::hypervisor(o.env)?;
     let mut kernel = build::image("kernel", &o.build)?;

@@ -1,24 +1,29 @@
 //! `cargo xtask lint`: formatting and clippy, for host crates and for the
 //! bare-metal images (which plain `cargo clippy` does not build).
 
-use std::process::Command;
-
 use crate::build::{self, KERNEL_TARGET_ARGS};
+use crate::toolchain;
 
 fn cargo(args: &[&str]) -> bool {
     println!("xtask: cargo {}", args.join(" "));
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(build::root())
-        .args(args)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    let mut cargo = match toolchain::cargo() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return false;
+        }
+    };
+    cargo.current_dir(build::root()).args(args).status().map(|s| s.success()).unwrap_or(false)
 }
 
 /// No warnings, and every unsafe block says why it is sound.
 const DENY: &[&str] = &["--", "-D", "warnings", "-D", "clippy::undocumented_unsafe_blocks"];
 
 pub fn main() -> u8 {
+    if let Err(e) = toolchain::cargo() {
+        eprintln!("xtask lint: {e}");
+        return crate::EXIT_SETUP;
+    }
     let mut kernel =
         vec!["clippy", "--package", "kernel", "--package", "mbloader", "--package", "lguest-host"];
     kernel.extend_from_slice(KERNEL_TARGET_ARGS);

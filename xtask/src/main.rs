@@ -17,6 +17,7 @@ mod lint;
 mod scaffold;
 mod scaffold_check;
 mod test;
+mod toolchain;
 mod tools;
 
 use std::process::ExitCode;

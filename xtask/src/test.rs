@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use paravirt::ExitStatus;
 use pvops_tests::{matrix, BootCase, Check, Env, Want};
 
 use crate::boot::{self, Boot, Outcome, Run};
-use crate::{build, domu, tools, EXIT_SETUP};
+use crate::{build, domu, toolchain, tools, EXIT_SETUP};
 
 /// Per-boot timeouts. A native TCG boot takes well under a second and Xen
 /// with dom0 a few seconds, so these only bound hangs.
@@ -39,20 +38,22 @@ pub fn main(args: &[String]) -> u8 {
     }
     if host {
         for args in HOST_TESTS {
+            let mut cargo = match toolchain::cargo() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("xtask: {e}");
+                    return EXIT_SETUP;
+                }
+            };
             println!("xtask: host tests (cargo {})", args.join(" "));
-            let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(build::root())
-                .args(*args)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
+            let ok = cargo.current_dir(build::root()).args(*args).status().map(|s| s.success()).unwrap_or(false);
             if !ok {
                 eprintln!("xtask: host tests failed");
                 return 1;
             }
         }
     }
-    if let Err(e) = tools::ensure_rust_src().and_then(|_| tools::ensure_qemu()) {
+    if let Err(e) = toolchain::cargo().and_then(|_| tools::ensure_qemu()) {
         eprintln!("xtask: {e}");
         return EXIT_SETUP;
     }

@@ -62,21 +62,6 @@ pub fn ensure_qemu() -> Result<(), String> {
     }
 }
 
-/// rust-src for build-std: rust-toolchain.toml lists it, but a toolchain
-/// installed by hand may lack it.
-pub fn ensure_rust_src() -> Result<(), String> {
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("running rustc: {e}"))?;
-    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if Path::new(&sysroot).join("lib/rustlib/src/rust/library/core").exists() {
-        return Ok(());
-    }
-    println!("xtask: installing the rust-src component (needed to build core for the kernel target) ...");
-    sh("rustup component add rust-src llvm-tools")
-}
-
 /// The project's Xen: Debian's Xen 4.17 source rebuilt with CONFIG_PV32
 /// (and the PVH test fix), cached under target/xen. The script prints what
 /// it does and takes about two minutes the first time.
