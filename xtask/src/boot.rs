@@ -122,8 +122,8 @@ fn module(b: &Boot) -> String {
 const LGUEST_OVERHEAD_MIB: u64 = 192;
 
 /// The QEMU binary an environment runs in.
-fn qemu_binary(b: &Boot) -> &'static str {
-    if b.env.uses_xen() {
+pub fn qemu_binary(env: Env) -> &'static str {
+    if env.uses_xen() {
         "qemu-system-x86_64"
     } else {
         "qemu-system-i386"
@@ -135,7 +135,7 @@ fn qemu(b: &Boot) -> Command {
         Env::Xen | Env::XenPvh => return qemu_xen(b),
         Env::XenDomu | Env::XenPvhDomu => return qemu_xen_domu(b),
         Env::Lguest => return qemu_lguest(b),
-        _ => Command::new(qemu_binary(b)),
+        _ => Command::new(qemu_binary(b.env)),
     };
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
     if let Env::BadBootInfo(scenario) = b.env {
@@ -154,7 +154,7 @@ fn qemu(b: &Boot) -> Command {
 /// Xen (64-bit) in QEMU; the kernel is its first module, i.e. dom0.
 fn qemu_xen(b: &Boot) -> Command {
     let dom0 = mib(&b.mem).unwrap_or(128);
-    let mut c = Command::new(qemu_binary(b));
+    let mut c = Command::new(qemu_binary(b.env));
     c.args(["-accel", &b.accel, "-M", "pc", "-cpu", &b.cpu]);
     c.args(["-m", &format!("{}M", dom0 + XEN_OVERHEAD_MIB)]);
     c.arg("-kernel").arg(b.hypervisor.as_ref().expect("Xen environments need the hypervisor"));
@@ -177,7 +177,7 @@ fn qemu_xen(b: &Boot) -> Command {
 /// its guests with `xl create`.
 fn qemu_xen_domu(b: &Boot) -> Command {
     let d = b.dom0.as_ref().expect("domU environments need dom0");
-    let mut c = Command::new(qemu_binary(b));
+    let mut c = Command::new(qemu_binary(b.env));
     // One CPU for dom0 and the guest: a second one costs dom0's boot 1.3 s
     // under TCG. A PVH guest needs SVM with nested paging (-cpu max).
     c.args(["-accel", &b.accel, "-M", "pc", "-cpu", &b.cpu, "-smp", "1", "-nodefaults"]);
@@ -199,7 +199,7 @@ fn qemu_xen_domu(b: &Boot) -> Command {
 /// The lguest host in QEMU; the kernel is its guest (a multiboot module).
 fn qemu_lguest(b: &Boot) -> Command {
     let guest = mib(&b.mem).unwrap_or(128);
-    let mut c = Command::new(qemu_binary(b));
+    let mut c = Command::new(qemu_binary(b.env));
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &format!("{}M", guest + LGUEST_OVERHEAD_MIB)]);
     c.arg("-kernel").arg(b.hypervisor.as_ref().expect("Env::Lguest needs the lguest host"));
     c.args(["-append", &format!("mem={guest}M"), "-initrd", &module(b)]);
@@ -239,7 +239,7 @@ pub fn run(b: &Boot, stream: bool) -> Run {
         Ok(c) => c,
         Err(e) => {
             return Run {
-                outcome: Outcome::Crash(format!("cannot start {}: {e}", qemu_binary(b))),
+                outcome: Outcome::Crash(format!("cannot start {}: {e}", qemu_binary(b.env))),
                 log: String::new(),
                 elapsed: start.elapsed(),
             }

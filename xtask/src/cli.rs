@@ -5,7 +5,7 @@ use std::time::Duration;
 use pvops_tests::Env;
 
 use crate::boot::{self, Boot, Outcome};
-use crate::{build, domu, tools, EXIT_SETUP};
+use crate::{build, domu, preflight, tools, EXIT_SETUP};
 
 pub struct RunOpts {
     pub env: Env,
@@ -82,6 +82,9 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
 /// Tools, images, and the boot description.
 fn prepare(o: RunOpts) -> Result<Boot, String> {
     tools::ensure_qemu()?;
+    let kernel_toml = std::fs::read_to_string(build::root().join("kernel/Cargo.toml")).map_err(|e| e.to_string())?;
+    preflight::image_fits(o.env, &kernel_toml, &o.build)?;
+    preflight::cpu_fits(o.env, &o.cpu, boot::qemu_binary(o.env))?;
     let hypervisor = tools::hypervisor(o.env)?;
     let mut kernel = build::image("kernel", &o.build)?;
     if o.env == Env::QemuPvh {

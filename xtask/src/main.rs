@@ -14,6 +14,7 @@ mod build;
 mod cli;
 mod domu;
 mod lint;
+mod preflight;
 mod scaffold;
 mod scaffold_check;
 mod test;
@@ -58,7 +59,13 @@ exit status: 0 success, 1 failure, 2 error, 3 crash (no result line),
              4 timeout, 5 could not set up, 6 skip";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = match utf8_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+    };
     let rest = args.get(1..).unwrap_or(&[]);
     let code = match args.first().map(String::as_str) {
         Some("run") => cli::run(rest),
@@ -76,4 +83,26 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// The arguments, as text: options, sizes and the kernel command line all
+/// are (the kernel refuses a command line that is not UTF-8).
+fn utf8_args() -> Result<Vec<String>, String> {
+    let mut args: Vec<String> = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(raw) => {
+                let what = match args.last() {
+                    Some(opt) if opt.starts_with("--") => format!("the value of {opt}"),
+                    _ => format!("argument {}", args.len() + 1),
+                };
+                return Err(format!(
+                    "{what} is not UTF-8 ({:?}): options and the kernel command line are text",
+                    raw.to_string_lossy()
+                ));
+            }
+        }
+    }
+    Ok(args)
 }
