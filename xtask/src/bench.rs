@@ -131,7 +131,7 @@ fn boot_row(kernel: &Path, xen: Option<&PathBuf>, env: Env, cpu: &str, mem: &str
         mem: mem.into(),
         append,
         accel: "tcg".into(),
-        gdb: false,
+        gdb: None,
         icount: true,
         timeout: if env.uses_xen() { crate::test::XEN_TIMEOUT } else { Duration::from_secs(120) },
     };

@@ -35,7 +35,9 @@ pub struct Boot {
     pub mem: String,
     pub append: String,
     pub accel: String,
-    pub gdb: bool,
+    /// QEMU's gdb server (`-gdb DEV`, e.g. `tcp::1234`), the machine
+    /// stopped until gdb continues it; no timeout then.
+    pub gdb: Option<String>,
     /// `-icount shift=0`: one virtual nanosecond, and one TSC tick, per
     /// guest instruction (deterministic counts for the benchmarks).
     pub icount: bool,
@@ -130,7 +132,8 @@ pub fn qemu_binary(env: Env) -> &'static str {
     }
 }
 
-fn qemu(b: &Boot) -> Command {
+/// The QEMU command line that boots `b`.
+pub fn qemu(b: &Boot) -> Command {
     let mut c = match b.env {
         Env::Xen | Env::XenPvh => return qemu_xen(b),
         Env::XenDomu | Env::XenPvhDomu => return qemu_xen_domu(b),
@@ -222,8 +225,8 @@ fn common_args(c: &mut Command, b: &Boot) {
         "-device",
         "isa-debug-exit,iobase=0xf4,iosize=0x04",
     ]);
-    if b.gdb {
-        c.args(["-s", "-S"]);
+    if let Some(dev) = &b.gdb {
+        c.args(["-gdb", dev, "-S"]);
     }
 }
 
@@ -232,8 +235,8 @@ pub fn run(b: &Boot, stream: bool) -> Run {
     let start = Instant::now();
     let mut cmd = qemu(b);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if b.gdb {
-        println!("xtask: QEMU waits for gdb: target remote :1234");
+    if let (Some(dev), true) = (&b.gdb, stream) {
+        println!("xtask: QEMU waits for gdb on {dev}: target remote {}", dev.trim_start_matches("tcp:"));
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -272,7 +275,7 @@ pub fn run(b: &Boot, stream: bool) -> Run {
         if let Ok(Some(s)) = child.try_wait() {
             break Some(s);
         }
-        if !b.gdb && start.elapsed() > b.timeout {
+        if b.gdb.is_none() && start.elapsed() > b.timeout {
             let _ = child.kill();
             timed_out = true;
             break child.wait().ok();

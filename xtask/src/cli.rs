@@ -36,7 +36,7 @@ fn parse_env(name: &str) -> Result<Env, String> {
     }
 }
 
-fn parse(args: &[String]) -> Result<RunOpts, String> {
+pub fn parse(args: &[String]) -> Result<RunOpts, String> {
     let mut o = RunOpts {
         env: Env::Qemu,
         cpu: "max".into(),
@@ -80,9 +80,10 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
 }
 
 /// Tools, images, and the boot description.
-fn prepare(o: RunOpts) -> Result<Boot, String> {
+pub fn prepare(o: RunOpts) -> Result<Boot, String> {
     tools::ensure_qemu()?;
-    let kernel_toml = std::fs::read_to_string(build::root().join("kernel/Cargo.toml")).map_err(|e| e.to_string())?;
+    let kernel_toml =
+        std::fs::read_to_string(build::root().join("kernel/Cargo.toml")).map_err(|e| e.to_string())?;
     preflight::image_fits(o.env, &kernel_toml, &o.build)?;
     preflight::cpu_fits(o.env, &o.cpu, boot::qemu_binary(o.env))?;
     let hypervisor = tools::hypervisor(o.env)?;
@@ -123,7 +124,7 @@ fn prepare(o: RunOpts) -> Result<Boot, String> {
         mem: o.mem,
         append: o.append,
         accel: o.accel,
-        gdb: o.gdb,
+        gdb: o.gdb.then(|| "tcp::1234".to_string()),
         icount: o.icount,
         timeout,
     })

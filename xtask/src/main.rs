@@ -13,10 +13,14 @@ mod boot;
 mod build;
 mod cli;
 mod domu;
+mod gdb;
 mod lint;
 mod preflight;
+mod progress;
+mod report;
 mod scaffold;
 mod scaffold_check;
+mod setup_errors;
 mod test;
 mod toolchain;
 mod tools;
@@ -47,6 +51,12 @@ commands:
                                --append perf the kernel prints exact figures
          --timeout SECS        boot timeout (default 60; domU: the guest's, 30,
                                dom0's boot has its own)
+  gdb    boot as run does (same options), QEMU stopped, and debug it: gdb
+         with the kernel's symbols and xtask/gdb/pvops.py (bp PATH: break
+         on a Rust function, generic or not; pt: the live pagetable from
+         CR3; hv: the chosen backend and its counters)
+         --ex CMD              a gdb command to run first (repeatable)
+         --batch               run the --ex commands and leave
   test   host tests, then the whole boot matrix; --filter TEXT runs the
          boot rows whose name contains TEXT, --boot-only skips host tests
   lint   cargo fmt --check and clippy (host crates and kernel target)
@@ -70,6 +80,7 @@ fn main() -> ExitCode {
     let code = match args.first().map(String::as_str) {
         Some("run") => cli::run(rest),
         Some("test") => test::main(rest),
+        Some("gdb") => gdb::main(rest),
         Some("lint") => lint::main(),
         Some("bench") => bench::main(rest),
         Some("new-backend") => scaffold::main(rest),

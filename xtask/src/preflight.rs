@@ -68,8 +68,10 @@ pub fn image_fits(env: Env, kernel_toml: &str, opts: &build::Opts) -> Result<(),
 
 /// What `env` needs of the CPU, as QEMU's property names, and why.
 fn needed_cpu(env: Env) -> &'static [(&'static str, &'static str)] {
-    const LONG_MODE: (&str, &str) = ("lm", "Xen is a 64-bit hypervisor: it needs a 64-bit CPU model (long mode)");
-    const SVM: (&str, &str) = ("svm", "a PVH guest needs hardware virtualization (SVM, the one QEMU's TCG offers)");
+    const LONG_MODE: (&str, &str) =
+        ("lm", "Xen is a 64-bit hypervisor: it needs a 64-bit CPU model (long mode)");
+    const SVM: (&str, &str) =
+        ("svm", "a PVH guest needs hardware virtualization (SVM, the one QEMU's TCG offers)");
     const NPT: (&str, &str) = ("npt", "a PVH guest needs nested paging (NPT)");
     match env {
         Env::Xen | Env::XenDomu => &[LONG_MODE],
@@ -114,7 +116,10 @@ pub fn cpu_fits(env: Env, cpu: &str, qemu: &str) -> Result<(), String> {
     let props = expand(cpu, qemu)?;
     for (flag, why) in needed {
         if !props.contains(&format!("\"{flag}\": true")) {
-            return Err(format!("--cpu {cpu} under --env {}: {why}; this model has no {flag} (try --cpu max)", env.name()));
+            return Err(format!(
+                "--cpu {cpu} under --env {}: {why}; this model has no {flag} (try --cpu max)",
+                env.name()
+            ));
         }
     }
     Ok(())
@@ -156,7 +161,11 @@ mod tests {
     const KERNEL_TOML: &str = "[features]\ndefault = [\"native\", \"xen\", \"lguest\"]\nnative = []\n";
 
     fn opts(features: Option<&str>, no_default: bool) -> build::Opts {
-        build::Opts { release: false, features: features.map(str::to_string), no_default_features: no_default }
+        build::Opts {
+            release: false,
+            features: features.map(str::to_string),
+            no_default_features: no_default,
+        }
     }
 
     #[test]

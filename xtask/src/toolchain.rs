@@ -30,6 +30,18 @@ pub fn cargo() -> Result<Command, String> {
     Ok(c)
 }
 
+/// The pinned toolchain's sysroot (its gdb pretty-printers are under
+/// `lib/rustlib/etc`).
+pub fn sysroot() -> Result<std::path::PathBuf, String> {
+    ensure()?;
+    let out = Command::new("rustc")
+        .env("RUSTUP_TOOLCHAIN", PINNED)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("running rustc: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
+}
+
 /// The pinned toolchain and its components: present, or installed now.
 /// Checked once per xtask run.
 fn ensure() -> Result<(), String> {

@@ -95,3 +95,29 @@ pub fn hypervisor(env: pvops_tests::Env) -> Result<Option<std::path::PathBuf>, S
         _ => Ok(None),
     }
 }
+
+/// gdb (Debian's, with Python, which our script needs): present,
+/// installed now, or an error that says how to install it.
+pub fn ensure_gdb() -> Result<(), String> {
+    let has_python = || {
+        Command::new("gdb")
+            .args(["-nx", "-batch", "-ex", "python print('pvops')"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("pvops"))
+    };
+    if has_python() {
+        return Ok(());
+    }
+    let cmd =
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gdb";
+    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        return Err(format!("gdb (with Python) is not installed. Install it with:\n  sudo sh -c \"{cmd}\""));
+    }
+    println!("xtask: gdb is not installed: installing Debian's gdb (apt-get) ...");
+    sh(cmd)?;
+    if has_python() {
+        Ok(())
+    } else {
+        Err("gdb with Python is still missing after installing it".into())
+    }
+}
