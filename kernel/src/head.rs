@@ -131,6 +131,7 @@ core::arch::global_asm!(
     "initial_page_table: .skip 4096",
     "boot_pte_pages: .skip 4096 * 4",
     ".global boot_stack_top",
+    ".global boot_stack",
     "boot_stack: .skip 32768",
     "boot_stack_top:",
     ".popsection",

@@ -16,6 +16,8 @@
 //!   memory::selftest                  every runtime MMU hook once
 //!   irq::init, time::init             hv.irq(), hv.time(): controller, clocks
 //!   timetest::run                     ticks, clock, disabled sections, halt, storm
+//!   workload::run                     processes: init forks children (sched, vm,
+//!                                     syscall), every hook's allocation released
 //!   result::finish                    one "Test result: ..." line + hv.shutdown
 //! ```
 #![no_std]
@@ -30,19 +32,28 @@ use backend_xen as _;
 
 mod boot;
 mod console;
+mod entry;
 mod fault;
 mod head;
 mod irq;
 mod mem;
 mod memory;
+mod pagefault;
 mod pagetable;
 mod paging;
 mod perf;
+mod proccheck;
+mod programs;
 mod result;
+mod sched;
 mod selfcheck;
+mod syscall;
+mod task;
 mod time;
 mod timetest;
 mod trap;
+mod vm;
+mod workload;
 
 use paravirt::{BootInfo, Hypervisor, SelectError, HYPERVISORS};
 
@@ -99,6 +110,20 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
         Err(e) => fail!("bad command line: {}", e),
     };
     timetest::run(hv, scale, boot.cmdline.get("fault") == Some("irq"));
+    let children = match boot.cmdline.get_u32("procs") {
+        Ok(n) => n,
+        Err(e) => fail!("bad command line: {}", e),
+    };
+    let fail_fork = match boot.cmdline.get_u32("fail_fork") {
+        Ok(n) => n.unwrap_or(0),
+        Err(e) => fail!("bad command line: {}", e),
+    };
+    let max_mib = match boot.cmdline.get_u32("procmem") {
+        Ok(n) => n,
+        Err(e) => fail!("bad command line: {}", e),
+    };
+    let params = workload::params(&memory, children, max_mib, fail_fork);
+    workload::run(hv, memory, params);
     result::finish()
 }
 

@@ -96,6 +96,30 @@ impl Memory {
         k.unmap(&w, &self.layout)
     }
 
+    /// Copies frame `src` to frame `dst` (either zone) through two
+    /// temporary mappings: a copy-on-write break.
+    pub fn copy_page(&self, src: Pfn, dst: Pfn) -> Result<(), MmError> {
+        let w = self.kernel();
+        let from = KmapAtomic::map(&w, &self.layout, FixSlot::KmapUser0, src, self.nx)?;
+        let to = KmapAtomic::map(&w, &self.layout, FixSlot::KmapUser1, dst, self.nx)?;
+        // SAFETY: two slots, two frames, each mapped 4096 bytes read-write
+        // until unmapped below; distinct frames, so no overlap.
+        unsafe { core::ptr::copy_nonoverlapping(from.ptr(), to.ptr(), 4096) };
+        to.unmap(&w, &self.layout)?;
+        from.unmap(&w, &self.layout)
+    }
+
+    /// Writes `bytes` at `offset` of frame `pfn` (loading a program).
+    pub fn write_at(&self, pfn: Pfn, offset: usize, bytes: &[u8]) -> Result<(), MmError> {
+        assert!(offset + bytes.len() <= 4096);
+        let w = self.kernel();
+        let k = KmapAtomic::map(&w, &self.layout, FixSlot::KmapUser0, pfn, self.nx)?;
+        // SAFETY: the slot maps the frame read-write; the range is inside
+        // it (asserted).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), k.ptr().add(offset), bytes.len()) };
+        k.unmap(&w, &self.layout)
+    }
+
     /// Sums frame `pfn`'s bytes through kmap_atomic.
     pub fn sum(&self, slot: FixSlot, pfn: Pfn) -> Result<u32, MmError> {
         let w = self.kernel();
@@ -191,11 +215,11 @@ fn try_selftest(m: &mut Memory) -> Result<(), MmError> {
     let seen = unsafe { ((PROBE_VA + 4096) as *const u32).add(5).read_volatile() };
     // SAFETY: as above.
     let late = unsafe { (LATE_VA as *const u32).add(5).read_volatile() };
-    let mut unmapped = space.unmap_range(&mut ctx, LATE_VA, 1024, true)?;
-    unmapped += space.unmap_range(&mut ctx, PROBE_VA, 2, true)?;
+    let mut unmapped = space.unmap_range(&mut ctx, LATE_VA, 1024, true, |_, _| {})?;
+    unmapped += space.unmap_range(&mut ctx, PROBE_VA, 2, true, |_, _| {})?;
     // SAFETY: back to the kernel's own pagetable, complete and pinned.
     unsafe { ctx.mmu.write_cr3(ctx.kernel_root)? };
-    let counts = space.destroy(&mut ctx, |_| {})?;
+    let counts = space.destroy(&mut ctx, |_, _| {})?;
     if seen != 0xC0FF_EE00 || late != seen || unmapped != 3 {
         fail!(
             "address space: a write through one user mapping read {:#x} and {:#x} through the others ({} unmapped)",

@@ -116,8 +116,13 @@ fn arm(deadline: u64) {
 }
 
 fn timer_interrupt() {
-    let mut t = TICK.lock();
     let now = now();
+    timer_account(now);
+    crate::sched::tick(now);
+}
+
+fn timer_account(now: u64) {
+    let mut t = TICK.lock();
     let prev = if t.interrupts == 0 { t.start } else { t.last };
     t.gap_max = t.gap_max.max(now.saturating_sub(prev));
     t.last = now;

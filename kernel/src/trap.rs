@@ -9,57 +9,27 @@
 
 use core::cell::UnsafeCell;
 
-use arch_i386::desc::{self, GateKind, Tss};
-use arch_i386::trap::TrapFrame;
+use arch_i386::desc::{self, layout, GateKind, Tss};
+use arch_i386::trap::EntryFrame;
 
-use crate::kprintln;
+use crate::{entry, kprintln};
 
-const KERNEL_CS: u16 = 0x08;
-const KERNEL_DS: u16 = 0x10;
-const TSS_SEL: u16 = 0x18;
-const DF_TSS_SEL: u16 = 0x20;
+const KERNEL_CS: u16 = layout::KERNEL_CS;
+const KERNEL_DS: u16 = layout::KERNEL_DS;
 
-macro_rules! stubs {
-    ($($n:literal)*) => {
-        core::arch::global_asm!(
-            $(
-                concat!(".global trap_stub_", $n),
-                concat!("trap_stub_", $n, ":"),
-                // The CPU pushes an error code for the vectors in
-                // HAS_ERROR_CODE; the others get a dummy so frames look alike.
-                concat!(".if ((0x60227d00 >> ", $n, ") & 1) == 0"),
-                "push 0",
-                ".endif",
-                concat!("push ", $n),
-                "jmp trap_common",
-            )*
-            ".pushsection .rodata.trap_stubs, \"a\"",
-            ".global trap_stubs",
-            "trap_stubs:",
-            $( concat!(".long trap_stub_", $n), )*
-            ".popsection",
-        );
-    };
-}
-
-core::arch::global_asm!("trap_common:", "    pushad", "    push esp", "    call trap_handler", "    ud2",);
-
-stubs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31);
-
-const _: () = assert!(arch_i386::trap::HAS_ERROR_CODE == 0x6022_7d00);
-
-extern "C" {
-    static trap_stubs: [u32; 32];
-}
-
-#[no_mangle]
-extern "C" fn trap_handler(f: &TrapFrame) -> ! {
+/// An exception (vector 0-31), from `entry.rs`. A page fault may be
+/// resolved (demand paging, copy-on-write); a fault of a user process
+/// ends that process; anything else is the kernel's own, reported, and
+/// ends the run.
+pub fn exception(f: &mut EntryFrame) {
+    let cr2 = if f.vector == 14 { read_cr2() } else { 0 };
+    if f.vector == 14 && crate::pagefault::handle(f, cr2) {
+        return;
+    }
+    if f.from_user() && crate::sched::kill_current_for(f, cr2) {
+        return;
+    }
     let name = arch_i386::trap::name(f.vector);
-    let cr2 = match crate::console::backend() {
-        Some(hv) if f.vector == 14 => hv.cpu().read_cr2().0,
-        _ if f.vector == 14 => arch_i386::cr::Cr2::read().0,
-        _ => 0,
-    };
     kprintln!(
         "EXCEPTION {} (vector {}) error={:#x} eip={:#010x} cs={:#x} eflags={:#x} cr2={:#010x}",
         name,
@@ -72,6 +42,13 @@ extern "C" fn trap_handler(f: &TrapFrame) -> ! {
     );
     kprintln!("  {}", f);
     crate::fail!("unexpected exception {} at eip {:#010x}", name, f.eip)
+}
+
+fn read_cr2() -> u32 {
+    match crate::console::backend() {
+        Some(hv) => hv.cpu().read_cr2().0,
+        None => arch_i386::cr::Cr2::read().0,
+    }
 }
 
 /// A static the CPU and early boot code share: written once, on one CPU,
@@ -91,20 +68,21 @@ impl<T> EarlyCell<T> {
     }
 }
 
-/// The kernel's IDT: the 32 exception vectors (fatal, reported), then
-/// every external vector to the interrupt entry (`irq.rs`), which asks the
-/// backend what fired.
+/// The kernel's IDT: every vector to its entry stub (`entry.rs`), as
+/// interrupt gates (interrupts off in the kernel; a system call too, see
+/// `syscall.rs`); only the system-call gate can be reached by `int` from
+/// user mode.
 static IDT: EarlyCell<[u64; 256]> = EarlyCell::new([0; 256]);
 
 #[repr(C, align(16))]
 struct Tables {
-    gdt: [u64; 5],
+    gdt: [u64; layout::ENTRIES],
     tss: Tss,
     df_tss: Tss,
 }
 
 static TABLES: EarlyCell<Tables> =
-    EarlyCell::new(Tables { gdt: [0; 5], tss: Tss::new(), df_tss: Tss::new() });
+    EarlyCell::new(Tables { gdt: [0; layout::ENTRIES], tss: Tss::new(), df_tss: Tss::new() });
 
 #[repr(C, align(16))]
 struct Stack([u8; 8192]);
@@ -115,13 +93,9 @@ fn fill_idt(cs: u16) -> &'static [u64] {
     // SAFETY: called once per boot, before any exception can use the IDT;
     // nothing else holds a reference to it.
     let idt = unsafe { &mut *IDT.get() };
-    for v in 0..32 {
-        // SAFETY: trap_stubs is the table the stubs! asm defines.
-        let handler = unsafe { trap_stubs[v] };
-        idt[v] = desc::gate(handler, cs, GateKind::Interrupt, 0);
-    }
-    for v in crate::irq::FIRST_EXTERNAL_VECTOR..256 {
-        idt[v as usize] = desc::gate(crate::irq::stub(v), cs, GateKind::Interrupt, 0);
+    for v in 0..256u32 {
+        let dpl = if v == user_abi::SYSCALL_VECTOR as u32 { 3 } else { 0 };
+        idt[v as usize] = desc::gate(entry::stub(v), cs, GateKind::Interrupt, dpl);
     }
     idt
 }
@@ -130,13 +104,15 @@ fn fill_idt(cs: u16) -> &'static [u64] {
 pub fn init_native() {
     // SAFETY: single-threaded early boot; no other reference to TABLES.
     let t = unsafe { &mut *TABLES.get() };
-    t.gdt[1] = desc::flat(desc::ACCESS_CODE);
-    t.gdt[2] = desc::flat(desc::ACCESS_DATA);
+    t.gdt[layout::KERNEL_CS_INDEX] = desc::flat(desc::ACCESS_CODE);
+    t.gdt[layout::KERNEL_DS_INDEX] = desc::flat(desc::ACCESS_DATA);
+    t.gdt[layout::USER_CS_INDEX] = desc::with_dpl(desc::flat(desc::ACCESS_CODE), 3);
+    t.gdt[layout::USER_DS_INDEX] = desc::with_dpl(desc::flat(desc::ACCESS_DATA), 3);
     let tss = &raw const t.tss as u32;
     let df_tss = &raw const t.df_tss as u32;
     let tss_limit = core::mem::size_of::<Tss>() as u32 - 1;
-    t.gdt[3] = desc::segment(tss, tss_limit, desc::ACCESS_TSS, 0);
-    t.gdt[4] = desc::segment(df_tss, tss_limit, desc::ACCESS_TSS, 0);
+    t.gdt[layout::TSS_INDEX] = desc::segment(tss, tss_limit, desc::ACCESS_TSS, 0);
+    t.gdt[layout::DF_TSS_INDEX] = desc::segment(df_tss, tss_limit, desc::ACCESS_TSS, 0);
     t.tss.ss0 = KERNEL_DS as u32;
     // The double-fault task: its own stack, the current pagetable, and
     // flat segments; it starts in df_task with interrupts off.
@@ -153,14 +129,16 @@ pub fn init_native() {
     t.df_tss.gs = KERNEL_DS as u32;
     t.df_tss.cr3 = arch_i386::cr::Cr3::read().0 as u32;
     let gdt = desc::TablePointer::of(&t.gdt);
+    entry::set_kernel_ds(KERNEL_DS);
+    entry::set_iret(paravirt::native::iret_address());
     fill_idt(KERNEL_CS);
     // SAFETY: the tables are statics (never freed); the GDT's code/data
     // slots are flat; the TSS descriptors point at valid TSSs; the IDT is
     // complete before it is loaded. Single-threaded early boot.
     unsafe {
-        (*IDT.get())[8] = desc::gate(0, DF_TSS_SEL, GateKind::Task, 0);
+        (*IDT.get())[8] = desc::gate(0, layout::DF_TSS, GateKind::Task, 0);
         desc::load_gdt(&gdt, KERNEL_CS, KERNEL_DS);
-        desc::load_tr(TSS_SEL);
+        desc::load_tr(layout::TSS);
         desc::load_idt(&desc::TablePointer::of(&*IDT.get()));
     }
 }
@@ -186,12 +164,19 @@ extern "C" fn df_task() -> ! {
     crate::fail!("unexpected exception #DF at eip {:#010x}", t.tss.eip)
 }
 
-/// Ring 1: hand the gates (with our current code selector) to the backend.
+/// The TSS the CPU uses natively, for `Cpu::load_sp0` (PV backends
+/// ignore it).
+pub fn tss() -> *mut Tss {
+    // SAFETY: a pointer into a static; nothing is read or written here.
+    unsafe { &raw mut (*TABLES.get()).tss }
+}
+
+/// Ring 1: hand the gates (with the backend's kernel code selector) to the
+/// backend.
 pub fn init_pv(hv: &dyn paravirt::Hypervisor) -> paravirt::HvResult {
-    let cs: u32;
-    // SAFETY: reading CS has no side effects.
-    unsafe { core::arch::asm!("mov {0:e}, cs", out(reg) cs) };
-    let idt = fill_idt(cs as u16);
+    let sel = hv.cpu().selectors();
+    entry::set_kernel_ds(sel.kernel_ds);
+    let idt = fill_idt(sel.kernel_cs);
     // SAFETY: the IDT is a static that lives forever and every gate points
     // at a trap stub.
     unsafe { hv.cpu().load_idt(idt) }

@@ -133,15 +133,25 @@ impl BootCase {
         }
     }
 
-    /// What the time self-test prints in a run that passes.
-    pub fn time_lines(&self) -> &'static [&'static str] {
+    /// What the runtime self-tests print in a run that passes: the
+    /// interrupt and time test (in full or short), and the process
+    /// workload with its checks (every row runs it).
+    pub fn runtime_lines(&self) -> &'static [&'static str] {
         match (self.expect.result, self.time) {
-            (Want::Success, TimeTest::Full) => {
-                &["time: 1000000 reads", "time: 10 kHz storm for 1000 ms", "time: SUCCESS"]
-            }
-            (Want::Success, TimeTest::Short) => {
-                &["time: 10000 reads", "time: 10 kHz storm for 100 ms", "time: SUCCESS"]
-            }
+            (Want::Success, TimeTest::Full) => &[
+                "time: 1000000 reads",
+                "time: 10 kHz storm for 1000 ms",
+                "time: SUCCESS",
+                "proccheck: ",
+                "processes: SUCCESS",
+            ],
+            (Want::Success, TimeTest::Short) => &[
+                "time: 10000 reads",
+                "time: 10 kHz storm for 100 ms",
+                "time: SUCCESS",
+                "proccheck: ",
+                "processes: SUCCESS",
+            ],
             _ => &[],
         }
     }
@@ -155,6 +165,16 @@ const NATIVE_OK: Expect = Expect {
     absent: &[],
     checks: &[],
 };
+
+/// What the process workload shows in full: init's verdict, the two
+/// programs killed for their faults (the kernel survives them), and the
+/// spinner that only the timer could take the CPU from.
+pub const PROCESS_LINES: &[&str] = &[
+    "(bad-kernel-read) killed: #PF (vector 14)",
+    "(bad-ud2) killed: #UD (vector 6)",
+    "init: 8 children ok, 0 failed, 0 forks refused, 2 of 2 faults as expected, spinner killed: ok",
+    "processes: SUCCESS",
+];
 
 /// `fault=irq`: the result, and the report of the interrupt itself.
 pub const IRQ_UNHANDLED: &str = "an interrupt arrived for timer and nobody registered for it";
@@ -215,8 +235,17 @@ pub fn matrix() -> Vec<BootCase> {
         native("native-pentium3-3G", "pentium3", "3G", "PAE"),
         // PAE with NX: W^X for real.
         native("native-max-16M", "max", "16M", "PAE"),
-        BootCase { time: TimeTest::Full, ..native("native-max-128M", "max", "128M", "PAE") },
-        native("native-max-1G", "max", "1G", "PAE"),
+        BootCase {
+            time: TimeTest::Full,
+            expect: Expect { lines: PROCESS_LINES, ..NATIVE_OK },
+            ..native("native-max-128M", "max", "128M", "PAE")
+        },
+        // 64 children where memory allows, their pages from high memory.
+        BootCase {
+            append: "procs=64 procmem=8",
+            expect: Expect { lines: &["init: 64 children ok", "processes: SUCCESS"], ..NATIVE_OK },
+            ..native("native-max-1G", "max", "1G", "PAE")
+        },
         native("native-max-3G", "max", "3G", "PAE"),
         // The PVH entry under plain QEMU (hvm_start_info with a memory map).
         BootCase {
@@ -287,6 +316,13 @@ pub fn matrix() -> Vec<BootCase> {
             ..NATIVE_OK
         },
         ..native("native-max-pit-clocks", "max", "128M", "PAE")
+    });
+    // A fork refused half-way (natively the kernel refuses a share): the
+    // parent goes on, nothing leaks.
+    m.push(BootCase {
+        append: "fail_fork=3",
+        expect: Expect { lines: &["init: 7 children ok, 0 failed, 1 forks refused"], ..NATIVE_OK },
+        ..native("native-fail-fork", "max", "128M", "PAE")
     });
     // An interrupt nobody registered for (the timer, armed with its handler
     // removed) is reported and ends the run: no hang, no silent loss.
@@ -662,7 +698,22 @@ fn xen_rows() -> Vec<BootCase> {
         xen_dom0("xen-dom0-32M", "32M"),
         BootCase { time: TimeTest::Full, ..xen_dom0("xen-dom0-128M", "128M") },
         xen_dom0("xen-dom0-512M", "512M"),
-        xen_dom0("xen-dom0-1G", "1G"),
+        BootCase {
+            append: "procs=64 procmem=1",
+            expect: Expect { lines: &["init: 64 children ok", "processes: SUCCESS"], ..XEN_OK },
+            ..xen_dom0("xen-dom0-1G", "1G")
+        },
+        // A hypercall failing in the middle of a fork: Xen refuses the
+        // batch write-protecting the parent; the fork returns ENOMEM, init
+        // goes on, nothing leaks.
+        BootCase {
+            append: "fail_fork=3",
+            expect: Expect {
+                lines: &["fork in pid 1: mmu_update entry", "init: 7 children ok, 0 failed, 1 forks refused"],
+                ..XEN_OK
+            },
+            ..xen_dom0("xen-fail-fork", "128M")
+        },
         BootCase {
             append: "fault=irq",
             expect: Expect { result: Want::Failure(IRQ_UNHANDLED), lines: &[IRQ_REPORT], ..XEN_OK },

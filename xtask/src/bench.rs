@@ -59,8 +59,6 @@ const ROWS: &[Row] = &[
         mems: MEMS,
     },
     Row { name: "native-pae-pse", env: Env::Qemu, cpu: "max", append: "", large: true, mems: MEMS },
-    // A CPU with neither TSC nor local APIC: the PIT is clock and timer.
-    Row { name: "native-486", env: Env::Qemu, cpu: "486,-pse", append: "", large: false, mems: ONE },
     // QEMU's icount mode cannot serve x2APIC timer reads (rdmsr is not an
     // I/O instruction to TCG: "Bad icount read"), so Xen gets the xAPIC.
     Row { name: "xen-pv", env: Env::Xen, cpu: "max,-x2apic", append: "", large: false, mems: MEMS },
@@ -315,7 +313,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         let tables = format!("{}/{}", r.get("pagetable.table_pages"), r.get("pagetable.min_table_pages"));
         // Hypercalls beyond a constant 2 (pin/switch/unpin and the
         // release of Xen's tables), per 32 new pagetable pages.
-        let hc_page = (r.row.env.uses_xen() && r.get("pagetable.pages_allocated") > 0).then(|| {
+        let hc_page = (r.row.env == Env::Xen && r.get("pagetable.pages_allocated") > 0).then(|| {
             (r.get("pagetable.hypercalls") - 2) as f64 * 32.0 / r.get("pagetable.pages_allocated") as f64
         });
         // Synchronous hypercalls per 64 live-entry updates, in the bulk
@@ -330,7 +328,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         // table pages beyond a constant two, one synchronous hypercall per
         // 64 live updates; the TSC counting instructions; every figure the
         // same in every run. Wall time is reported, never gated.
-        let bulk_target = if r.row.env.uses_xen() { 5.0 } else { 4.0 };
+        let bulk_target = if r.row.env == Env::Xen { 5.0 } else { 4.0 };
         gate(
             &mut misses,
             r,

@@ -1,10 +1,10 @@
 //! `cargo xtask lint`: formatting and clippy, for host crates and for the
 //! bare-metal images (which plain `cargo clippy` does not build).
 
-use crate::build::{self, KERNEL_TARGET_ARGS};
+use crate::build::{self, KERNEL_TARGET_ARGS, USER_PROGRAMS_ENV};
 use crate::toolchain;
 
-fn cargo(args: &[&str]) -> bool {
+fn cargo(args: &[&str], env: &[(&str, &std::path::Path)]) -> bool {
     println!("xtask: cargo {}", args.join(" "));
     let mut cargo = match toolchain::cargo() {
         Ok(c) => c,
@@ -13,7 +13,7 @@ fn cargo(args: &[&str]) -> bool {
             return false;
         }
     };
-    cargo.current_dir(build::root()).args(args).status().map(|s| s.success()).unwrap_or(false)
+    cargo.current_dir(build::root()).args(args).envs(env.iter().copied()).status().is_ok_and(|s| s.success())
 }
 
 /// No warnings, and every unsafe block says why it is sound.
@@ -24,17 +24,47 @@ pub fn main() -> u8 {
         eprintln!("xtask lint: {e}");
         return crate::EXIT_SETUP;
     }
-    let mut kernel =
-        vec!["clippy", "--package", "kernel", "--package", "mbloader", "--package", "lguest-host"];
-    kernel.extend_from_slice(KERNEL_TARGET_ARGS);
-    kernel.extend_from_slice(DENY);
+    let mut bare_metal = vec![
+        "clippy",
+        "--package",
+        "kernel",
+        "--package",
+        "mbloader",
+        "--package",
+        "lguest-host",
+        "--package",
+        "user-lib",
+        "--package",
+        "user-programs",
+    ];
+    bare_metal.extend_from_slice(KERNEL_TARGET_ARGS);
+    bare_metal.extend_from_slice(DENY);
     let mut host = vec!["clippy", "--all-targets"];
     host.extend_from_slice(DENY);
-    // The lguest host's library and its tests on the host (its binary is
-    // bare-metal only: checked with the kernel target below).
-    let mut host_lib = vec!["clippy", "--package", "lguest-host", "--lib", "--tests"];
-    host_lib.extend_from_slice(DENY);
-    let ok = cargo(&["fmt", "--all", "--check"]) && cargo(&host) && cargo(&host_lib) && cargo(&kernel);
+    // The libraries of crates whose binaries are bare-metal only (checked
+    // with the kernel target below), and their tests, on the host.
+    let mut host_libs = vec![
+        "clippy",
+        "--package",
+        "lguest-host",
+        "--package",
+        "user-lib",
+        "--package",
+        "user-programs",
+        "--lib",
+        "--tests",
+    ];
+    host_libs.extend_from_slice(DENY);
+    let ok = cargo(&["fmt", "--all", "--check"], &[]) && cargo(&host, &[]) && cargo(&host_libs, &[]) && {
+        // The kernel embeds the user programs: they must exist to check it.
+        match build::user_programs(&build::root(), &build::root().join("target")) {
+            Ok(programs) => cargo(&bare_metal, &[(USER_PROGRAMS_ENV, &programs)]),
+            Err(e) => {
+                eprintln!("xtask lint: {e}");
+                false
+            }
+        }
+    };
     if ok {
         0
     } else {

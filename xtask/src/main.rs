@@ -24,6 +24,7 @@ mod setup_errors;
 mod test;
 mod toolchain;
 mod tools;
+mod user_elf;
 
 use std::process::ExitCode;
 

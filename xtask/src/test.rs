@@ -24,9 +24,13 @@ use crate::{build, domu, gdb, setup_errors, toolchain, tools, EXIT_SETUP};
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const XEN_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// The host tests: every host crate, and the lguest host's library (its
-/// binary is bare-metal only, so it is not a default member).
-const HOST_TESTS: &[&[&str]] = &[&["test", "--quiet"], &["test", "--quiet", "-p", "lguest-host", "--lib"]];
+/// The host tests: every host crate, and the libraries of the crates
+/// whose binaries are bare-metal only (so they are not default members):
+/// the lguest host's, user-lib, and the user programs' protocol.
+const HOST_TESTS: &[&[&str]] = &[
+    &["test", "--quiet"],
+    &["test", "--quiet", "-p", "lguest-host", "-p", "user-lib", "-p", "user-programs", "--lib"],
+];
 
 pub fn main(args: &[String]) -> u8 {
     let mut filter = None;
@@ -398,7 +402,7 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
             return Err(format!("expected paging {p}, log says {got:?}"));
         }
     }
-    for line in e.lines.iter().chain(c.time_lines()) {
+    for line in e.lines.iter().chain(c.runtime_lines()) {
         if !r.log.contains(line) {
             return Err(format!("log lacks {line:?}"));
         }

@@ -7,6 +7,52 @@
 //! ring-0 stack for interrupts and a separate task for double faults (a
 //! task gate switches stacks even when the kernel stack is gone).
 
+/// The kernel's GDT, Linux's i386 numbering (so a guest of a host that
+/// reserves Linux's slots, as lguest does, finds its segments where the
+/// host expects them): entries 12-15 the kernel's and user code and data,
+/// 16 the TSS, 31 the double-fault task. Xen PV uses Xen's own flat
+/// selectors instead (`FLAT_RING1_CS` and friends), which Xen keeps in the
+/// part of the GDT it reserves.
+pub mod layout {
+    pub const ENTRIES: usize = 32;
+    pub const KERNEL_CS_INDEX: usize = 12;
+    pub const KERNEL_DS_INDEX: usize = 13;
+    pub const USER_CS_INDEX: usize = 14;
+    pub const USER_DS_INDEX: usize = 15;
+    pub const TSS_INDEX: usize = 16;
+    pub const DF_TSS_INDEX: usize = 31;
+
+    const fn sel(index: usize, rpl: u16) -> u16 {
+        (index as u16) << 3 | rpl
+    }
+    pub const KERNEL_CS: u16 = sel(KERNEL_CS_INDEX, 0);
+    pub const KERNEL_DS: u16 = sel(KERNEL_DS_INDEX, 0);
+    pub const USER_CS: u16 = sel(USER_CS_INDEX, 3);
+    pub const USER_DS: u16 = sel(USER_DS_INDEX, 3);
+    pub const TSS: u16 = sel(TSS_INDEX, 0);
+    pub const DF_TSS: u16 = sel(DF_TSS_INDEX, 0);
+}
+
+/// The selectors a kernel uses, which depend on the ring it runs in and on
+/// who owns the GDT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selectors {
+    pub kernel_cs: u16,
+    pub kernel_ds: u16,
+    pub user_cs: u16,
+    pub user_ds: u16,
+}
+
+impl Selectors {
+    /// A ring-0 kernel on its own GDT.
+    pub const NATIVE: Selectors = Selectors {
+        kernel_cs: layout::KERNEL_CS,
+        kernel_ds: layout::KERNEL_DS,
+        user_cs: layout::USER_CS,
+        user_ds: layout::USER_DS,
+    };
+}
+
 /// Access byte of a present ring-0 code segment (execute/read).
 pub const ACCESS_CODE: u8 = 0x9A;
 /// Access byte of a present ring-0 data segment (read/write).

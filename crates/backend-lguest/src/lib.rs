@@ -54,6 +54,7 @@ pub mod transport;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arch_i386::cpu::CpuFeatures;
+use arch_i386::desc::{layout, Selectors, Tss};
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{PagingMode, Pfn, VirtAddr};
 use linkme::distributed_slice;
@@ -237,7 +238,27 @@ impl<H: Host> Cpu for Lguest<H> {
     fn iret(&self) -> u32 {
         iret::address()
     }
+
+    /// The host's GDT in Linux's numbering, the kernel's segments at ring 1.
+    fn selectors(&self) -> Selectors {
+        Selectors {
+            kernel_cs: layout::KERNEL_CS | 1,
+            kernel_ds: layout::KERNEL_DS | 1,
+            user_cs: layout::USER_CS,
+            user_ds: layout::USER_DS,
+        }
+    }
+
+    /// SET_STACK(ss, esp, pages): queued in lazy mode (a context switch
+    /// batches it with its NEW_PGTABLE), at once otherwise, as 2.6.24's
+    /// `lguest_load_esp0` does.
+    unsafe fn load_sp0(&self, _tss: *mut Tss, sp0: u32) -> HvResult {
+        self.hc.queue(nr::SET_STACK, (layout::KERNEL_DS | 1) as u32, sp0, KERNEL_STACK_PAGES)
+    }
 }
+
+/// Pages of a kernel stack, as SET_STACK states it.
+pub const KERNEL_STACK_PAGES: u32 = 2;
 
 #[distributed_slice(HYPERVISORS)]
 static LGUEST: &'static dyn Hypervisor = &LGUEST_PV;

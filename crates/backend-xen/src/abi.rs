@@ -7,6 +7,7 @@
 pub mod nr {
     pub const SET_TRAP_TABLE: u32 = 0;
     pub const MMU_UPDATE: u32 = 1;
+    pub const STACK_SWITCH: u32 = 3;
     pub const MEMORY_OP: u32 = 12;
     pub const MULTICALL: u32 = 13;
     pub const UPDATE_VA_MAPPING: u32 = 14;
@@ -24,8 +25,15 @@ pub mod nr {
 
 pub const DOMID_SELF: u32 = 0x7FF0;
 
-/// The flat ring-1 code selector Xen provides a 32-bit PV kernel.
+/// The flat selectors Xen provides a 32-bit PV guest, in the part of the
+/// GDT it keeps: the kernel's (ring 1) and user mode's (ring 3).
 pub const FLAT_RING1_CS: u16 = 0xE019;
+pub const FLAT_RING1_DS: u16 = 0xE021;
+pub const FLAT_RING3_CS: u16 = 0xE02B;
+pub const FLAT_RING3_DS: u16 = 0xE033;
+
+/// `trap_info.flags` bit 2: mask events on entry (an interrupt gate).
+pub const TI_MASK_EVENTS: u8 = 4;
 
 /// `struct mmu_update`: `ptr` is the machine address of the entry (low two
 /// bits: the command; 0, MMU_NORMAL_PT_UPDATE, a checked `*ptr = val`, is

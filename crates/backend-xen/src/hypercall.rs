@@ -193,6 +193,11 @@ impl Hypercalls for HypercallPage {
         self.call(nr::MULTICALL, [calls.as_ptr() as u32, calls.len() as u32, 0, 0, 0])
     }
 
+    fn sabotage_following(&self) -> bool {
+        self.fail_at.store(self.pagetable_calls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        true
+    }
+
     fn sabotage_next(&self) -> bool {
         let n = self.pagetable_calls.fetch_add(1, Ordering::Relaxed) + 1;
         n == self.fail_at.load(Ordering::Relaxed)

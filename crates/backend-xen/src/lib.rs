@@ -309,13 +309,20 @@ impl PagingPolicy for XenPv {
 impl Cpu for XenPv {
     unsafe fn load_idt(&self, gates: &'static [u64]) -> HvResult {
         // The PV IDT: one trap_info per exception vector, zero-terminated.
-        let mut table = [TrapInfo::default(); 33];
-        for (v, g) in gates.iter().take(32).enumerate() {
-            table[v] = TrapInfo {
-                vector: v as u8,
-                flags: 0,
+        // The exceptions and the system-call vector (the only gate user
+        // mode may `int` to: DPL 3). Interrupt gates mask events on entry
+        // (flag 4), as a native interrupt gate clears IF.
+        let mut table = [TrapInfo::default(); 34];
+        let vectors = (0..32u8).chain(core::iter::once(user_abi::SYSCALL_VECTOR));
+        for (slot, v) in vectors.enumerate() {
+            let g = gates[v as usize];
+            let dpl = ((g >> 45) & 3) as u8;
+            let interrupt_gate = (g >> 40) & 0xF == 0xE;
+            table[slot] = TrapInfo {
+                vector: v,
+                flags: dpl | if interrupt_gate { abi::TI_MASK_EVENTS } else { 0 },
                 cs: abi::FLAT_RING1_CS,
-                address: arch_i386::desc::gate_offset(*g),
+                address: arch_i386::desc::gate_offset(g),
             };
         }
         let rc = self.hc().call(nr::SET_TRAP_TABLE, [table.as_ptr() as u32, 0, 0, 0, 0]);
@@ -324,6 +331,21 @@ impl Cpu for XenPv {
 
     fn iret(&self) -> u32 {
         irq::iret_stub()
+    }
+
+    fn selectors(&self) -> arch_i386::desc::Selectors {
+        arch_i386::desc::Selectors {
+            kernel_cs: abi::FLAT_RING1_CS,
+            kernel_ds: abi::FLAT_RING1_DS,
+            user_cs: abi::FLAT_RING3_CS,
+            user_ds: abi::FLAT_RING3_DS,
+        }
+    }
+
+    /// `stack_switch`: the ring-1 stack Xen moves to when user mode traps.
+    unsafe fn load_sp0(&self, _tss: *mut arch_i386::desc::Tss, sp0: u32) -> HvResult {
+        let rc = self.hc().call(nr::STACK_SWITCH, [abi::FLAT_RING1_DS as u32, sp0, 0, 0, 0]);
+        check("stack_switch", rc, &[sp0 as u64])
     }
 
     fn read_cr2(&self) -> VirtAddr {

@@ -179,6 +179,10 @@ impl<T: Hypercalls> XenMmu<T> {
 }
 
 impl<T: Hypercalls> Mmu for XenMmu<T> {
+    fn fail_next_update(&self) -> bool {
+        self.hc.sabotage_following()
+    }
+
     fn make_pte(&self, pfn: Pfn, flags: PteFlags) -> u64 {
         ((self.mfn(pfn) as u64) << 12) | flags.bits()
     }

@@ -33,6 +33,12 @@ pub trait Hypercalls: Sync {
     fn sabotage_next(&self) -> bool {
         false
     }
+
+    /// Arms `sabotage_next` for the next pagetable hypercall; `false` if
+    /// this transport cannot.
+    fn sabotage_following(&self) -> bool {
+        false
+    }
 }
 
 /// A machine frame no machine has (2^40 bytes up, beyond the physical

@@ -59,7 +59,7 @@ impl<'a> FrameAllocator<'a> {
         }
     }
 
-    fn is_free(&self, pfn: Pfn) -> bool {
+    pub fn is_free(&self, pfn: Pfn) -> bool {
         self.bits[(pfn.0 / 32) as usize] & (1 << (pfn.0 % 32)) != 0
     }
 
@@ -105,6 +105,26 @@ impl<'a> FrameAllocator<'a> {
         Some(p)
     }
 
+    /// `n` physically contiguous low-memory frames (a kernel stack, a
+    /// table that must be contiguous in the direct map): the first run
+    /// found.
+    pub fn alloc_contiguous(&mut self, n: u32) -> Option<Pfn> {
+        let hi = self.max_low.0.min(self.end.0);
+        let mut start = 0;
+        while start + n <= hi {
+            let p = self.search_range(start, hi)?;
+            let run = (0..n).take_while(|&i| p.0 + i < hi && self.is_free(p.add(i))).count() as u32;
+            if run == n {
+                for i in 0..n {
+                    self.set(p.add(i), false);
+                }
+                return Some(p);
+            }
+            start = p.0 + run + 1;
+        }
+        None
+    }
+
     /// The first free frame in `[lo, hi)`, searching from `hint` on and
     /// wrapping around.
     fn search(&self, lo: u32, hi: u32, hint: u32) -> Option<Pfn> {
@@ -146,6 +166,11 @@ impl<'a> FrameAllocator<'a> {
     pub fn max_low(&self) -> Pfn {
         self.max_low
     }
+
+    /// The first frame past the ones it manages.
+    pub fn end(&self) -> Pfn {
+        self.end
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +200,18 @@ mod tests {
         assert_eq!(a.free(h), Err(NotAllocated(h)), "double free is refused");
         assert_eq!(a.free(Pfn(5000)), Err(NotAllocated(Pfn(5000))));
         assert_eq!(a.free_count(), (8, 1));
+    }
+
+    #[test]
+    fn contiguous_runs_skip_holes() {
+        let mut bits = vec![0u32; FrameAllocator::words_for(Pfn(100))];
+        let mut a = FrameAllocator::new(&mut bits, Pfn(100), Pfn(100));
+        a.add_free(Pfn(10), Pfn(12));
+        a.add_free(Pfn(20), Pfn(23));
+        assert_eq!(a.alloc_contiguous(3), Some(Pfn(20)));
+        assert_eq!(a.alloc_contiguous(3), None);
+        assert_eq!(a.alloc_contiguous(2), Some(Pfn(10)));
+        assert_eq!(a.free_count(), (0, 0));
     }
 
     #[test]

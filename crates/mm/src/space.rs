@@ -193,6 +193,110 @@ impl AddressSpace {
             .map_err(MmError::from)
     }
 
+    /// Replaces the mapping of user page `va` (a copy-on-write break: the
+    /// same frame made writable, or a private copy), flushing the old
+    /// entry from the TLB if this space is live.
+    pub fn remap<M: Mmu + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        va: u32,
+        pfn: Pfn,
+        flags: PteFlags,
+        live: bool,
+    ) -> Result<(), MmError> {
+        self.map(ctx, va, pfn, flags)?;
+        if live {
+            ctx.mmu.flush_tlb_single(VirtAddr(va))?;
+        }
+        Ok(())
+    }
+
+    /// The entry of user page `va` as it is now (0: no pte page, or not
+    /// present).
+    pub fn pte_value<M: Mmu + ?Sized>(&self, ctx: &Ctx<M>, va: u32) -> u64 {
+        self.walker(ctx.mmu, ctx.mem).pte(va).map(|e| e.read()).unwrap_or(0)
+    }
+
+    /// fork: maps every user page of `self` into `child` (a fresh space,
+    /// not yet activated, so these are plain stores) read-only in both;
+    /// a writable page becomes copy-on-write. The parent's entries change
+    /// in one lazy-MMU batch (the reason lazy mode exists: under Xen one
+    /// `mmu_update` carries them all), then one flush of its user TLB
+    /// entries if it is live. `share` counts each new mapping and may
+    /// refuse it; the copy then stops with what it did in place (a
+    /// consistent state: the caller destroys the child). Returns the pages
+    /// shared.
+    pub fn fork_into<M: Mmu + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        child: &mut AddressSpace,
+        live: bool,
+        mut share: impl FnMut(Pfn) -> Result<(), MmError>,
+    ) -> Result<u32, MmError> {
+        ctx.mmu.enter_lazy_mmu();
+        let copied = self.fork_pages(ctx, child, &mut share);
+        let flushed = ctx.mmu.leave_lazy_mmu();
+        let (n, protected) = copied?;
+        flushed?;
+        if live && protected > 0 {
+            ctx.mmu.flush_tlb_user()?;
+        }
+        Ok(n)
+    }
+
+    fn fork_pages<M: Mmu + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        child: &mut AddressSpace,
+        share: &mut impl FnMut(Pfn) -> Result<(), MmError>,
+    ) -> Result<(u32, u32), MmError> {
+        const CHUNK: u32 = 64;
+        let (mut n, mut protected) = (0, 0);
+        let pmd_size = self.mode.pmd_size() as u64;
+        let mut base = 0u64;
+        while base < PAGE_OFFSET as u64 {
+            let pt = {
+                let w = self.walker(ctx.mmu, ctx.mem);
+                w.pmd(base as u32).map(|p| p.read()).filter(|&v| present(v)).and_then(|v| w.table_of(v))
+            };
+            if let Some(pt) = pt {
+                // A chunk of entries at a time: the parent's walker borrows
+                // what `child.map` needs mutably.
+                for first in (0..self.mode.ptrs_per_pte()).step_by(CHUNK as usize) {
+                    let mut vals = [0u64; CHUNK as usize];
+                    {
+                        let raw = self.walker(ctx.mmu, ctx.mem).raw_ptes(pt);
+                        for (k, v) in vals.iter_mut().enumerate() {
+                            *v = raw.get(first + k as u32);
+                        }
+                    }
+                    for (k, &v) in vals.iter().enumerate() {
+                        if !present(v) {
+                            continue;
+                        }
+                        let i = first + k as u32;
+                        let va = (base + ((i as u64) << 12)) as u32;
+                        let pfn = ctx
+                            .mmu
+                            .pte_pfn(self.mode, v)
+                            .ok_or(MmError::Foreign { va: VirtAddr(va), raw: v })?;
+                        share(pfn)?;
+                        let flags = PteFlags::from_bits_truncate(v) - PteFlags::RW - PteFlags::DIRTY;
+                        child.map(ctx, va, pfn, flags)?;
+                        n += 1;
+                        if v & PteFlags::RW.bits() != 0 {
+                            let e = self.walker(ctx.mmu, ctx.mem).entry(pt, Level::Pte, i, va);
+                            ctx.mmu.set_pte(&e, v & !PteFlags::RW.bits())?;
+                            protected += 1;
+                        }
+                    }
+                }
+            }
+            base += pmd_size;
+        }
+        Ok((n, protected))
+    }
+
     /// Removes the mapping of `va`; returns the frame it mapped. The TLB
     /// entry is flushed if this space is the live one (`live`).
     pub fn unmap<M: Mmu + ?Sized>(
@@ -219,18 +323,20 @@ impl AddressSpace {
     /// `flush_tlb_range` for more than a page), then frees the pte pages
     /// the range emptied (`free_pgd_range`). Returns how many pages were
     /// mapped.
-    pub fn unmap_range<M: Mmu + ?Sized>(
+    pub fn unmap_range<'f, M: Mmu + ?Sized>(
         &mut self,
-        ctx: &mut Ctx<M>,
+        ctx: &mut Ctx<'_, 'f, M>,
         va: u32,
         count: u32,
         live: bool,
+        mut free_user: impl FnMut(&mut FrameAllocator<'f>, Pfn),
     ) -> Result<u32, MmError> {
         let mut n = 0;
         ctx.mmu.enter_lazy_mmu();
         let result = (|| {
             for i in 0..count {
-                if self.unmap(ctx, va + i * 4096, false)?.is_some() {
+                if let Some(p) = self.unmap(ctx, va + i * 4096, false)? {
+                    free_user(ctx.frames, p);
                     n += 1;
                 }
             }
@@ -314,12 +420,13 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Exit: every user frame goes to `free_user`, every pagetable page is
+    /// Exit: every user frame goes to `free_user` (with the allocator, to
+    /// give it back when its last mapping goes), every pagetable page is
     /// released and freed. The space must not be live.
-    pub fn destroy<M: Mmu + ?Sized>(
+    pub fn destroy<'f, M: Mmu + ?Sized>(
         mut self,
-        ctx: &mut Ctx<M>,
-        mut free_user: impl FnMut(Pfn),
+        ctx: &mut Ctx<'_, 'f, M>,
+        mut free_user: impl FnMut(&mut FrameAllocator<'f>, Pfn),
     ) -> Result<TableCounts, MmError> {
         assert_ne!(ctx.mmu.read_cr3(), self.root, "destroying the live address space");
         if self.pinned {
@@ -365,22 +472,21 @@ impl AddressSpace {
     }
 
     /// Unlinks and frees one user pte page and the frames it maps.
-    fn free_pte_page<M: Mmu + ?Sized>(
+    fn free_pte_page<'f, M: Mmu + ?Sized>(
         &mut self,
-        ctx: &mut Ctx<M>,
+        ctx: &mut Ctx<'_, 'f, M>,
         pt: Pfn,
-        free_user: &mut impl FnMut(Pfn),
+        free_user: &mut impl FnMut(&mut FrameAllocator<'f>, Pfn),
     ) -> Result<(), MmError> {
-        let w = self.walker(ctx.mmu, ctx.mem);
-        let raw = w.raw_ptes(pt);
         for i in 0..self.mode.ptrs_per_pte() {
-            let v = raw.get(i);
+            let v = self.walker(ctx.mmu, ctx.mem).raw_ptes(pt).get(i);
             if present(v) {
                 if let Some(p) = ctx.mmu.pte_pfn(self.mode, v) {
-                    free_user(p);
+                    free_user(ctx.frames, p);
                 }
             }
         }
+        let w = self.walker(ctx.mmu, ctx.mem);
         // Find and clear the pmd entry that links it.
         let mut va = 0u64;
         while va < PAGE_OFFSET as u64 {
@@ -529,7 +635,7 @@ mod tests {
         // SAFETY: as above.
         unsafe { ctx.mmu.write_cr3(pt.root).unwrap() };
         let mut freed = Vec::new();
-        let counts = s.destroy(&mut ctx, |p| freed.push(p)).unwrap();
+        let counts = s.destroy(&mut ctx, |_, p| freed.push(p)).unwrap();
         // The same frame was mapped twice: handed back twice (the kernel
         // counts references; the space does not).
         assert_eq!(freed, [user, user]);
@@ -546,6 +652,93 @@ mod tests {
 
     fn s_root(ev: &[Event]) -> Pfn {
         ev.iter().find_map(|e| if let Event::Pin(r, _) = e { Some(*r) } else { None }).unwrap()
+    }
+
+    /// fork: the child maps the parent's frames read-only; the parent's
+    /// writable entries become read-only in one lazy batch of pinned
+    /// writes, then one user flush; a refusal stops the copy.
+    fn fork(mode: PagingMode) {
+        let sim = SimMem::new(8192);
+        let rec = Recorder::new(None);
+        let (pt, layout) = built(&sim, &rec, mode);
+        let mut bits = vec![0u32; FrameAllocator::words_for(Pfn(8192))];
+        let mut frames = FrameAllocator::new(&mut bits, Pfn(8192), Pfn(8192));
+        frames.add_free(Pfn(4096), Pfn(8192));
+        rec.cr3.set(pt.root);
+        let mut ctx = Ctx {
+            mmu: &rec,
+            mem: &sim,
+            frames: &mut frames,
+            mode,
+            kernel_root: pt.root,
+            shared_kernel_pmd: true,
+            kernel_top: layout.fixaddr_top as u64 + 4096,
+        };
+        let mut parent = AddressSpace::new(&mut ctx).unwrap();
+        let pages: Vec<(u32, Pfn, PteFlags)> = vec![
+            (0x0804_8000, ctx.frames.alloc(Zone::Low).unwrap(), PteFlags::empty()),
+            (0x0804_9000, ctx.frames.alloc(Zone::Low).unwrap(), PteFlags::RW),
+            (0x4000_0000, ctx.frames.alloc(Zone::Low).unwrap(), PteFlags::RW),
+        ];
+        for &(va, pfn, f) in &pages {
+            parent.map(&mut ctx, va, pfn, f).unwrap();
+        }
+        // SAFETY: the recorder loads nothing.
+        unsafe { parent.activate(&mut ctx).unwrap() };
+        rec.events.borrow_mut().clear();
+        let mut child = AddressSpace::new(&mut ctx).unwrap();
+        let mut shared = Vec::new();
+        let n = parent
+            .fork_into(&mut ctx, &mut child, true, |p| {
+                shared.push(p);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(shared, pages.iter().map(|p| p.1).collect::<Vec<_>>());
+        for &(va, pfn, _) in &pages {
+            for s in [&parent, &child] {
+                let v = s.pte_value(&ctx, va);
+                assert!(present(v) && v & PteFlags::RW.bits() == 0, "{va:#x} read-only in both");
+                assert_eq!(rec.pte_pfn(mode, v), Some(pfn));
+            }
+        }
+        let ev = rec.events.borrow();
+        let (enter, leave) = (
+            ev.iter().position(|e| *e == Event::EnterLazy).unwrap(),
+            ev.iter().position(|e| *e == Event::LeaveLazy).unwrap(),
+        );
+        let pinned: Vec<usize> =
+            (0..ev.len()).filter(|&i| matches!(ev[i], Event::Set(Level::Pte, .., Pinning::Pinned))).collect();
+        assert_eq!(pinned.len(), 2, "the two writable parent pages, through the backend");
+        assert!(pinned.iter().all(|&i| enter < i && i < leave), "inside one lazy batch");
+        assert_eq!(ev[leave + 1..].iter().filter(|e| **e == Event::Flush).count(), 1);
+        drop(ev);
+        // A refusal at the second page: the copy stops, the error comes back.
+        let mut second = AddressSpace::new(&mut ctx).unwrap();
+        let mut k = 0;
+        let r = parent.fork_into(&mut ctx, &mut second, true, |_| {
+            k += 1;
+            if k == 2 {
+                Err(MmError::OutOfMemory { what: "share", allocated: 0 })
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_err());
+        assert!(
+            present(second.pte_value(&ctx, 0x0804_8000)) && !present(second.pte_value(&ctx, 0x0804_9000))
+        );
+    }
+
+    #[test]
+    fn fork_shares_read_only_in_one_batch_2level() {
+        fork(PagingMode::TwoLevel);
+    }
+
+    #[test]
+    fn fork_shares_read_only_in_one_batch_pae() {
+        fork(PagingMode::Pae);
     }
 
     #[test]

@@ -269,4 +269,14 @@ pub trait Mmu: Sync {
     fn leave_lazy_mmu(&self) -> HvResult {
         Ok(())
     }
+
+    // ---- Fault injection --------------------------------------------------
+
+    /// Test hook: make the next pagetable update the hypervisor is sent
+    /// fail (the `fail_fork=` switch uses it to break a fork in the
+    /// middle). `false`: this backend has no hypervisor to refuse anything
+    /// (native), so the caller injects its own failure.
+    fn fail_next_update(&self) -> bool {
+        false
+    }
 }

@@ -249,7 +249,13 @@ pub unsafe fn load_idt(gates: &'static [u64]) {
 }
 
 #[cfg(target_arch = "x86")]
-core::arch::global_asm!(".pushsection .text.native_iret, \"ax\"", ".global native_iret", "native_iret:", "    iretd", ".popsection");
+core::arch::global_asm!(
+    ".pushsection .text.native_iret, \"ax\"",
+    ".global native_iret",
+    "native_iret:",
+    "    iretd",
+    ".popsection"
+);
 
 /// The address of a bare `iret`: the native interrupt return.
 pub fn iret_address() -> u32 {
