@@ -17,10 +17,14 @@ mod gdb;
 mod lint;
 mod preflight;
 mod progress;
+mod ptdump;
+mod ptdump_log;
+mod ptdump_svg;
 mod report;
 mod scaffold;
 mod scaffold_check;
 mod setup_errors;
+mod svg;
 mod test;
 mod toolchain;
 mod tools;
@@ -58,6 +62,10 @@ commands:
          CR3; hv: the chosen backend and its counters)
          --ex CMD              a gdb command to run first (repeatable)
          --batch               run the --ex commands and leave
+  ptdump boot each environment and draw its live pagetable as one SVG
+         (docs/ptdump.svg): --env NAME (repeatable; native-2level,
+         native-pae, xen, xen-pvh, lguest: all by default), --mem SIZE,
+         --out FILE
   test   host tests, then the whole boot matrix; --filter TEXT runs the
          boot rows whose name contains TEXT, --boot-only skips host tests
   lint   cargo fmt --check and clippy (host crates and kernel target)
@@ -83,6 +91,7 @@ fn main() -> ExitCode {
         Some("test") => test::main(rest),
         Some("gdb") => gdb::main(rest),
         Some("lint") => lint::main(),
+        Some("ptdump") => ptdump::main(rest),
         Some("bench") => bench::main(rest),
         Some("new-backend") => scaffold::main(rest),
         Some("-h" | "--help" | "help") => {
