@@ -211,6 +211,9 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 }
 
 pub fn main(args: &[String]) -> u8 {
+    if args.iter().any(|a| a == "--plot") {
+        return crate::plot::main(&build::root().join("target/bench.json"), &build::root().join("docs"));
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let setup = || -> std::result::Result<(PathBuf, PathBuf, PathBuf), String> {
         tools::ensure_qemu()?;

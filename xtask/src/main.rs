@@ -14,7 +14,9 @@ mod build;
 mod cli;
 mod domu;
 mod gdb;
+mod json;
 mod lint;
+mod plot;
 mod preflight;
 mod progress;
 mod ptdump;
@@ -70,7 +72,8 @@ commands:
          boot rows whose name contains TEXT, --boot-only skips host tests
   lint   cargo fmt --check and clippy (host crates and kernel target)
   bench  deterministic cost figures per environment (QEMU -icount), a
-         host dispatch benchmark, target/bench.json; --quick: 64M only
+         host dispatch benchmark, target/bench.json; --quick: 64M only;
+         --plot: no boots, draw target/bench.json as docs/bench-*.svg
   new-backend NAME
          a new backend crate, registered and behind kernel feature NAME
 
