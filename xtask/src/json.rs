@@ -74,7 +74,9 @@ impl Parser<'_> {
                 }
                 loop {
                     self.ws();
-                    let Value::String(k) = self.value()? else { return Err(format!("a key at byte {}", self.at)) };
+                    let Value::String(k) = self.value()? else {
+                        return Err(format!("a key at byte {}", self.at));
+                    };
                     self.eat(b':')?;
                     m.insert(k, self.value()?);
                     self.ws();
@@ -173,7 +175,10 @@ mod tests {
         assert_eq!(row.get("row").and_then(Value::as_str), Some("xen-pv"));
         assert_eq!(row.get("x"), Some(&Value::Null));
         assert_eq!(row.get("ok"), Some(&Value::Bool(true)));
-        assert_eq!(row.get("perf").and_then(|p| p.get("insns.layout")).and_then(Value::as_f64), Some(43244.0));
+        assert_eq!(
+            row.get("perf").and_then(|p| p.get("insns.layout")).and_then(Value::as_f64),
+            Some(43244.0)
+        );
         assert_eq!(row.get("perf").and_then(|p| p.get("r")).and_then(Value::as_f64), Some(150.0));
         assert_eq!(v.get("dispatch_ratio").and_then(Value::as_f64), Some(1.0075));
         assert!(parse(r#"{"a": 1"#).is_err());

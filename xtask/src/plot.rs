@@ -29,8 +29,10 @@ const PHASES: &[&str] = &[
     "selfcheck",
 ];
 
-const COLOURS: &[&str] =
-    &["#8d6e63", "#bdbdbd", "#ffb74d", "#42a5f5", "#9575cd", "#4db6ac", "#e57373", "#aed581", "#f06292", "#7986cb"];
+const COLOURS: &[&str] = &[
+    "#8d6e63", "#bdbdbd", "#ffb74d", "#42a5f5", "#9575cd", "#4db6ac", "#e57373", "#aed581", "#f06292",
+    "#7986cb",
+];
 
 const STYLE: &str = "text { font-family: DejaVu Sans, Verdana, sans-serif; font-size: 11px; fill: #212121; }\n\
     .title { font-size: 14px; font-weight: bold; } .note { fill: #616161; } .value { font-size: 9.5px; fill: #424242; }";
@@ -102,8 +104,18 @@ pub fn phases_chart(rows: &[Value]) -> String {
     let group = bar * phases.len() as f64 + 14.0;
     let mut svg = Svg::new(left + width + 260.0, top + group * rows.len() as f64 + 40.0);
     let mem = rows.first().and_then(|r| r.get("mem")).and_then(Value::as_str).unwrap_or("?");
-    svg.text(16.0, 24.0, r#"class="title""#, &format!("Instructions per boot phase, {mem} (cargo xtask bench: QEMU -icount, exact counts)"));
-    svg.text(16.0, 42.0, r#"class="note""#, "log scale; each bar is one phase of one boot, in boot order from the top");
+    svg.text(
+        16.0,
+        24.0,
+        r#"class="title""#,
+        &format!("Instructions per boot phase, {mem} (cargo xtask bench: QEMU -icount, exact counts)"),
+    );
+    svg.text(
+        16.0,
+        42.0,
+        r#"class="note""#,
+        "log scale; each bar is one phase of one boot, in boot order from the top",
+    );
     // The axis: a line per power of ten.
     for e in lo as i32..=hi as i32 {
         let v = 10f64.powi(e);
@@ -159,22 +171,40 @@ pub fn xen_chart(rows: &[Value]) -> String {
         ("pagetable pages", Box::new(|r| perf(r, "pagetable.table_pages"))),
     ];
     let (left, width, top, height) = (70.0, 520.0, 60.0, 300.0);
-    let mems: Vec<f64> = rows.iter().map(|r| mib(r.get("mem").and_then(Value::as_str).unwrap_or(""))).collect();
+    let mems: Vec<f64> =
+        rows.iter().map(|r| mib(r.get("mem").and_then(Value::as_str).unwrap_or(""))).collect();
     let (m_lo, m_hi) = (mems.first().copied().unwrap_or(64.0), mems.last().copied().unwrap_or(64.0));
-    let xs = |m: f64| if m_hi > m_lo { left + (m - m_lo) / (m_hi - m_lo) * width } else { left + width / 2.0 };
-    let all: Vec<f64> = rows.iter().flat_map(|r| series.iter().filter_map(|(_, f)| f(r))).filter(|v| *v > 0.0).collect();
+    let xs =
+        |m: f64| if m_hi > m_lo { left + (m - m_lo) / (m_hi - m_lo) * width } else { left + width / 2.0 };
+    let all: Vec<f64> =
+        rows.iter().flat_map(|r| series.iter().filter_map(|(_, f)| f(r))).filter(|v| *v > 0.0).collect();
     let hi = all.iter().cloned().fold(10.0, f64::max).log10().ceil();
     let ys = |v: f64| top + height - v.max(1.0).log10() / hi * height;
     let mut svg = Svg::new(left + width + 300.0, top + height + 60.0);
-    svg.text(16.0, 24.0, r#"class="title""#, "Xen PV: the pagetable's hypercalls against dom0's memory (cargo xtask bench)");
-    svg.text(16.0, 42.0, r#"class="note""#, "log scale; a multicall or batch counts once, the entries it carried separately");
+    svg.text(
+        16.0,
+        24.0,
+        r#"class="title""#,
+        "Xen PV: the pagetable's hypercalls against dom0's memory (cargo xtask bench)",
+    );
+    svg.text(
+        16.0,
+        42.0,
+        r#"class="note""#,
+        "log scale; a multicall or batch counts once, the entries it carried separately",
+    );
     for e in 0..=hi as i32 {
         let v = 10f64.powi(e);
         svg.line(left, ys(v), left + width, ys(v), r##"stroke="#e0e0e0""##);
         svg.text(left - 6.0, ys(v) + 4.0, r#"text-anchor="end" class="note""#, &power(e));
     }
     for (r, &m) in rows.iter().zip(&mems) {
-        svg.text(xs(m), top + height + 18.0, r#"text-anchor="middle""#, r.get("mem").and_then(Value::as_str).unwrap_or(""));
+        svg.text(
+            xs(m),
+            top + height + 18.0,
+            r#"text-anchor="middle""#,
+            r.get("mem").and_then(Value::as_str).unwrap_or(""),
+        );
     }
     if rows.len() < 2 {
         svg.text(
@@ -186,10 +216,19 @@ pub fn xen_chart(rows: &[Value]) -> String {
     }
     for (j, (name, f)) in series.iter().enumerate() {
         let colour = COLOURS[(j + 2) % COLOURS.len()];
-        let points: Vec<(f64, f64)> =
-            rows.iter().zip(&mems).filter_map(|(r, &m)| f(r).filter(|v| *v > 0.0).map(|v| (xs(m), v))).collect();
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .zip(&mems)
+            .filter_map(|(r, &m)| f(r).filter(|v| *v > 0.0).map(|v| (xs(m), v)))
+            .collect();
         for w in points.windows(2) {
-            svg.line(w[0].0, ys(w[0].1), w[1].0, ys(w[1].1), &format!(r#"stroke="{colour}" stroke-width="2""#));
+            svg.line(
+                w[0].0,
+                ys(w[0].1),
+                w[1].0,
+                ys(w[1].1),
+                &format!(r#"stroke="{colour}" stroke-width="2""#),
+            );
         }
         for &(px, v) in &points {
             svg.rect(px - 3.0, ys(v) - 3.0, 6.0, 6.0, &format!(r#"fill="{colour}""#));
@@ -218,7 +257,9 @@ pub fn main(bench_json: &Path, out_dir: &Path) -> u8 {
         }
     };
     let rows = v.get("rows").map(Value::as_array).unwrap_or(&[]);
-    for (name, svg) in [("bench-phases.svg", phases_chart(rows)), ("bench-xen-hypercalls.svg", xen_chart(rows))] {
+    for (name, svg) in
+        [("bench-phases.svg", phases_chart(rows)), ("bench-xen-hypercalls.svg", xen_chart(rows))]
+    {
         let path = out_dir.join(name);
         if let Err(e) = std::fs::write(&path, svg) {
             eprintln!("xtask bench --plot: writing {}: {e}", path.display());
