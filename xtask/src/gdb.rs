@@ -21,6 +21,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pvops_tests::Env;
+
 use crate::boot::{self, Boot, Outcome};
 use crate::{build, cli, toolchain, tools, EXIT_SETUP};
 
@@ -213,9 +215,14 @@ pub fn main(args: &[String]) -> u8 {
         let o = cli::parse(&run)?;
         if o.env.is_domu() {
             return Err(format!(
-                "--env {}: a domU is one guest among dom0's processes; debug it as a dom0 (--env xen, xen-pvh)",
+                "--env {}: a domU is one guest among dom0's processes; debug the kernel as Xen's dom0 (--env xen)",
                 o.env.name()
             ));
+        }
+        if o.env == Env::XenPvh {
+            return Err("--env xen-pvh: QEMU's gdb server cannot read the memory of a guest under nested \
+                        paging (no backtrace, no variables); debug the kernel as Xen's PV dom0 (--env xen)"
+                .into());
         }
         tools::ensure_gdb()?;
         Ok((cli::prepare(o)?, commands, batch))

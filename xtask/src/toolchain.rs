@@ -60,7 +60,8 @@ fn install_if_missing() -> Result<(), String> {
         COMPONENTS.join(", ")
     );
     let mut c = Command::new("rustup");
-    c.args(["toolchain", "install", PINNED, "--profile", "minimal"]);
+    // Not rustup itself: updating it is the user's call.
+    c.args(["toolchain", "install", PINNED, "--profile", "minimal", "--no-self-update"]);
     for comp in COMPONENTS {
         c.args(["-c", comp]);
     }
