@@ -20,6 +20,11 @@
 //!    running is reported and bounded by [`MAX_STALL_MS`]).
 //! 6. Wall-clock time is plausible.
 //!
+//! A tick or storm that falls short of a floor is measured once more
+//! before it fails the run (`twice`): a virtual CPU its host did not run
+//! for a while loses the interrupts due meanwhile, a wrong device loses
+//! them every time. Both measurements are in the log.
+//!
 //! `fault=irq` instead arms the timer with no handler registered: the
 //! interrupt must be reported and the run must end as a FAILURE.
 
@@ -71,11 +76,11 @@ pub fn run(hv: &'static dyn Hypervisor, scale: Scale, fault: bool) {
     }
     hv.irq().irq_enable();
     monotonic(scale.reads);
-    let (n100, mode100) = ticks(hv, 100, 20, true, true);
-    let (n1000, _) = ticks(hv, 1000, 100, false, false);
+    let (n100, mode100) = twice(|| ticks(hv, 100, 20, true, true));
+    let (n1000, _) = twice(|| ticks(hv, 1000, 100, false, false));
     irq_off_section(hv);
     halting(hv);
-    storm(hv, scale.storm_ms);
+    twice(|| storm(hv, scale.storm_ms));
     wallclock(hv);
     kprintln!(
         "time: SUCCESS: {} clock reads monotonic, ticks at 100 Hz ({}, {} taken) and 1000 Hz (one-shot, {} taken), interrupts held while disabled, halts wake on events, 10 kHz storm survived (clocksource {}, clockevent {})",
@@ -105,13 +110,63 @@ fn monotonic(reads: u32) {
     kprintln!("time: {} reads in {} us, never backwards", reads, (last - first) / 1000);
 }
 
+/// A tick that fell short of a floor: too few interrupts, or silence.
+/// (One that fires too often is a bug, reported at once.)
+struct Shortfall {
+    hz: u64,
+    what: &'static str,
+    taken: u64,
+    jiffies: u64,
+    gap_us: u64,
+}
+
+/// Runs a measurement; if it falls short, once more. A virtual CPU that
+/// the host does not run for a while (a busy machine under QEMU's TCG)
+/// loses the interrupts due meanwhile, and that should not fail a run
+/// unless it happens twice in a row; a device that is wrong is wrong
+/// both times.
+fn twice<T>(mut measure: impl FnMut() -> Result<T, Shortfall>) -> T {
+    match measure() {
+        Ok(v) => v,
+        Err(first) => {
+            kprintln!(
+                "time: {} Hz tick fell short ({}: {} interrupts for {} ticks, longest gap {} us): measuring again",
+                first.hz,
+                first.what,
+                first.taken,
+                first.jiffies,
+                first.gap_us
+            );
+            match measure() {
+                Ok(v) => v,
+                Err(s) => fail!(
+                    "{} Hz tick: {} twice: {} interrupts for {} ticks, longest gap {} us (the first time {} for {})",
+                    s.hz,
+                    s.what,
+                    s.taken,
+                    s.jiffies,
+                    s.gap_us,
+                    first.taken,
+                    first.jiffies
+                ),
+            }
+        }
+    }
+}
+
 /// Runs a tick at `hz` for `count` ticks, halting between them or
 /// spinning; returns the interrupts taken and the mode.
 ///
 /// The 1000 Hz tick spins: it measures the timer, not how fast the
 /// platform wakes a halted CPU (Xen inside QEMU's TCG takes milliseconds
 /// to; the sleep test reports that figure).
-fn ticks(hv: &dyn Hypervisor, hz: u64, count: u64, periodic: bool, halt: bool) -> (u64, Mode) {
+fn ticks(
+    hv: &dyn Hypervisor,
+    hz: u64,
+    count: u64,
+    periodic: bool,
+    halt: bool,
+) -> Result<(u64, Mode), Shortfall> {
     let period = 1_000_000_000 / hz;
     let mode = time::start_tick(period, periodic);
     let start = time::tick().start;
@@ -159,27 +214,30 @@ fn ticks(hv: &dyn Hypervisor, hz: u64, count: u64, periodic: bool, halt: bool) -
         if hz == 100 { "tick100.interrupts" } else { "tick1000.interrupts" },
         t.interrupts - t.early,
     );
-    check_taken(hz, t.jiffies, t.interrupts - t.early, MIN_TAKEN_PCT);
-    check_silence(hz, &t);
-    (t.interrupts, mode)
+    check(hz, &t, MIN_TAKEN_PCT)?;
+    Ok((t.interrupts, mode))
 }
 
-/// Interrupts that advanced the tick against ticks accounted.
-fn check_taken(hz: u64, jiffies: u64, taken: u64, min_pct: u64) {
-    if taken > jiffies + 1 {
-        fail!("{} Hz tick: {} interrupts for {} ticks: the device fires too fast", hz, taken, jiffies);
+/// The floors: never more interrupts than ticks (plus one: that is a bug,
+/// reported at once), at least `min_pct` of them, and no long silence (a
+/// one-shot chain that lost its next arming, a device that stopped).
+fn check(hz: u64, t: &time::Tick, min_pct: u64) -> Result<(), Shortfall> {
+    let taken = t.interrupts - t.early;
+    if taken > t.jiffies + 1 {
+        fail!("{} Hz tick: {} interrupts for {} ticks: the device fires too fast", hz, taken, t.jiffies);
     }
-    if (taken + 1) * 100 < jiffies * min_pct {
-        fail!("{} Hz tick: {} interrupts for {} ticks: fewer than {}% taken", hz, taken, jiffies, min_pct);
+    let short = |what| Shortfall { hz, what, taken, jiffies: t.jiffies, gap_us: t.gap_max / 1000 };
+    if (taken + 1) * 100 < t.jiffies * min_pct {
+        return Err(short(if min_pct == MIN_TAKEN_PCT {
+            "fewer than 20% taken"
+        } else {
+            "fewer than 5% taken"
+        }));
     }
-}
-
-/// The tick never went quiet for long: a one-shot chain that lost its
-/// next arming, or a device that stopped, shows here.
-fn check_silence(hz: u64, t: &time::Tick) {
     if t.gap_max > MAX_SILENCE_MS * MS {
-        fail!("{} Hz tick: no timer interrupt for {} us", hz, t.gap_max / 1000);
+        return Err(short("no interrupt for over 500 ms"));
     }
+    Ok(())
 }
 
 fn irq_off_section(hv: &dyn Hypervisor) {
@@ -235,7 +293,7 @@ fn halting(hv: &dyn Hypervisor) {
     }
 }
 
-fn storm(hv: &dyn Hypervisor, ms: u64) {
+fn storm(hv: &dyn Hypervisor, ms: u64) -> Result<(), Shortfall> {
     let _ = hv;
     let period = 100_000; // 10 kHz
     let count = ms * MS / period;
@@ -269,11 +327,17 @@ fn storm(hv: &dyn Hypervisor, ms: u64) {
     // care, and the device must still fire at a sane rate.
     perf::figure("storm.ticks", t.jiffies);
     perf::figure("storm.interrupts", t.interrupts - t.early);
-    check_taken(10_000, t.jiffies, t.interrupts - t.early, STORM_MIN_TAKEN_PCT);
-    check_silence(10_000, &t);
+    check(10_000, &t, STORM_MIN_TAKEN_PCT)?;
     if stall > MAX_STALL_MS * MS {
-        fail!("storm: the kernel did not run for {} us: not responsive", stall / 1000);
+        return Err(Shortfall {
+            hz: 10_000,
+            what: "the kernel's main loop stalled over 100 ms",
+            taken: t.interrupts,
+            jiffies: t.jiffies,
+            gap_us: stall / 1000,
+        });
     }
+    Ok(())
 }
 
 fn wallclock(hv: &dyn Hypervisor) {

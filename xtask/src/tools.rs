@@ -63,7 +63,7 @@ pub fn ensure_qemu() -> Result<(), String> {
 }
 
 /// The project's Xen: Debian's Xen 4.17 source rebuilt with CONFIG_PV32
-/// (and the PVH test fix), cached under target/xen. The script prints what
+/// (and the PVH fixes, xtask/xen/*.patch), cached under target/xen. The script prints what
 /// it does and takes about two minutes the first time.
 pub fn ensure_xen() -> Result<std::path::PathBuf, String> {
     let root = crate::build::root();

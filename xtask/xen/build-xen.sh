@@ -3,8 +3,8 @@
 #
 # Debian bookworm ships Xen 4.17 with CONFIG_PV32 off, so 32-bit PV dom0s are refused.
 # We rebuild only the hypervisor from Debian's own source package, starting from the
-# config of Debian's binary package, with PV32 on, CET off, and pae-pdpte-accessed.patch
-# applied (see that file). Output: OUTDIR/xen-4.17-pv32 (ELF32 multiboot image for
+# config of Debian's binary package, with PV32 on, CET off, and our patches applied
+# (PATCHES below; each file's header says what it fixes and why). Output: OUTDIR/xen-4.17-pv32 (ELF32 multiboot image for
 # `qemu-system-x86_64 -kernel`) and OUTDIR/xen-4.17-pv32.config. OUTDIR also holds the
 # apt state, the downloads and the build tree; build output goes to OUTDIR/build.log.
 set -euo pipefail
@@ -19,14 +19,19 @@ self=$here/$(basename "${BASH_SOURCE[0]}")
 # apt_isolated, archive_gone.
 source "$here/debian.sh"
 XEN_UPSTREAM=${XEN_DEB_VERSION%-*}
-patchfile=$here/pae-pdpte-accessed.patch
-[[ -f $patchfile ]] || die "missing $patchfile"
+# Our patches to Xen, applied in this order after Debian's series.
+PATCHES=(pae-pdpte-accessed.patch svm-sync-cr2.patch)
+patchfiles=()
+for p in "${PATCHES[@]}"; do
+  [[ -f $here/$p ]] || die "missing $here/$p"
+  patchfiles+=("$here/$p")
+done
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 art=$out/xen-4.17-pv32 stamp=$out/xen-4.17-pv32.stamp log=$out/build.log
 
-# Cache key: this script (config edits), the version and the patch.
-hash=$(cat "$self" "$here/debian.sh" "$here/VERSION" "$patchfile" | sha256sum | cut -d' ' -f1)
+# Cache key: this script (config edits, the patch list), the version and the patches.
+hash=$(cat "$self" "$here/debian.sh" "$here/VERSION" "${patchfiles[@]}" | sha256sum | cut -d' ' -f1)
 cache_hit() { [[ -s $art && -s $art.config && -f $stamp && $(<"$stamp") == "$hash" ]]; }
 if cache_hit; then echo "xen: up to date: $art"; exit 0; fi
 
@@ -82,16 +87,19 @@ fi
 #    applies Debian's quilt series (3 of its 25 patches touch xen/: the version banner,
 #    an objdump locale fix, an Intel PMU fix), i.e. the tree Debian's config was made for.
 stage="unpacking source"
-echo "xen: unpacking source and applying Debian's patches + pae-pdpte-accessed.patch ..."
+echo "xen: unpacking source and applying Debian's patches + ${PATCHES[*]} ..."
 src=$out/build/xen-$XEN_UPSTREAM
 rm -rf "$out/build" && mkdir -p "$out/build"
 run dpkg-source -x "$dsc" "$src"
-# Idempotent even on a reused tree: skip if the reverse applies cleanly (already applied).
-if (cd "$src" && patch -p1 -R -s -f --dry-run <"$patchfile" >/dev/null 2>&1); then
-  echo "+ patch already applied" >>"$log"
-else
-  (cd "$src" && run patch -p1 -N <"$patchfile")
-fi
+# Idempotent even on a reused tree: skip a patch whose reverse applies cleanly (already
+# applied).
+for pf in "${patchfiles[@]}"; do
+  if (cd "$src" && patch -p1 -R -s -f --dry-run <"$pf" >/dev/null 2>&1); then
+    echo "+ patch already applied: $pf" >>"$log"
+  else
+    (cd "$src" && run patch -p1 -N <"$pf")
+  fi
+done
 
 # 4. Config: Debian's binary-package config, with PV32 on. CET is turned off because Xen
 #    disables PV32 at boot whenever it uses CET ("Disabling PV32 due to CET", setup.c),

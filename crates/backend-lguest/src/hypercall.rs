@@ -127,6 +127,18 @@ impl<H: Host> Hypercalls<H> {
         self.batch.lock().lazy = true;
     }
 
+    /// Runs `f` with its calls queued, as one batch: in lazy mode already,
+    /// they join the caller's batch; otherwise lazy mode is left (and the
+    /// ring flushed) when `f` returns.
+    pub fn batched<R>(&self, f: impl FnOnce() -> R) -> R {
+        let outer = core::mem::replace(&mut self.batch.lock().lazy, true);
+        let r = f();
+        if !outer {
+            self.leave_lazy();
+        }
+        r
+    }
+
     /// Leaves lazy mode; one FLUSH_ASYNC if anything is still queued, so
     /// the host's shadows are current when this returns.
     pub fn leave_lazy(&self) {
@@ -179,5 +191,35 @@ impl<H: Host> Hypercalls<H> {
             async_entries: self.async_entries.load(Ordering::Relaxed),
             ..Counters::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::fake::FakeHost;
+    use std::vec::Vec;
+
+    /// The calls the guest trapped with (not LGUEST_INIT).
+    fn traps(hc: &Hypercalls<FakeHost>) -> Vec<u32> {
+        hc.host.done().iter().filter(|c| !c.4 && c.0 != nr::LGUEST_INIT).map(|c| c.0).collect()
+    }
+
+    #[test]
+    fn a_batch_alone_is_flushed_as_it_ends_and_one_inside_a_batch_joins_it() {
+        let hc = Hypercalls::new(FakeHost::new());
+        hc.batched(|| {
+            hc.queue(nr::SET_PMD, 0x1000, 1, 0).unwrap();
+            hc.queue(nr::SET_PMD, 0x1000, 2, 0).unwrap();
+        });
+        assert_eq!(traps(&hc), [nr::FLUSH_ASYNC]);
+        hc.enter_lazy();
+        hc.batched(|| hc.queue(nr::SET_PMD, 0x1000, 3, 0).unwrap());
+        assert_eq!(traps(&hc).len(), 1, "the caller's batch is still open: nothing sent");
+        hc.leave_lazy();
+        assert_eq!(traps(&hc), [nr::FLUSH_ASYNC, nr::FLUSH_ASYNC]);
+        let queued: Vec<u32> = hc.host.done().iter().filter(|c| c.4).map(|c| c.2).collect();
+        assert_eq!(queued, [1, 2, 3]);
     }
 }

@@ -192,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn load_idt_hands_over_the_exception_and_irq_gates_in_one_batch() {
+    fn load_idt_hands_over_the_exception_irq_and_system_call_gates_in_one_batch() {
         use paravirt::Cpu;
         let lg = Lguest::<FakeHost>::faked(Pfn(1));
         let gates: &'static [u64] =
@@ -201,7 +201,7 @@ mod tests {
         unsafe { lg.load_idt(gates) }.unwrap();
         let done = lg.host().done();
         let vectors: Vec<u32> = done.iter().filter(|c| c.0 == nr::LOAD_IDT_ENTRY).map(|c| c.1).collect();
-        assert_eq!(vectors, (0..64).collect::<Vec<u32>>());
+        assert_eq!(vectors, (0..64).chain([0x80]).collect::<Vec<u32>>());
         assert!(done.iter().filter(|c| c.0 == nr::LOAD_IDT_ENTRY).all(|c| c.4), "all through the ring");
     }
 }

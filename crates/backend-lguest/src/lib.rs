@@ -23,7 +23,9 @@
 //!   SET_PTE/SET_PMD, batched on the async ring in lazy-MMU mode
 //!   (`ring.rs`, `hypercall.rs`); CR3 is NEW_PGTABLE (`pagetable.rs`);
 //! - CPU: the IDT goes to the host one gate at a time (LOAD_IDT_ENTRY), the
-//!   exceptions' and the 32 irqs' (vectors 0-63); cr2 is read from
+//!   exceptions', the 32 irqs' (vectors 0-63) and the system call's
+//!   (0x80); the kernel stack for entries from user mode is SET_STACK,
+//!   the segments the host's GDT numbering (`selectors`); cr2 is read from
 //!   `lguest_data`; the interrupt return restores the virtual interrupt
 //!   flag inside a window the host never interrupts (`iret.rs`);
 //! - interrupts: the flag is `lguest_data.irq_enabled`, written without a
@@ -65,7 +67,7 @@ use paravirt::{
 };
 use spin::Once;
 
-use abi::{nr, off, FIRST_EXTERNAL_VECTOR, LGUEST_IRQS};
+use abi::{nr, off, FIRST_EXTERNAL_VECTOR, LGUEST_IRQS, SYSCALL_VECTOR};
 use hypercall::Hypercalls;
 use transport::{Host, Trap};
 
@@ -215,14 +217,17 @@ impl<H: Host> PagingPolicy for Lguest<H> {
 
 impl<H: Host> Cpu for Lguest<H> {
     unsafe fn load_idt(&self, gates: &'static [u64]) -> HvResult {
-        // One gate per call, in one batch: the exceptions and the vectors
-        // the host injects irqs at (the host reads nothing above those).
-        // The host ignores the vectors it keeps (NMI, #DF, 15, the
-        // hypercall trap).
+        // One gate per call, in one batch: the exceptions, the vectors the
+        // host injects irqs at, and the system call's (`syscall_vec`, the
+        // only gate above the irqs' the host keeps). The host ignores the
+        // vectors it keeps for itself (NMI, #DF, 15, the hypercall trap).
+        let irqs = 0..FIRST_EXTERNAL_VECTOR + LGUEST_IRQS;
+        let vectors = irqs.chain(core::iter::once(SYSCALL_VECTOR));
         self.hc.enter_lazy();
         let mut result = Ok(());
-        for (v, g) in gates.iter().enumerate().take((FIRST_EXTERNAL_VECTOR + LGUEST_IRQS) as usize) {
-            result = self.hc.queue(nr::LOAD_IDT_ENTRY, v as u32, *g as u32, (*g >> 32) as u32);
+        for v in vectors {
+            let Some(&g) = gates.get(v as usize) else { break };
+            result = self.hc.queue(nr::LOAD_IDT_ENTRY, v, g as u32, (g >> 32) as u32);
             if result.is_err() {
                 break;
             }

@@ -185,22 +185,30 @@ impl<H: Host> Mmu for Lguest<H> {
     }
 
     fn unpin(&self, root: Pfn, _tables: &mut dyn Iterator<Item = Pfn>) -> HvResult {
-        // The host keeps up to four shadows keyed by the pgdir's address,
-        // and would reuse this one's if the page came back as another
-        // pgdir: drop its user entries now (the kernel half is the same in
-        // every pgdir and stays current).
+        // The host keeps up to four shadows keyed by the pgdir's address.
+        // This page stops being a pgdir (it is freed next and may come back
+        // as anything), so every entry the host may have shadowed is
+        // dropped, the kernel half's too: they are the same as in every
+        // other pgdir only while the page is one, and a shadow left behind
+        // would map what the page no longer says (the host's audit reports
+        // exactly that). One batch: at most 64 entries a trap.
         assert!(root.0 < (0u32.wrapping_sub(PAGE_OFFSET) >> 12));
-        for i in 0..PagingMode::TwoLevel.pgd_index(PAGE_OFFSET) {
-            // SAFETY: pagetable roots are low-memory frames (the kernel
-            // allocates them from the direct-mapped zone), mapped at
-            // PAGE_OFFSET + pa; i < 1024 entries of the page.
-            let pde =
-                unsafe { ((PAGE_OFFSET + (root.0 << 12)) as *const u32).add(i as usize).read_volatile() };
-            if present(pde as u64) {
-                self.hc.queue(nr::SET_PMD, pa(root), i, 0)?;
+        let mode = PagingMode::TwoLevel;
+        let below_switcher =
+            mode.ptrs_per_pgd() - (self.reserve_mem.load(Ordering::Relaxed) >> mode.pgd_shift());
+        self.hc.batched(|| {
+            for i in 0..below_switcher {
+                // SAFETY: pagetable roots are low-memory frames (the kernel
+                // allocates them from the direct-mapped zone), mapped at
+                // PAGE_OFFSET + pa; i < 1024 entries of the page.
+                let pde =
+                    unsafe { ((PAGE_OFFSET + (root.0 << 12)) as *const u32).add(i as usize).read_volatile() };
+                if present(pde as u64) {
+                    self.hc.queue(nr::SET_PMD, pa(root), i, 0)?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn flush_tlb_single(&self, va: VirtAddr) -> HvResult {

@@ -87,6 +87,9 @@ pub struct Recorder {
     pub record: bool,
     /// What `write_cr3` loaded last.
     pub cr3: core::cell::Cell<Pfn>,
+    /// The address each pinned pte write says it maps (`EntryRef::vaddr`),
+    /// which a shadowing hypervisor (lguest's SET_PTE) trusts.
+    pub pinned_pte_vaddrs: RefCell<Vec<u32>>,
 }
 
 // SAFETY: host tests use one Recorder per thread; Mmu needs Sync only
@@ -100,6 +103,7 @@ impl Recorder {
             boot_root,
             record: true,
             cr3: core::cell::Cell::new(Pfn(0)),
+            pinned_pte_vaddrs: RefCell::new(Vec::new()),
         }
     }
     fn log(&self, e: Event) {
@@ -139,6 +143,9 @@ impl Mmu for Recorder {
     }
     fn set_pte(&self, at: &EntryRef, val: u64) -> HvResult {
         self.log(Event::Set(Level::Pte, at.table(), at.index(), val, at.pinning()));
+        if self.record && at.pinning() == Pinning::Pinned {
+            self.pinned_pte_vaddrs.borrow_mut().push(at.vaddr().0);
+        }
         native::write_entry(at, val);
         Ok(())
     }

@@ -285,7 +285,7 @@ impl AddressSpace {
                         child.map(ctx, va, pfn, flags)?;
                         n += 1;
                         if v & PteFlags::RW.bits() != 0 {
-                            let e = self.walker(ctx.mmu, ctx.mem).entry(pt, Level::Pte, i, va);
+                            let e = self.walker(ctx.mmu, ctx.mem).entry(pt, Level::Pte, i, base as u32);
                             ctx.mmu.set_pte(&e, v & !PteFlags::RW.bits())?;
                             protected += 1;
                         }
@@ -686,6 +686,7 @@ mod tests {
         // SAFETY: the recorder loads nothing.
         unsafe { parent.activate(&mut ctx).unwrap() };
         rec.events.borrow_mut().clear();
+        rec.pinned_pte_vaddrs.borrow_mut().clear();
         let mut child = AddressSpace::new(&mut ctx).unwrap();
         let mut shared = Vec::new();
         let n = parent
@@ -712,6 +713,11 @@ mod tests {
             (0..ev.len()).filter(|&i| matches!(ev[i], Event::Set(Level::Pte, .., Pinning::Pinned))).collect();
         assert_eq!(pinned.len(), 2, "the two writable parent pages, through the backend");
         assert!(pinned.iter().all(|&i| enter < i && i < leave), "inside one lazy batch");
+        assert_eq!(
+            *rec.pinned_pte_vaddrs.borrow(),
+            [0x0804_9000, 0x4000_0000],
+            "each write names the page it maps (lguest's SET_PTE goes by it)"
+        );
         assert_eq!(ev[leave + 1..].iter().filter(|e| **e == Event::Flush).count(), 1);
         drop(ev);
         // A refusal at the second page: the copy stops, the error comes back.

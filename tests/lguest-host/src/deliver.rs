@@ -1,13 +1,16 @@
-//! Delivering a fault or an interrupt to the guest's own handler, as the
-//! CPU would have.
+//! Delivering a fault, an interrupt or a system call to the guest's own
+//! handler, as the CPU would have.
 //!
 //! The guest's kernel runs in ring 1 and its handlers too, so delivering a
 //! fault that happened in ring 1 (or an interrupt while it ran there) is a
 //! same-privilege interrupt: push
 //! eflags, cs, eip (and the error code) on the guest's current stack and
-//! continue at the handler. From ring 3 the CPU would first switch to the
-//! kernel stack the guest registered with SET_STACK and push ss and esp as
-//! well. The pushes go through the guest's own pagetables (the host writes
+//! continue at the handler. From ring 3 (user mode: its faults, an irq
+//! that came while it ran, its system calls) the CPU would first switch to
+//! the kernel stack the guest registered with SET_STACK (the latest one:
+//! a context switch queues SET_STACK and its NEW_PGTABLE drains the ring)
+//! and push ss and esp as well, and so does the host. The data segments
+//! stay the user's, as on the CPU: the guest's entry code reloads them. The pushes go through the guest's own pagetables (the host writes
 //! guest memory, not the shadow), so a stack the guest has not mapped
 //! writable ends the run instead of faulting the host.
 //!
@@ -15,7 +18,7 @@
 //! idea of it lives in `lguest_data.irq_enabled`, so that is what goes into
 //! the pushed eflags, and an interrupt gate clears it.
 
-use crate::abi::{off, IRQ_ENABLED};
+use crate::abi::{off, IRQ_ENABLED, SYSCALL_VECTOR};
 use crate::fatal::{fatal, Result};
 use crate::gpt;
 use crate::interrupts::Watch;
@@ -27,6 +30,15 @@ const IF: u32 = 1 << 9;
 const TF: u32 = 1 << 8;
 const NT: u32 = 1 << 14;
 
+/// What `vector` is, for a message.
+fn what(vector: u32) -> &'static str {
+    if vector == SYSCALL_VECTOR {
+        "system call"
+    } else {
+        name(vector)
+    }
+}
+
 /// Writes a u32 at guest virtual `va` as a ring-1 store would: one walk
 /// of the guest's tables for a word within a page (every aligned one), a
 /// walk per byte for one that straddles two.
@@ -35,7 +47,7 @@ fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
         gpt::translate(&vm.mem, vm.shadows.gpgdir(), at, true)?.ok_or_else(|| {
             fatal!(
                 "cannot deliver {}: the guest's stack at {:#010x} is not mapped writable",
-                name(vector),
+                what(vector),
                 at
             )
         })
@@ -51,23 +63,24 @@ fn store(vm: &Vm, va: u32, v: u32, vector: u32) -> Result {
 }
 
 /// Delivers `vector` (with `error` if it has an error code) to the guest:
-/// a fault (below 32) or an irq (32 and up, never with an error code).
+/// a fault (below 32), an irq (32 to 63) or the system call (0x80), the
+/// last two never with an error code.
 pub fn deliver(vm: &mut Vm, vector: u32, error: Option<u32>) -> Result {
     let r = vm.regs;
     let Some(gate) = vm.idt.get(vector) else {
         return Err(match error {
             Some(e) => fatal!(
                 "guest {} at eip {:#010x} (error code {:#x}) with no handler loaded",
-                name(vector),
+                what(vector),
                 r.eip,
                 e
             ),
-            None => fatal!("guest {} at eip {:#010x} with no handler loaded", name(vector), r.eip),
+            None => fatal!("guest {} at eip {:#010x} with no handler loaded", what(vector), r.eip),
         });
     };
     let from_user = r.cs & 3 == 3;
     let (ss, mut sp) = if from_user {
-        vm.kernel_stack.ok_or_else(|| fatal!("guest {} in ring 3 before SET_STACK", name(vector)))?
+        vm.kernel_stack.ok_or_else(|| fatal!("guest {} in ring 3 before SET_STACK", what(vector)))?
     } else {
         (r.ss, r.esp)
     };

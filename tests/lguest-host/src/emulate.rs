@@ -5,7 +5,9 @@
 //! the host steps over the instruction, and an `in` reads all ones, the
 //! traditional "nothing there". Only the one- and two-byte forms (optional
 //! operand-size prefix, `in`/`out` with an immediate port or dx) are
-//! recognised; anything else is a real #GP for the guest.
+//! recognised; anything else is a real #GP for the guest. Only the
+//! guest's kernel is helped so: user mode's `in` and `out` are its #GP,
+//! as in 2.6.24 (`emulate_insn` looks only at ring 1).
 
 use crate::fatal::Result;
 use crate::gpt;
@@ -21,6 +23,9 @@ fn fetch(vm: &Vm, va: u32) -> Result<Option<u8>> {
 
 /// Skips the port instruction at the guest's eip. False if it is none.
 pub fn skip_io(vm: &mut Vm) -> Result<bool> {
+    if vm.regs.cs & 3 != 1 {
+        return Ok(false);
+    }
     let eip = vm.regs.eip;
     let mut len = 0;
     let mut wide = 4;

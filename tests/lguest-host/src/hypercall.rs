@@ -7,7 +7,7 @@
 //! guest batches pagetable updates: queue them, and let the next real
 //! hypercall (or an explicit FLUSH_ASYNC) carry them all in one trap.
 
-use crate::abi::{self, off, IRQ_ENABLED, RING_SIZE, STATUS_DONE};
+use crate::abi::{self, off, IRQ_ENABLED, RING_SIZE, STATUS_DONE, SYSCALL_VECTOR};
 use crate::console::say;
 use crate::fatal::{fatal, msg, Result};
 use crate::layout::{self, SWITCHER_SIZE};
@@ -109,9 +109,19 @@ fn init(vm: &mut Vm, data: u32) -> Result {
     if !vm.mem.contains(data, off::SIZE) {
         return Err(fatal!("LGUEST_INIT({:#x}): lguest_data is not in guest memory", data));
     }
-    vm.data = Some(data);
     let m = vm.mem;
     const W: &str = "lguest_data";
+    // The vector user mode makes system calls at: the Switcher's gate for
+    // it is fixed, and 2.6.24's host knew no other either.
+    let syscall_vec = m.read_u32(data + off::SYSCALL_VEC, W)?;
+    if syscall_vec != SYSCALL_VECTOR {
+        return Err(fatal!(
+            "LGUEST_INIT: lguest_data.syscall_vec is {:#x}; this host (as 2.6.24's) takes system calls at {:#x} only",
+            syscall_vec,
+            SYSCALL_VECTOR
+        ));
+    }
+    vm.data = Some(data);
     // 2.6.24's order: the TSC's rate, the noirq window (read once, now),
     // the wall clock, then the memory layout.
     m.write_u32(data + off::TSC_KHZ, vm.clock.tsc_khz, W)?;
@@ -132,7 +142,7 @@ fn init(vm: &mut Vm, data: u32) -> Result {
         kernel_address,
         vm.irqs.noirq.0,
         vm.irqs.noirq.1,
-        m.read_u32(data + off::SYSCALL_VEC, W)?,
+        syscall_vec,
         if irq_enabled & IRQ_ENABLED != 0 { "enabled" } else { "disabled" },
         vm.clock.tsc_khz
     );

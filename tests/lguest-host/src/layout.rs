@@ -24,8 +24,10 @@ pub const USER_DS_INDEX: usize = 15;
 pub const TSS_INDEX: usize = 16;
 pub const TSS_SEL: u16 = (TSS_INDEX as u16) << 3;
 
-/// Vectors with a stub: the 32 exceptions (0x1f, the hypercall, is among
-/// them) and IRQ 0, the host's timer (PIT channel 0).
+/// Vectors with a stub in the table: the 32 exceptions (0x1f, the
+/// hypercall, is among them) and IRQ 0, the host's timer (PIT channel 0).
+/// The system call's (0x80) has a stub of its own (`syscall.rs`); every
+/// other vector is absent, and an `int` to it a #GP for the guest.
 pub const VECTORS: usize = 33;
 pub const HYPERCALL_VECTOR: u32 = 0x1F;
 pub const TIMER_VECTOR: u32 = 32;

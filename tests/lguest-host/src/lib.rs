@@ -34,7 +34,9 @@
 //! - **Hypercalls** (`hypercall.rs`) through vector 0x1f, the only gate
 //!   ring 1 may use, plus the async ring in `lguest_data`; faults the guest
 //!   must handle are delivered to the handlers it registered (`deliver.rs`);
-//!   port I/O is skipped (`emulate.rs`).
+//!   port I/O is skipped (`emulate.rs`). User mode (ring 3) traps into
+//!   the host the same way, its system calls (`int $0x80`) included
+//!   (`syscall.rs`), and is delivered onto the stack SET_STACK named.
 //! - **Interrupts and time** (`interrupts.rs`, `clock.rs`): the guest's
 //!   one-shot timer (SET_CLOCKEVENT) raises irq 0, which is delivered by
 //!   2.6.24's rules before an entry into the guest (its virtual interrupt
@@ -67,7 +69,10 @@ pub mod phys;
 pub mod pool;
 pub mod shadow;
 pub mod stats;
+pub mod syscall;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod user_mode_tests;
 pub mod vm;
 pub mod watchdog;

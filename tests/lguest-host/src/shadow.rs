@@ -18,12 +18,14 @@
 //! pgdir's shadow), SET_PMD drops a top-level entry, FLUSH_TLB drops user
 //! entries of the current shadow or everything, NEW_PGTABLE switches
 //! shadows. A guest that changes an entry and does not say so keeps
-//! running on the stale one, as on real lguest, which is what the final
-//! audit ([`Shadows::audit`]) looks for.
+//! running on the stale one, as on real lguest, which is what the audit
+//! ([`crate::audit`]) looks for, in every shadow as it is evicted and in
+//! those kept at the end.
 //!
 //! The guest's accessed and dirty bits are not maintained: shadow entries
 //! are created with A and D set and the guest's entries are left alone.
 
+use crate::audit::Findings;
 use crate::fatal::{fatal, Result};
 use crate::gpt::{self, Walk, ACCESSED, DIRTY, P, RW, USER};
 use crate::guest_mem::GuestMem;
@@ -80,6 +82,8 @@ pub struct Shadows {
     /// From lguest_data: above it, all pgdirs map the same.
     pub kernel_address: u32,
     pub stats: Stats,
+    /// What the audit of each shadow found as it was evicted.
+    pub evicted: Findings,
 }
 
 /// Shadow table pages, by host-physical address.
@@ -118,6 +122,7 @@ impl Shadows {
             switcher_pde,
             kernel_address: arch_i386::layout::PAGE_OFFSET,
             stats: Stats::default(),
+            evicted: Findings::default(),
         };
         s.slots[0] = Some(s.new_slot(gpgdir)?);
         Ok(s)
@@ -306,6 +311,9 @@ impl Shadows {
                     i = (i + 1) % SLOTS;
                 }
                 self.evict_next = (i + 1) % SLOTS;
+                let mut found = self.evicted;
+                self.audit_slot(self.slot(i), &mut found);
+                self.evicted = found;
                 self.release_all(i);
                 let page = self.slot(i).spgdir;
                 self.pool.free(page);
@@ -319,37 +327,42 @@ impl Shadows {
         Ok(())
     }
 
-    /// Checks every present shadow entry against the guest's current
-    /// tables: they must map the same frame with at least the shadow's
-    /// permissions. Calls `bad` for each that does not; returns the number
-    /// of entries checked.
-    pub fn audit(&self, mut bad: impl FnMut(&Mismatch)) -> u32 {
-        let mut checked = 0;
-        for slot in self.slots.iter().flatten() {
-            for index in 0..SWITCHER_PGD_INDEX {
-                let spgd = self.t.read(slot.spgdir, index);
-                if spgd & P == 0 {
+    /// Checks every present shadow entry of `slot` against the guest's
+    /// current tables: they must map the same frame with at least the
+    /// shadow's permissions ([`crate::audit`]).
+    fn audit_slot(&self, slot: Slot, found: &mut Findings) {
+        found.pgdirs += 1;
+        for index in 0..SWITCHER_PGD_INDEX {
+            let spgd = self.t.read(slot.spgdir, index);
+            if spgd & P == 0 {
+                continue;
+            }
+            for j in 0..1024 {
+                let spte = self.t.read(spgd & !0xFFF, j);
+                if spte & P == 0 {
                     continue;
                 }
-                for j in 0..1024 {
-                    let spte = self.t.read(spgd & !0xFFF, j);
-                    if spte & P == 0 {
-                        continue;
-                    }
-                    checked += 1;
-                    let va = (index << 22) | (j << 12);
-                    let frame = (spte >> 12) - (self.mem.base >> 12);
-                    let perm = spte & (P | RW | USER);
-                    let guest = gpt::walk(&self.mem, slot.gpgdir, va).unwrap_or(Walk::Unmapped);
-                    let backed =
-                        matches!(guest, Walk::Mapped { frame: f, perm: p } if f == frame && p & perm == perm);
-                    if !backed {
-                        bad(&Mismatch { gpgdir: slot.gpgdir, va, frame, perm, guest });
-                    }
+                found.checked += 1;
+                let va = (index << 22) | (j << 12);
+                let frame = (spte >> 12) - (self.mem.base >> 12);
+                let perm = spte & (P | RW | USER);
+                let guest = gpt::walk(&self.mem, slot.gpgdir, va).unwrap_or(Walk::Unmapped);
+                let backed =
+                    matches!(guest, Walk::Mapped { frame: f, perm: p } if f == frame && p & perm == perm);
+                if !backed {
+                    found.bad(&Mismatch { gpgdir: slot.gpgdir, va, frame, perm, guest });
                 }
             }
         }
-        checked
+    }
+
+    /// Audits the shadows kept now.
+    pub fn audit(&self) -> Findings {
+        let mut found = Findings::default();
+        for &slot in self.slots.iter().flatten() {
+            self.audit_slot(slot, &mut found);
+        }
+        found
     }
 
     /// Shadow pgdirs in use.

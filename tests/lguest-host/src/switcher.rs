@@ -27,6 +27,7 @@
 //! read-only.
 
 use arch_i386::desc::{self, GateKind, TablePointer, Tss};
+use lguest_host::abi::SYSCALL_VECTOR;
 use lguest_host::layout::{
     GuestRegs, FRAME, GDT_ENTRIES, HOST_CS, HOST_DS, HOST_PHYS, HYPERCALL_VECTOR, SWITCHER_ADDR,
     TIMER_VECTOR, TSS_INDEX, TSS_SEL, USER_CS_INDEX, USER_DS_INDEX, VECTORS,
@@ -58,6 +59,20 @@ macro_rules! stubs {
 }
 
 stubs!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
+
+// The system call's stub, the one vector above the table: user mode's
+// `int $0x80` comes to the host like any trap (`syscall.rs` says why it is
+// not sent straight to the guest).
+core::arch::global_asm!(
+    ".pushsection .switcher.text, \"ax\"",
+    ".global switcher_syscall",
+    "switcher_syscall:",
+    "    push 0",
+    "    push {vector}",
+    "    jmp switcher_trap",
+    ".popsection",
+    vector = const SYSCALL_VECTOR,
+);
 
 core::arch::global_asm!(
     ".pushsection .switcher.text, \"ax\"",
@@ -172,6 +187,7 @@ core::arch::global_asm!(
 
 extern "C" {
     fn switcher_run(cr3: u32, frame: *mut GuestRegs);
+    fn switcher_syscall();
     static mut switcher_gdt: [u64; GDT_ENTRIES];
     static mut switcher_idt: [u64; 256];
     static mut switcher_tss: Tss;
@@ -212,10 +228,14 @@ pub fn init(host_cr3: u32) {
         (*gdt)[USER_DS_INDEX] = desc::with_dpl(data, 3);
         (*gdt)[TSS_INDEX] = desc::segment(tss as u32, tss_limit, desc::ACCESS_TSS, 0);
         tss.write(t);
+        // DPL: which rings may `int` to the gate. Ring 1 the hypercall,
+        // ring 3 (and so every ring) the system call, nobody the rest.
         for (v, &stub) in switcher_vectors.iter().enumerate() {
             let dpl = if v as u32 == HYPERCALL_VECTOR { 1 } else { 0 };
             (*idt)[v] = desc::gate(stub, HOST_CS, GateKind::Interrupt, dpl);
         }
+        let syscall = switcher_syscall as *const () as u32;
+        (*idt)[SYSCALL_VECTOR as usize] = desc::gate(syscall, HOST_CS, GateKind::Interrupt, 3);
         (&raw mut switcher_host_cr3).write(host_cr3);
         desc::load_gdt(&table_pointer(gdt), HOST_CS, HOST_DS);
         desc::load_tr(TSS_SEL);

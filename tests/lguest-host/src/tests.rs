@@ -19,15 +19,15 @@ use crate::vm::{End, Vm};
 /// Host-physical layout of the test machine: 4 MiB of guest memory at
 /// 16 MiB, then a 64-page shadow pool.
 const BASE: u32 = 16 << 20;
-const GUEST: u32 = 4 << 20;
+pub(crate) const GUEST: u32 = 4 << 20;
 const POOL: u32 = 64 * 4096;
 /// The guest's pgdir and one pte page, near the top of its memory.
-const PGDIR: u32 = GUEST - 4096;
-const PTE: u32 = GUEST - 8192;
+pub(crate) const PGDIR: u32 = GUEST - 4096;
+pub(crate) const PTE: u32 = GUEST - 8192;
 
-struct Machine {
+pub(crate) struct Machine {
     _buf: Box<[u8]>,
-    vm: Vm,
+    pub(crate) vm: Vm,
 }
 
 std::thread_local! {
@@ -39,14 +39,14 @@ fn tsc() -> u64 {
     TSC.with(|t| t.get())
 }
 
-fn advance_ns(ns: u64) {
+pub(crate) fn advance_ns(ns: u64) {
     TSC.with(|t| t.set(t.get() + ns));
 }
 
 /// The wall clock the test machine starts at.
 const WALL: u64 = 1_750_000_000;
 
-fn machine() -> Machine {
+pub(crate) fn machine() -> Machine {
     let mut buf = vec![0u8; (GUEST + POOL) as usize].into_boxed_slice();
     let origin = (buf.as_mut_ptr().expose_provenance()).wrapping_sub(BASE as usize);
     // SAFETY: every host-physical address the host uses, [BASE, BASE +
@@ -62,7 +62,7 @@ fn machine() -> Machine {
 
 /// Maps guest va 0xC0000000 + i * 4K to guest frame `frame` with `perm`
 /// in the test pgdir.
-fn map(m: &Machine, i: u32, frame: u32, perm: u32) {
+pub(crate) fn map(m: &Machine, i: u32, frame: u32, perm: u32) {
     m.vm.mem.write_u32(PGDIR + 768 * 4, PTE | P | RW | USER, "pgd").unwrap();
     m.vm.mem.write_u32(PTE + i * 4, (frame << 12) | perm, "pte").unwrap();
 }
@@ -116,16 +116,35 @@ fn more_than_four_pgdirs_evict_round_robin_never_the_current_one() {
     assert!(m.vm.shadows.switch_to(0x1001).is_err(), "an unaligned pgdir");
 }
 
-/// Registers `lguest_data` at guest-physical `data` with LGUEST_INIT.
-fn init(m: &mut Machine, data: u32) {
+#[test]
+fn an_evicted_shadow_is_audited_before_it_goes() {
+    let mut m = machine();
+    map(&m, 0, 5, P | RW);
+    assert!(m.vm.shadows.fault(0xC000_0000, 0x2).unwrap());
+    map(&m, 0, 5, P);
+    // Round robin from slot 1: the fourth eviction is the first pgdir's.
+    for k in 1..=7 {
+        m.vm.shadows.switch_to(PGDIR - k * 0x2000).unwrap();
+    }
+    let e = m.vm.shadows.evicted;
+    assert_eq!((m.vm.shadows.stats.evictions, e.pgdirs), (4, 4));
+    assert_eq!((e.checked, e.violations), (1, 1), "the untold change, seen as it went");
+    assert_eq!(crate::audit::run(&m.vm.shadows), 1, "and counted at the end");
+}
+
+/// Registers `lguest_data` at guest-physical `data` with LGUEST_INIT,
+/// with what the guest fills in first (an empty ring, the system-call
+/// vector).
+pub(crate) fn init(m: &mut Machine, data: u32) {
     for i in 0..64 {
         m.vm.mem.write_u8(data + off::HCALL_STATUS + i, STATUS_DONE, "ring").unwrap();
     }
+    m.vm.mem.write_u32(data + off::SYSCALL_VEC, abi::SYSCALL_VECTOR, "syscall_vec").unwrap();
     hypercall(m, abi::LGUEST_INIT, data, 0, 0);
     assert_eq!(m.vm.data, Some(data));
 }
 
-fn hypercall(m: &mut Machine, call: u32, a1: u32, a2: u32, a3: u32) {
+pub(crate) fn hypercall(m: &mut Machine, call: u32, a1: u32, a2: u32, a3: u32) {
     m.vm.regs = GuestRegs { eax: call, edx: a1, ebx: a2, ecx: a3, ..GuestRegs::default() };
     crate::hypercall::trap(&mut m.vm).unwrap();
 }
@@ -212,18 +231,18 @@ fn a_halted_guest_wakes_for_an_unblocked_irq_whatever_its_flag_says() {
     assert_eq!(decide(1, 0, 0xC010_0004, window, true, 0), Decision::InNoirqWindow(0), "the window first");
 }
 
-const DATA: u32 = 0x1000;
+pub(crate) const DATA: u32 = 0x1000;
 /// The guest's kernel stack: the page at 0xC0000000 + 8 * 4K (frame 8),
 /// its top.
-const STACK_TOP: u32 = 0xC000_9000;
-const HANDLER: u32 = 0xC010_2000;
+pub(crate) const STACK_TOP: u32 = 0xC000_9000;
+pub(crate) const HANDLER: u32 = 0xC010_2000;
 const NOIRQ: (u32, u32) = (0xC010_0000, 0xC010_0008);
-const EIP: u32 = 0xC010_1234;
+pub(crate) const EIP: u32 = 0xC010_1234;
 
 /// A guest after LGUEST_INIT with its noirq window, an interrupt gate for
 /// the timer's vector, interrupts enabled, the timer's irq unblocked, and a
 /// writable stack.
-fn guest_with_a_timer() -> Machine {
+pub(crate) fn guest_with_a_timer() -> Machine {
     let mut m = machine();
     m.vm.mem.write_u32(DATA + off::NOIRQ_START, NOIRQ.0, "").unwrap();
     m.vm.mem.write_u32(DATA + off::NOIRQ_END, NOIRQ.1, "").unwrap();
@@ -246,7 +265,7 @@ fn guest_with_a_timer() -> Machine {
 }
 
 /// The guest runs at EIP on its stack, with the real IF set.
-fn running(m: &mut Machine) {
+pub(crate) fn running(m: &mut Machine) {
     m.vm.regs.eip = EIP;
     m.vm.regs.esp = STACK_TOP;
     m.vm.regs.cs = crate::layout::GUEST_CS;
@@ -254,7 +273,7 @@ fn running(m: &mut Machine) {
     m.vm.regs.eflags = 0x202;
 }
 
-fn irq_enabled(m: &Machine) -> u32 {
+pub(crate) fn irq_enabled(m: &Machine) -> u32 {
     m.vm.mem.read_u32(DATA + off::IRQ_ENABLED, "").unwrap()
 }
 

@@ -23,9 +23,7 @@ pub fn handle(vm: &mut Vm, timer: &mut HostTimer, watchdog: &mut Watchdog) -> Re
     if vm.regs.vector == TIMER_VECTOR {
         pic::eoi(0);
         timer.fired();
-        if let Some(n) = vm.stats.exits.get_mut(TIMER_VECTOR as usize) {
-            *n += 1;
-        }
+        vm.stats.exit(TIMER_VECTOR);
         return watchdog.check(vm);
     }
     if vm.regs.vector == 1 {

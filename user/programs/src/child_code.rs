@@ -4,7 +4,8 @@
 //! ```text
 //! 0x00..=0x7F   every check held; the value is hash7 of the checksum the
 //!               child read back from its region after filling it, which
-//!               init recomputes from the child's pid and size alone
+//!               init recomputes from the child's pid and size alone (so
+//!               a status wait attributes to the wrong pid shows)
 //! 0x80 | bits   these checks failed (Failures: bits 0-6)
 //! 0xFF          the child panicked (user_lib::PANIC_EXIT)
 //! ```
@@ -27,8 +28,10 @@ pub struct Failures(pub u8);
 impl Failures {
     /// mmap refused the region (the child stops there).
     pub const MMAP: Failures = Failures(1 << 0);
-    /// A page of the region was not zero at its first touch.
-    pub const ZERO: Failures = Failures(1 << 1);
+    /// Demand paging went wrong: a page was not zero at its first touch,
+    /// or the region did not read back as written (its checksum is not
+    /// its pattern's).
+    pub const FILL: Failures = Failures(1 << 1);
     /// fork of the grandchild failed.
     pub const FORK: Failures = Failures(1 << 2);
     /// The grandchild did not exit 0 (it did not see its own writes or its
@@ -43,7 +46,7 @@ impl Failures {
     /// munmap of half the region failed, or the half kept lost its pattern.
     pub const MUNMAP: Failures = Failures(1 << 6);
 
-    const NAMES: [&'static str; 7] = ["mmap", "zero", "fork", "grandchild", "cow", "time", "munmap"];
+    const NAMES: [&'static str; 7] = ["mmap", "fill", "fork", "grandchild", "cow", "time", "munmap"];
 
     pub fn is_empty(self) -> bool {
         self.0 == 0

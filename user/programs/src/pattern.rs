@@ -1,13 +1,21 @@
 //! What a child of init writes into its memory, and the checksum it reads
 //! back.
 //!
-//! Word k of the region of process `pid` holds `pattern(pid, k)`: every
-//! word of a region differs from every other (the multiplier is odd), and
-//! from the same word of another process's region. The checksum weighs
-//! each word by its position, `sum of w[k] * (2k + 1)` (wrapping), so it
-//! notices pages that are swapped or that alias one frame, not only bytes
-//! that changed; and for this pattern it has a closed form, so init checks
-//! a child's result without touching a word of memory.
+//! Page p of the region of process `pid` starts from a seed,
+//! `fmix32(pid * GOLDEN + p)` (MurmurHash3's finaliser, a bijection, so no
+//! two pages of a region share a seed, and another process's pages look
+//! unrelated), and word j of the page holds `seed + j * STRIDE`.
+//!
+//! The checksum takes Fletcher's two sums of each page (s1 = sum of the
+//! words, s2 = sum of the running s1) and folds them, page after page,
+//! through a multiply-rotate step: a page lost (zero), left stale, mapped
+//! twice or swapped with another changes it, and so does a page partly
+//! copied. Within a page the pattern is linear, so both sums have a
+//! closed form in the seed: init recomputes a child's checksum from its
+//! pid and size with a few operations per page, touching no memory.
+
+pub const WORDS_PER_PAGE: usize = 1024;
+pub const PAGES_PER_MIB: u32 = 256;
 
 /// Child i maps `region_mib(i, max_mib)` MiB: 1 to `max_mib`, spread so
 /// that consecutive children differ.
@@ -15,37 +23,68 @@ pub fn region_mib(i: u32, max_mib: u32) -> u32 {
     1 + (i * 5) % max_mib.max(1)
 }
 
-pub const WORDS_PER_MIB: u32 = (1 << 20) / 4;
-pub const WORDS_PER_PAGE: usize = 1024;
+const GOLDEN: u32 = 0x9E37_79B1;
+const STRIDE: u32 = 0x0101_0101;
 
-/// Odd, so `k -> k * STRIDE` is a permutation of the u32s.
-const STRIDE: u32 = 0x9E37_79B1;
-const PID_MIX: u32 = 0x85EB_CA6B;
-
-pub fn pattern(pid: u32, k: u32) -> u32 {
-    k.wrapping_mul(STRIDE).wrapping_add(pid.wrapping_mul(PID_MIX))
+/// MurmurHash3's 32-bit finaliser: a bijection that mixes every input
+/// bit into every output bit.
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^ h >> 16
 }
 
-/// The weighted checksum of `words`, as read from memory.
+pub fn page_seed(pid: u32, page: u32) -> u32 {
+    fmix32(pid.wrapping_mul(GOLDEN).wrapping_add(page))
+}
+
+/// Word j of a page whose seed is `seed`.
+pub fn page_word(seed: u32, j: usize) -> u32 {
+    seed.wrapping_add((j as u32).wrapping_mul(STRIDE))
+}
+
+/// Word k of `pid`'s region.
+pub fn pattern(pid: u32, k: usize) -> u32 {
+    page_word(page_seed(pid, (k / WORDS_PER_PAGE) as u32), k % WORDS_PER_PAGE)
+}
+
+/// Fletcher's sums of one page as read: (sum of words, sum of running sums).
+fn page_sums(page: &[u32]) -> (u32, u32) {
+    page.iter().fold((0u32, 0u32), |(s1, s2), &w| {
+        let s1 = s1.wrapping_add(w);
+        (s1, s2.wrapping_add(s1))
+    })
+}
+
+/// The same for a page holding its pattern, from the seed alone. With
+/// n = 1024 words seed + j * STRIDE: s1 = n seed + STRIDE n(n-1)/2, and
+/// s2 = sum (n - j) w_j = seed n(n+1)/2 + STRIDE sum j(n - j).
+fn expected_page_sums(seed: u32) -> (u32, u32) {
+    const N: u64 = WORDS_PER_PAGE as u64;
+    const SUM_J: u32 = (N * (N - 1) / 2) as u32;
+    const SUM_N_MINUS_J: u32 = (N * (N + 1) / 2) as u32;
+    const SUM_J_N_MINUS_J: u32 = ((N - 1) * N * (N + 1) / 6) as u32;
+    let s1 = seed.wrapping_mul(N as u32).wrapping_add(STRIDE.wrapping_mul(SUM_J));
+    let s2 = seed.wrapping_mul(SUM_N_MINUS_J).wrapping_add(STRIDE.wrapping_mul(SUM_J_N_MINUS_J));
+    (s1, s2)
+}
+
+/// One page's step of the region's checksum.
+fn fold(sum: u32, (s1, s2): (u32, u32)) -> u32 {
+    (sum.rotate_left(7) ^ s1).wrapping_mul(GOLDEN) ^ s2
+}
+
+/// The checksum of a region of whole pages, as read from memory.
 pub fn checksum(words: &[u32]) -> u32 {
-    let mut weight = 1u32;
-    let mut sum = 0u32;
-    for &w in words {
-        sum = sum.wrapping_add(w.wrapping_mul(weight));
-        weight = weight.wrapping_add(2);
-    }
-    sum
+    assert!(words.len().is_multiple_of(WORDS_PER_PAGE), "a region is whole pages");
+    words.chunks(WORDS_PER_PAGE).map(page_sums).fold(0, fold)
 }
 
-/// `checksum` of the first `n` words of `pid`'s pattern, computed:
-/// sum (STRIDE k + P)(2k + 1) = STRIDE * n(n-1)(4n+1)/6 + P * n^2,
-/// with P = pid * PID_MIX.
-pub fn expected_checksum(pid: u32, n: u32) -> u32 {
-    let n = n as u128;
-    // n(n-1)(4n+1) is always divisible by 6, and fits easily in u128.
-    let weights = (n * n.saturating_sub(1) * (4 * n + 1) / 6) as u32;
-    let squares = (n * n) as u32;
-    STRIDE.wrapping_mul(weights).wrapping_add(pid.wrapping_mul(PID_MIX).wrapping_mul(squares))
+/// `checksum` of the first `pages` pages of `pid`'s pattern, computed.
+pub fn expected_checksum(pid: u32, pages: u32) -> u32 {
+    (0..pages).map(|p| expected_page_sums(page_seed(pid, p))).fold(0, fold)
 }
 
 /// The checksum folded to the 7 bits a child's exit code carries.
@@ -57,43 +96,66 @@ pub fn hash7(sum: u32) -> u8 {
 mod tests {
     use super::*;
 
-    fn filled(pid: u32, n: u32) -> Vec<u32> {
-        (0..n).map(|k| pattern(pid, k)).collect()
+    fn filled(pid: u32, pages: u32) -> Vec<u32> {
+        (0..pages as usize * WORDS_PER_PAGE).map(|k| pattern(pid, k)).collect()
     }
 
     #[test]
     fn the_closed_form_is_the_sum() {
         for pid in [0, 1, 2, 77, u32::MAX] {
-            for n in [0, 1, 2, 3, 5, 1024, 4099, WORDS_PER_MIB] {
-                assert_eq!(checksum(&filled(pid, n)), expected_checksum(pid, n), "pid {pid}, {n} words");
+            for pages in [0, 1, 2, 3, 256, 257] {
+                assert_eq!(
+                    checksum(&filled(pid, pages)),
+                    expected_checksum(pid, pages),
+                    "pid {pid}, {pages} pages"
+                );
             }
         }
     }
 
     #[test]
-    fn a_large_region_does_not_overflow_the_closed_form() {
-        // 255 MiB, the most init's argument can ask for.
-        let n = 255 * WORDS_PER_MIB;
-        let mut sum = 0u32;
-        for k in 0..n {
-            sum = sum.wrapping_add(pattern(9, k).wrapping_mul(2 * k + 1));
+    fn every_page_fault_the_workload_looks_for_changes_the_sum() {
+        let good = filled(5, 256);
+        let sum = checksum(&good);
+        // Two pages swapped.
+        let mut w = good.clone();
+        let (a, b) = w.split_at_mut(WORDS_PER_PAGE * 9);
+        a[..WORDS_PER_PAGE].swap_with_slice(&mut b[..WORDS_PER_PAGE]);
+        assert_ne!(checksum(&w), sum, "swapped");
+        // Every page mapping the last one's frame.
+        let mut w = good.clone();
+        let last = w[255 * WORDS_PER_PAGE..].to_vec();
+        w.chunks_mut(WORDS_PER_PAGE).for_each(|p| p.copy_from_slice(&last));
+        assert_ne!(checksum(&w), sum, "aliased");
+        // One page lost (a fresh zero page), half a page not copied, one
+        // word changed.
+        for (what, r) in [("lost", 0..WORDS_PER_PAGE), ("half", 512..WORDS_PER_PAGE), ("word", 77..78)] {
+            let mut w = good.clone();
+            w[100 * WORDS_PER_PAGE..][r].fill(0);
+            assert_ne!(checksum(&w), sum, "{what}");
         }
-        assert_eq!(sum, expected_checksum(9, n));
+        // Another process's pattern.
+        assert_ne!(checksum(&filled(6, 256)), sum, "another pid");
+        assert_ne!(hash7(expected_checksum(6, 256)), hash7(sum), "another pid's hash");
     }
 
     #[test]
-    fn swapped_or_aliased_pages_change_the_sum() {
-        let mut w = filled(5, 4 * 1024);
-        let good = checksum(&w);
-        let (a, b) = w.split_at_mut(1024);
-        a.swap_with_slice(&mut b[..1024]);
-        assert_ne!(checksum(&w), good);
-        let mut w = filled(5, 4 * 1024);
-        let last = w[3 * 1024..].to_vec();
-        for page in w.chunks_mut(1024) {
-            page.copy_from_slice(&last);
-        }
-        assert_ne!(checksum(&w), good);
+    fn pages_of_a_region_never_share_a_seed() {
+        let mut seeds: Vec<u32> = (0..16 * PAGES_PER_MIB).map(|p| page_seed(3, p)).collect();
+        seeds.sort();
+        seeds.dedup();
+        assert_eq!(seeds.len(), 16 * PAGES_PER_MIB as usize);
+    }
+
+    #[test]
+    fn hashes_spread_over_pids() {
+        // Init tells children apart by these: of 128 pids with 16 MiB
+        // regions, most have distinct hashes.
+        let mut hashes: Vec<u8> =
+            (1..129).map(|pid| hash7(expected_checksum(pid, 16 * PAGES_PER_MIB))).collect();
+        hashes.sort();
+        hashes.dedup();
+        assert!(hashes.len() > 64, "{} distinct", hashes.len());
     }
 
     #[test]

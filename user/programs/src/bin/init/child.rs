@@ -5,10 +5,10 @@
 //! pid and size. Each failure also prints a line naming the child.
 //!
 //! 1. Demand paging: mmap `region_mib(i, max_mib)` MiB and fill it with
-//!    `pattern(pid, k)`. The first touch of each page is a fault the kernel
-//!    resolves with a new frame, which must be zero (ZERO). The checksum
-//!    read back goes to init: a page lost, swapped or mapped twice
-//!    changes it.
+//!    the child's pattern (`pattern`). The first touch of each page is a
+//!    fault the kernel resolves with a new frame, which must be zero; the
+//!    checksum read back must be the pattern's (FILL: a page lost, left
+//!    stale, swapped or mapped twice changes it). Its hash goes to init.
 //! 2. Copy-on-write: fork a grandchild (FORK). It writes its own pattern
 //!    over every 8th page (breaking the sharing), reads its writes back
 //!    and the child's pattern in the page after each, checks its parent,
@@ -24,7 +24,7 @@ use core::fmt;
 
 use user_lib::{fork, getpid, getppid, mmap, println, sleep, time, wait, Fork, Region, Status};
 use user_programs::child_code::{self, Failures, GrandchildFailures};
-use user_programs::pattern::{checksum, expected_checksum, pattern, region_mib, WORDS_PER_PAGE};
+use user_programs::pattern::{checksum, expected_checksum, page_seed, page_word, region_mib, WORDS_PER_PAGE};
 
 const SLEEP_MS: u32 = 5;
 const SPIN_MS: u32 = 10;
@@ -60,9 +60,14 @@ pub fn run(i: u32, max_mib: u32) -> u32 {
     let dirty = fill(region.words(), me.pid);
     if dirty != 0 {
         println!("{me}: {dirty} pages were not zero at their first touch");
-        failures |= Failures::ZERO;
+        failures |= Failures::FILL;
     }
     let sum = checksum(region.words());
+    let want = expected_checksum(me.pid, region.pages() as u32);
+    if sum != want {
+        println!("{me}: its region sums to {sum:#010x}, its pattern to {want:#010x}");
+        failures |= Failures::FILL;
+    }
     failures |= share_with_grandchild(&me, &mut region);
     let again = checksum(region.words());
     if again != sum {
@@ -79,14 +84,21 @@ pub fn run(i: u32, max_mib: u32) -> u32 {
 fn fill(words: &mut [u32], pid: u32) -> usize {
     let mut dirty = 0;
     for (p, page) in words.chunks_mut(WORDS_PER_PAGE).enumerate() {
+        let seed = page_seed(pid, p as u32);
         let mut zero = true;
         for (j, w) in page.iter_mut().enumerate() {
             zero &= *w == 0;
-            *w = pattern(pid, (p * WORDS_PER_PAGE + j) as u32);
+            *w = page_word(seed, j);
         }
         dirty += usize::from(!zero);
     }
     dirty
+}
+
+/// Whether `page` (page `p` of a region) holds `pid`'s pattern.
+fn holds(page: &[u32], pid: u32, p: usize) -> bool {
+    let seed = page_seed(pid, p as u32);
+    page.iter().enumerate().all(|(j, &w)| w == page_word(seed, j))
 }
 
 fn share_with_grandchild(me: &Child, region: &mut Region) -> Failures {
@@ -123,20 +135,17 @@ fn grandchild(region: &mut Region, parent: u32) -> u32 {
     }
     let words = region.words();
     for (p, page) in words.chunks_mut(WORDS_PER_PAGE).enumerate().step_by(COW_STRIDE) {
+        let seed = page_seed(me, p as u32);
         for (j, w) in page.iter_mut().enumerate() {
-            *w = pattern(me, (p * WORDS_PER_PAGE + j) as u32);
+            *w = page_word(seed, j);
         }
     }
     let (mut lost, mut wrong) = (0, 0);
     for (p, page) in words.chunks(WORDS_PER_PAGE).enumerate() {
-        let (owner, count) = match p % COW_STRIDE {
-            0 => (me, &mut lost),
-            1 => (parent, &mut wrong),
-            _ => continue,
-        };
-        let base = p * WORDS_PER_PAGE;
-        if page.iter().enumerate().any(|(j, &w)| w != pattern(owner, (base + j) as u32)) {
-            *count += 1;
+        match p % COW_STRIDE {
+            0 if !holds(page, me, p) => lost += 1,
+            1 if !holds(page, parent, p) => wrong += 1,
+            _ => {}
         }
     }
     if lost != 0 {
@@ -183,11 +192,12 @@ fn unmap_half(me: &Child, region: Region) -> Failures {
         println!("{me}: munmap of {pages} pages at {at:#x}: {e}");
         failures |= Failures::MUNMAP;
     }
+    let pages = kept.pages() as u32;
     let words = kept.words();
     for (p, page) in words.chunks_mut(WORDS_PER_PAGE).enumerate() {
-        page[0] = pattern(me.pid, (p * WORDS_PER_PAGE) as u32);
+        page[0] = page_word(page_seed(me.pid, p as u32), 0);
     }
-    let (got, want) = (checksum(words), expected_checksum(me.pid, words.len() as u32));
+    let (got, want) = (checksum(words), expected_checksum(me.pid, pages));
     if got != want {
         println!("{me}: after munmap the half kept sums to {got:#010x}, not {want:#010x}");
         failures |= Failures::MUNMAP;

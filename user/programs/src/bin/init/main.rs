@@ -30,7 +30,7 @@ use user_lib::abi::init::{Arg, FORK_MAY_FAIL, NO_FAULTS, NO_SPINNER, VERBOSE};
 use user_lib::{exit, fork, getpid, kill, println, spawn, wait, Errno, Fork, Pid, Status};
 use user_programs::child_code::{self, Failures, Report};
 use user_programs::failure::Failure;
-use user_programs::pattern::{expected_checksum, hash7, region_mib, WORDS_PER_MIB};
+use user_programs::pattern::{expected_checksum, hash7, region_mib, PAGES_PER_MIB};
 
 user_lib::entry!(main);
 
@@ -221,7 +221,7 @@ enum Wrong {
 impl fmt::Display for Wrong {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            Wrong::Checksum => f.write_str("its checksum is not its pattern's"),
+            Wrong::Checksum => f.write_str("it passed its own checks, but not with its own checksum"),
             Wrong::Failed(failures) => write!(f, "failed {failures}"),
             Wrong::Panicked => f.write_str("panicked"),
             Wrong::Invalid => f.write_str("no child exits with that"),
@@ -233,7 +233,7 @@ impl fmt::Display for Wrong {
 /// Checks how child `i` ended against what its workload must report.
 fn judge_child(verdict: &mut Verdict, arg: Arg, i: u32, pid: Pid, status: Status) -> Outcome {
     let mib = region_mib(i, arg.max_mib as u32);
-    let hash = hash7(expected_checksum(pid.0, mib * WORDS_PER_MIB));
+    let hash = hash7(expected_checksum(pid.0, mib * PAGES_PER_MIB));
     let expected = Status::exited(hash as u32);
     let who = ChildName { i, pid, mib };
     let (class, wrong) = match status.exit_code().map(child_code::decode) {
