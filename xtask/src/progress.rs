@@ -75,19 +75,17 @@ impl Progress {
         if let Some(&t) = self.last_time.get(&self.jobs[i].key) {
             return t;
         }
-        let same_kind: Vec<f64> = (0..self.jobs.len())
+        // Per row: the dom0 boot that carries the domU rows is one long job.
+        let (time, rows) = (0..self.jobs.len())
             .filter(|&j| self.jobs[j].slow == self.jobs[i].slow)
-            .filter_map(|j| self.took[j])
-            .collect();
-        if same_kind.is_empty() {
-            if self.jobs[i].slow {
-                3.0
-            } else {
-                0.5
-            }
-        } else {
-            same_kind.iter().sum::<f64>() / same_kind.len() as f64
-        }
+            .filter_map(|j| Some((self.took[j]?, self.jobs[j].rows)))
+            .fold((0.0, 0), |(t, n), (took, rows)| (t + took, n + rows));
+        let per_row = match (rows, self.jobs[i].slow) {
+            (0, true) => 3.0,
+            (0, false) => 0.5,
+            _ => time / rows as f64,
+        };
+        per_row * self.jobs[i].rows as f64
     }
 
     /// The work left, spread over the workers.
@@ -167,19 +165,30 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let times = dir.join("times.tsv");
         std::fs::write(&times, "xen-a\t10.0\nnative-a\t1.0\n").unwrap();
-        let jobs =
-            vec![job("xen-a", true), job("native-a", false), job("xen-b", true), job("native-b", false)];
+        let jobs = vec![
+            job("xen-a", true),
+            job("native-a", false),
+            job("xen-b", true),
+            job("native-b", false),
+            Job { key: "domu-boot".into(), rows: 4, slow: true },
+        ];
         let mut p = Progress::new(jobs, 2, &times);
-        // Known: 10 + 1; never timed: 3 (slow) and 0.5 (fast); two workers.
-        assert_eq!(p.left().as_secs_f64().round(), ((10.0 + 1.0 + 3.0 + 0.5) / 2.0f64).round());
+        // Known: 10 + 1; never timed: 3 a row (slow) and 0.5 (fast); two
+        // workers.
+        assert_eq!(p.left().as_secs_f64().round(), ((10.0 + 1.0 + 3.0 + 0.5 + 4.0 * 3.0) / 2.0f64).round());
         p.started(1);
         p.took[1] = Some(2.0);
         p.rows_done = 1;
         // native-b now expects what native-a took in this run: 2 s.
         assert_eq!(p.expected(3), 2.0);
+        // A job of several rows: their time per row, times its rows.
+        p.took[0] = Some(8.0);
+        p.took[2] = Some(4.0);
+        assert_eq!(p.expected(4), 4.0 * (8.0 + 4.0) / 2.0);
         p.save(&times);
         let saved = std::fs::read_to_string(&times).unwrap();
-        assert!(saved.contains("native-a\t2.00") && saved.contains("xen-a\t10.00"), "{saved}");
+        assert!(saved.contains("native-a\t2.00") && saved.contains("xen-a\t8.00"), "{saved}");
+        assert!(!saved.contains("domu-boot"), "a job that did not run keeps no time: {saved}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
