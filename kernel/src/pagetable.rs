@@ -132,7 +132,7 @@ pub fn build(hv: &'static dyn Hypervisor, boot: &BootInfo, paging: Paging, layou
     kprintln!("hypercalls: mark_rodata_ro {}", protected.since(&built));
     perf::phase("mark_rodata_ro");
 
-    let report = selfcheck::run(&w, &layout, &caps, hv.paging().pagetable_pages_readonly());
+    let report = selfcheck::run(&w, &layout, &caps, hv.paging().pagetable_pages_readonly(), &pt);
     perf::phase("selfcheck");
     // The figures `cargo xtask bench` reads.
     perf::counters("pagetable", &built.since(&before));

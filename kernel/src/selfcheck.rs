@@ -1,16 +1,25 @@
-//! Prints the self-check: a ptdump-style summary of the kernel half, the
-//! table counts, and every problem found.
+//! Prints the self-check: a ptdump-style summary of the kernel half (its
+//! mappings, what the build kept, the pagetable pages: what `cargo xtask
+//! ptdump` draws), the table counts, and every problem found.
 
 use mm::check::{check, Report};
+use mm::ptdump::{table_runs, KeptRange};
 use mm::walk::Walker;
-use mm::{Caps, Layout};
+use mm::{Caps, Layout, Pagetable};
 
 use crate::kprintln;
 
-/// Checks the live pagetable and prints the result.
-pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool) -> Report {
+/// Checks the live pagetable `pt` and prints the result.
+pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool, pt: &Pagetable) -> Report {
     kprintln!("ptdump: kernel half of the live pagetable (root pfn {:#x}):", w.root.0);
     let r = check(w, layout, caps, readonly_tables, |d| kprintln!("ptdump: {}", d));
+    for &(first, end) in pt.stats.kept.runs() {
+        kprintln!("ptdump: {}", KeptRange(first, end));
+    }
+    if pt.stats.kept.unlisted > 0 {
+        kprintln!("ptdump: kept {} more pages, not listed", pt.stats.kept.unlisted);
+    }
+    table_runs(w, layout, &pt.fresh, |t| kprintln!("ptdump: {}", t));
     kprintln!(
         "selfcheck: {} pages mapped ({} large), {} pte pages, {} pmd pages, {} user-half pmd entries (the boot identity alias), {} problems",
         r.mapped_pages,

@@ -7,6 +7,7 @@
 //! lguest MMU code with fake hypervisors behind their transports
 //! (`mm_through_backends.rs`).
 
+pub mod gdb;
 pub mod matrix;
 
 pub use matrix::{matrix, BootCase, Check, Env, Expect, TimeTest, Want};

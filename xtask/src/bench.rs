@@ -15,7 +15,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use pvops_tests::Env;
@@ -131,7 +130,7 @@ fn boot_row(kernel: &Path, xen: Option<&PathBuf>, env: Env, cpu: &str, mem: &str
         mem: mem.into(),
         append,
         accel: "tcg".into(),
-        gdb: false,
+        gdb: None,
         icount: true,
         timeout: if env.uses_xen() { crate::test::XEN_TIMEOUT } else { Duration::from_secs(120) },
     };
@@ -176,7 +175,7 @@ fn measure(
 /// Host micro-benchmark: the `dispatch: ratio` of `&dyn` over direct.
 fn dispatch() -> std::result::Result<BTreeMap<String, f64>, String> {
     println!("xtask: host dispatch benchmark (cargo bench -p mm --bench dispatch)");
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = crate::toolchain::cargo()?
         .current_dir(build::root())
         .args(["bench", "--quiet", "-p", "mm", "--features", "sim", "--bench", "dispatch"])
         .output()
@@ -213,9 +212,11 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
 }
 
 pub fn main(args: &[String]) -> u8 {
+    if args.iter().any(|a| a == "--plot") {
+        return crate::plot::main(&build::root().join("target/bench.json"), &build::root().join("docs"));
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let setup = || -> std::result::Result<(PathBuf, PathBuf, PathBuf), String> {
-        tools::ensure_rust_src()?;
         tools::ensure_qemu()?;
         let xen = tools::ensure_xen()?;
         let host = tools::hypervisor(Env::Lguest)?.expect("the lguest host");

@@ -35,7 +35,9 @@ pub struct Boot {
     pub mem: String,
     pub append: String,
     pub accel: String,
-    pub gdb: bool,
+    /// QEMU's gdb server (`-gdb DEV`, e.g. `tcp::1234`), the machine
+    /// stopped until gdb continues it; no timeout then.
+    pub gdb: Option<String>,
     /// `-icount shift=0`: one virtual nanosecond, and one TSC tick, per
     /// guest instruction (deterministic counts for the benchmarks).
     pub icount: bool,
@@ -122,20 +124,21 @@ fn module(b: &Boot) -> String {
 const LGUEST_OVERHEAD_MIB: u64 = 192;
 
 /// The QEMU binary an environment runs in.
-fn qemu_binary(b: &Boot) -> &'static str {
-    if b.env.uses_xen() {
+pub fn qemu_binary(env: Env) -> &'static str {
+    if env.uses_xen() {
         "qemu-system-x86_64"
     } else {
         "qemu-system-i386"
     }
 }
 
-fn qemu(b: &Boot) -> Command {
+/// The QEMU command line that boots `b`.
+pub fn qemu(b: &Boot) -> Command {
     let mut c = match b.env {
         Env::Xen | Env::XenPvh => return qemu_xen(b),
         Env::XenDomu | Env::XenPvhDomu => return qemu_xen_domu(b),
         Env::Lguest => return qemu_lguest(b),
-        _ => Command::new(qemu_binary(b)),
+        _ => Command::new(qemu_binary(b.env)),
     };
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
     if let Env::BadBootInfo(scenario) = b.env {
@@ -154,7 +157,7 @@ fn qemu(b: &Boot) -> Command {
 /// Xen (64-bit) in QEMU; the kernel is its first module, i.e. dom0.
 fn qemu_xen(b: &Boot) -> Command {
     let dom0 = mib(&b.mem).unwrap_or(128);
-    let mut c = Command::new(qemu_binary(b));
+    let mut c = Command::new(qemu_binary(b.env));
     c.args(["-accel", &b.accel, "-M", "pc", "-cpu", &b.cpu]);
     c.args(["-m", &format!("{}M", dom0 + XEN_OVERHEAD_MIB)]);
     c.arg("-kernel").arg(b.hypervisor.as_ref().expect("Xen environments need the hypervisor"));
@@ -177,7 +180,7 @@ fn qemu_xen(b: &Boot) -> Command {
 /// its guests with `xl create`.
 fn qemu_xen_domu(b: &Boot) -> Command {
     let d = b.dom0.as_ref().expect("domU environments need dom0");
-    let mut c = Command::new(qemu_binary(b));
+    let mut c = Command::new(qemu_binary(b.env));
     // One CPU for dom0 and the guest: a second one costs dom0's boot 1.3 s
     // under TCG. A PVH guest needs SVM with nested paging (-cpu max).
     c.args(["-accel", &b.accel, "-M", "pc", "-cpu", &b.cpu, "-smp", "1", "-nodefaults"]);
@@ -199,7 +202,7 @@ fn qemu_xen_domu(b: &Boot) -> Command {
 /// The lguest host in QEMU; the kernel is its guest (a multiboot module).
 fn qemu_lguest(b: &Boot) -> Command {
     let guest = mib(&b.mem).unwrap_or(128);
-    let mut c = Command::new(qemu_binary(b));
+    let mut c = Command::new(qemu_binary(b.env));
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &format!("{}M", guest + LGUEST_OVERHEAD_MIB)]);
     c.arg("-kernel").arg(b.hypervisor.as_ref().expect("Env::Lguest needs the lguest host"));
     c.args(["-append", &format!("mem={guest}M"), "-initrd", &module(b)]);
@@ -222,8 +225,8 @@ fn common_args(c: &mut Command, b: &Boot) {
         "-device",
         "isa-debug-exit,iobase=0xf4,iosize=0x04",
     ]);
-    if b.gdb {
-        c.args(["-s", "-S"]);
+    if let Some(dev) = &b.gdb {
+        c.args(["-gdb", dev, "-S"]);
     }
 }
 
@@ -232,14 +235,14 @@ pub fn run(b: &Boot, stream: bool) -> Run {
     let start = Instant::now();
     let mut cmd = qemu(b);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if b.gdb {
-        println!("xtask: QEMU waits for gdb: target remote :1234");
+    if let (Some(dev), true) = (&b.gdb, stream) {
+        println!("xtask: QEMU waits for gdb on {dev}: target remote {}", dev.trim_start_matches("tcp:"));
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             return Run {
-                outcome: Outcome::Crash(format!("cannot start {}: {e}", qemu_binary(b))),
+                outcome: Outcome::Crash(format!("cannot start {}: {e}", qemu_binary(b.env))),
                 log: String::new(),
                 elapsed: start.elapsed(),
             }
@@ -272,7 +275,7 @@ pub fn run(b: &Boot, stream: bool) -> Run {
         if let Ok(Some(s)) = child.try_wait() {
             break Some(s);
         }
-        if !b.gdb && start.elapsed() > b.timeout {
+        if b.gdb.is_none() && start.elapsed() > b.timeout {
             let _ = child.kill();
             timed_out = true;
             break child.wait().ok();

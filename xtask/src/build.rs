@@ -3,7 +3,6 @@
 //! target with build-std.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -45,10 +44,6 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
 /// Builds `package` for the kernel target; returns a copy of the binary
 /// under target/images/ named after the configuration, so images of
 /// different feature sets can coexist.
@@ -58,7 +53,7 @@ pub fn image(package: &str, opts: &Opts) -> Result<PathBuf, String> {
 
 /// `image`, for the source tree at `root` with its build in `target`.
 pub fn image_in(root: &Path, target: &Path, package: &str, opts: &Opts) -> Result<PathBuf, String> {
-    let mut cmd = Command::new(cargo());
+    let mut cmd = crate::toolchain::cargo()?;
     cmd.current_dir(root).env("CARGO_TARGET_DIR", target).args(["build", "--quiet", "--package", package]);
     cmd.args(KERNEL_TARGET_ARGS);
     if opts.release {
@@ -106,7 +101,7 @@ pub fn user_programs(root: &Path, target: &Path) -> Result<PathBuf, String> {
     if built.contains(&key) {
         return Ok(dir);
     }
-    let status = Command::new(cargo())
+    let status = crate::toolchain::cargo()?
         .current_dir(root)
         .env("CARGO_TARGET_DIR", &target)
         .args(["build", "--quiet", "--package", "user-programs", "--release"])

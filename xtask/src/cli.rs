@@ -5,7 +5,7 @@ use std::time::Duration;
 use pvops_tests::Env;
 
 use crate::boot::{self, Boot, Outcome};
-use crate::{build, domu, tools, EXIT_SETUP};
+use crate::{build, domu, preflight, tools, EXIT_SETUP};
 
 pub struct RunOpts {
     pub env: Env,
@@ -36,7 +36,7 @@ fn parse_env(name: &str) -> Result<Env, String> {
     }
 }
 
-fn parse(args: &[String]) -> Result<RunOpts, String> {
+pub fn parse(args: &[String]) -> Result<RunOpts, String> {
     let mut o = RunOpts {
         env: Env::Qemu,
         cpu: "max".into(),
@@ -80,9 +80,12 @@ fn parse(args: &[String]) -> Result<RunOpts, String> {
 }
 
 /// Tools, images, and the boot description.
-fn prepare(o: RunOpts) -> Result<Boot, String> {
-    tools::ensure_rust_src()?;
+pub fn prepare(o: RunOpts) -> Result<Boot, String> {
     tools::ensure_qemu()?;
+    let kernel_toml =
+        std::fs::read_to_string(build::root().join("kernel/Cargo.toml")).map_err(|e| e.to_string())?;
+    preflight::image_fits(o.env, &kernel_toml, &o.build)?;
+    preflight::cpu_fits(o.env, &o.cpu, boot::qemu_binary(o.env))?;
     let hypervisor = tools::hypervisor(o.env)?;
     let mut kernel = build::image("kernel", &o.build)?;
     if o.env == Env::QemuPvh {
@@ -121,7 +124,7 @@ fn prepare(o: RunOpts) -> Result<Boot, String> {
         mem: o.mem,
         append: o.append,
         accel: o.accel,
-        gdb: o.gdb,
+        gdb: o.gdb.then(|| "tcp::1234".to_string()),
         icount: o.icount,
         timeout,
     })

@@ -1,25 +1,29 @@
 //! `cargo xtask lint`: formatting and clippy, for host crates and for the
 //! bare-metal images (which plain `cargo clippy` does not build).
 
-use std::process::Command;
-
 use crate::build::{self, KERNEL_TARGET_ARGS, USER_PROGRAMS_ENV};
+use crate::toolchain;
 
 fn cargo(args: &[&str], env: &[(&str, &std::path::Path)]) -> bool {
     println!("xtask: cargo {}", args.join(" "));
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(build::root())
-        .args(args)
-        .envs(env.iter().copied())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+    let mut cargo = match toolchain::cargo() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return false;
+        }
+    };
+    cargo.current_dir(build::root()).args(args).envs(env.iter().copied()).status().is_ok_and(|s| s.success())
 }
 
 /// No warnings, and every unsafe block says why it is sound.
 const DENY: &[&str] = &["--", "-D", "warnings", "-D", "clippy::undocumented_unsafe_blocks"];
 
 pub fn main() -> u8 {
+    if let Err(e) = toolchain::cargo() {
+        eprintln!("xtask lint: {e}");
+        return crate::EXIT_SETUP;
+    }
     let mut bare_metal = vec![
         "clippy",
         "--package",

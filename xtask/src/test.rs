@@ -1,18 +1,23 @@
-//! `cargo xtask test`: host tests, then every row of the boot matrix,
-//! then one summary table. Exit 0 only if everything passed; the serial
-//! log of every failed boot is printed.
+//! `cargo xtask test`: host tests, the set-up mistakes, then every row of
+//! the boot matrix and the gdb sessions (progress shown as they run), then
+//! one summary table and the report under target/matrix/ (`report.rs`).
+//! Exit 0 only if everything passed; the log of every failed row is
+//! printed.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use paravirt::ExitStatus;
+use pvops_tests::gdb::{self as gdb_rows_, gdb_rows, GdbCase};
 use pvops_tests::{matrix, BootCase, Check, Env, Want};
 
 use crate::boot::{self, Boot, Outcome, Run};
-use crate::{build, domu, tools, EXIT_SETUP};
+use crate::progress::{self, Progress};
+use crate::report::{self, Entry};
+use crate::{build, domu, gdb, setup_errors, toolchain, tools, EXIT_SETUP};
 
 /// Per-boot timeouts. A native TCG boot takes well under a second and Xen
 /// with dom0 a few seconds, so these only bound hangs.
@@ -41,50 +46,166 @@ pub fn main(args: &[String]) -> u8 {
             }
         }
     }
+    let started = Instant::now();
+    let selected = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let mut entries = Vec::new();
     if host {
         for args in HOST_TESTS {
-            println!("xtask: host tests (cargo {})", args.join(" "));
-            let ok = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(build::root())
-                .args(*args)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !ok {
+            match host_tests(args) {
+                Ok(e) => entries.push(e),
+                Err(e) => {
+                    eprintln!("xtask: {e}");
+                    return EXIT_SETUP;
+                }
+            }
+            if entries.last().is_some_and(|e| e.verdict.is_err()) {
                 eprintln!("xtask: host tests failed");
-                return 1;
+                return finish(entries, started);
             }
         }
     }
-    if let Err(e) = tools::ensure_rust_src().and_then(|_| tools::ensure_qemu()) {
+    let mistakes: Vec<_> = setup_errors::mistakes().into_iter().filter(|m| selected(m.name)).collect();
+    if !mistakes.is_empty() {
+        println!("xtask: {} set-up mistakes, each to be refused before building", mistakes.len());
+        entries.extend(mistakes.iter().map(setup_errors::check));
+    }
+    if let Err(e) = toolchain::cargo().and_then(|_| tools::ensure_qemu()) {
         eprintln!("xtask: {e}");
         return EXIT_SETUP;
     }
-    let mut cases: Vec<BootCase> =
-        matrix().into_iter().filter(|c| filter.as_deref().is_none_or(|f| c.name.contains(f))).collect();
-    let (mut boots, mut slots) = match prepare(&cases) {
-        Ok(b) => b,
+    let mut cases: Vec<BootCase> = matrix().into_iter().filter(|c| selected(c.name)).collect();
+    let sessions: Vec<GdbCase> = gdb_rows().into_iter().filter(|g| selected(g.name)).collect();
+    let prepared = prepare(&cases).and_then(|(mut boots, mut slots)| {
+        for (c, b) in crate::scaffold_check::prepare(filter.as_deref(), tools::hypervisor)
+            .map_err(|e| format!("scaffold check: {e}"))?
+        {
+            cases.push(c);
+            slots.push(Slot { boot: boots.len(), guest: None });
+            boots.push(b);
+        }
+        let gdb_boots = prepare_gdb(&sessions)?;
+        Ok((boots, slots, gdb_boots))
+    });
+    let (boots, slots, gdb_boots) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("xtask: {e}");
             return EXIT_SETUP;
         }
     };
-    match crate::scaffold_check::prepare(filter.as_deref(), tools::hypervisor) {
-        Ok(rows) => {
-            for (c, b) in rows {
-                cases.push(c);
-                slots.push(Slot { boot: boots.len(), guest: None });
-                boots.push(b);
+    let mut jobs: Vec<Job> = boots.into_iter().map(Job::Boot).collect();
+    let first_gdb = jobs.len();
+    jobs.extend(sessions.iter().zip(gdb_boots).map(|(g, b)| Job::Gdb(g, b)));
+    println!("xtask: booting {} matrix rows and {} gdb sessions", cases.len(), sessions.len());
+    // For the progress line: which rows each job carries, and its name.
+    let described = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| match j {
+            Job::Boot(b) if b.dom0.is_some() => {
+                Progress::job("domu-boot", slots.iter().filter(|s| s.boot == i).count(), true)
             }
-        }
-        Err(e) => {
-            eprintln!("xtask: scaffold check: {e}");
-            return EXIT_SETUP;
-        }
+            Job::Boot(b) => {
+                let row = slots.iter().position(|s| s.boot == i && s.guest.is_none());
+                Progress::job(row.map_or("?", |r| cases[r].name), 1, b.env.uses_xen())
+            }
+            Job::Gdb(g, b) => Progress::job(g.name, 1, b.env.uses_xen()),
+        })
+        .collect();
+    let times = build::root().join("target/matrix/times.tsv");
+    let mut runs = run_all(&jobs, described, &times);
+    let gdb_runs = runs.split_off(first_gdb);
+    let boots: Vec<Boot> = jobs
+        .into_iter()
+        .filter_map(|j| match j {
+            Job::Boot(b) => Some(b),
+            Job::Gdb(..) => None,
+        })
+        .collect();
+    let results = row_runs(&boots, runs, &slots);
+    entries.extend(cases.iter().zip(results).map(|(c, r)| matrix_entry(c, r)));
+    entries.extend(sessions.iter().zip(gdb_runs).map(|(g, r)| gdb_entry(g, r)));
+    finish(entries, started)
+}
+
+/// The report: the failed rows' logs, one table, and target/matrix/.
+fn finish(entries: Vec<Entry>, started: Instant) -> u8 {
+    for e in entries.iter().filter(|e| e.verdict.is_err()) {
+        let why = e.verdict.as_ref().err().map_or("", String::as_str);
+        println!("\n===== {} FAILED: {why}\n----- log -----", e.name);
+        print!("{}", e.log);
+        println!("----- end of {} -----", e.name);
     }
-    println!("xtask: booting {} matrix rows", cases.len());
-    let results = row_runs(&boots, run_all(&boots), &slots);
-    report(&cases, &results)
+    println!(
+        "\n{:<36} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>6}  verdict",
+        "row", "env", "cpu", "mem", "result", "backend", "paging", "time"
+    );
+    for e in &entries {
+        println!(
+            "{:<36} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>5.2}s  {}",
+            e.name,
+            e.env,
+            e.cpu,
+            e.mem,
+            e.result,
+            e.backend,
+            e.paging,
+            e.seconds,
+            if e.verdict.is_ok() { "PASS" } else { "FAIL" }
+        );
+    }
+    let failed = entries.iter().filter(|e| e.verdict.is_err()).count();
+    let total = started.elapsed().as_secs_f64();
+    println!("\n{} rows, {} passed, {} failed, {total:.0} s", entries.len(), entries.len() - failed, failed);
+    let dir = build::root().join("target/matrix");
+    match report::write(&dir, &entries, total) {
+        Ok(()) => println!(
+            "xtask: logs, junit.xml and index.html in {}",
+            dir.strip_prefix(build::root()).unwrap_or(&dir).display()
+        ),
+        Err(e) => eprintln!("xtask: writing the report in {}: {e}", dir.display()),
+    }
+    if failed == 0 {
+        0
+    } else {
+        1
+    }
+}
+
+/// One run of the host tests, its output shown as it comes and kept.
+fn host_tests(args: &[&str]) -> Result<Entry, String> {
+    let mut cargo = toolchain::cargo()?;
+    let line = format!("cargo {}", args.join(" "));
+    println!("xtask: host tests ({line})");
+    let start = Instant::now();
+    let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
+    cargo.current_dir(build::root()).args(args);
+    cargo.stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
+    let mut child = cargo.spawn().map_err(|e| format!("running cargo: {e}"))?;
+    drop(cargo);
+    let mut log = String::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = reader.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let _ = std::io::stdout().write_all(&buf[..n]);
+        log.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let ok = child.wait().is_ok_and(|s| s.success());
+    Ok(Entry {
+        group: "host",
+        name: line,
+        env: "host".into(),
+        cpu: "-".into(),
+        mem: "-".into(),
+        result: if ok { "ok".into() } else { "failed".into() },
+        backend: "-".into(),
+        paging: "-".into(),
+        seconds: start.elapsed().as_secs_f64(),
+        verdict: if ok { Ok(()) } else { Err("cargo test failed".into()) },
+        log,
+    })
 }
 
 /// Which boot runs a row: its own, or a guest of the one dom0 boot that
@@ -199,18 +320,35 @@ pub fn boot_for(c: &BootCase, kernel: PathBuf, loader: Option<PathBuf>, hypervis
         mem: c.mem.into(),
         append: c.cmdline(),
         accel: "tcg".into(),
-        gdb: false,
+        gdb: None,
         icount: false,
         timeout: if c.env.uses_xen() { XEN_TIMEOUT } else { BOOT_TIMEOUT },
     }
 }
 
-/// Boots all rows, one per core (at most four at a time: each Xen boot
-/// wants a core of its own).
-fn run_all(boots: &[Boot]) -> Vec<Run> {
+/// What a worker runs: a boot (several rows for the dom0 boot of the domU
+/// rows), or a gdb session.
+enum Job<'a> {
+    Boot(Boot),
+    Gdb(&'a GdbCase, Boot),
+}
+
+impl Job<'_> {
+    fn run(&self) -> Run {
+        match self {
+            Job::Boot(b) => boot::run(b, false),
+            Job::Gdb(g, b) => gdb_run(g, b),
+        }
+    }
+}
+
+/// Runs every job, one per core (at most four at a time: each Xen boot
+/// wants a core of its own), showing progress.
+fn run_all(jobs: &[Job], described: Vec<progress::Job>, times: &std::path::Path) -> Vec<Run> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4);
+    let progress = Mutex::new(Progress::new(described, workers, times));
     let next = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<Run>>> = Mutex::new((0..boots.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Run>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -220,14 +358,17 @@ fn run_all(boots: &[Boot]) -> Vec<Run> {
                     *n += 1;
                     i
                 };
-                if i >= boots.len() {
+                if i >= jobs.len() {
                     break;
                 }
-                let r = boot::run(&boots[i], false);
+                progress.lock().unwrap().started(i);
+                let r = jobs[i].run();
                 results.lock().unwrap()[i] = Some(r);
+                progress.lock().unwrap().finished(i);
             });
         }
     });
+    progress.into_inner().unwrap().save(times);
     results.into_inner().unwrap().into_iter().map(Option::unwrap).collect()
 }
 
@@ -332,40 +473,94 @@ fn lguest_audit_across_evictions(log: &str) -> Result<(), String> {
     }
 }
 
-fn report(cases: &[BootCase], results: &[Run]) -> u8 {
-    let verdicts: Vec<Result<(), String>> = cases.iter().zip(results).map(|(c, r)| verify(c, r)).collect();
-    for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
-        if let Err(why) = v {
-            println!("\n===== {} FAILED: {why}\n----- serial log -----", c.name);
-            print!("{}", r.log);
-            println!("----- end of {} -----", c.name);
-        }
+/// A matrix row's line in the report.
+fn matrix_entry(c: &BootCase, r: Run) -> Entry {
+    Entry {
+        group: "matrix",
+        name: c.name.to_string(),
+        env: c.env.name(),
+        cpu: c.cpu.to_string(),
+        mem: c.mem.to_string(),
+        result: r.outcome.word().to_string(),
+        backend: field(&r.log, "backend: ").unwrap_or("-").to_string(),
+        paging: field(&r.log, "paging: ").unwrap_or("-").to_string(),
+        seconds: r.elapsed.as_secs_f64(),
+        verdict: verify(c, &r),
+        log: r.log,
     }
-    println!(
-        "\n{:<36} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>6}  verdict",
-        "row", "env", "cpu", "mem", "result", "backend", "paging", "time"
-    );
-    let mut failed = 0;
-    for ((c, r), v) in cases.iter().zip(results).zip(&verdicts) {
-        println!(
-            "{:<36} {:<18} {:<9} {:>5} {:<8} {:<8} {:<8} {:>5.2}s  {}",
-            c.name,
-            c.env.name(),
-            c.cpu,
-            c.mem,
-            r.outcome.word(),
-            field(&r.log, "backend: ").unwrap_or("-"),
-            field(&r.log, "paging: ").unwrap_or("-"),
-            r.elapsed.as_secs_f64(),
-            if v.is_ok() { "PASS" } else { "FAIL" }
-        );
-        failed += v.is_err() as usize;
+}
+
+/// The boots the gdb sessions debug: the default image, as `cargo xtask
+/// gdb` builds it.
+fn prepare_gdb(sessions: &[GdbCase]) -> Result<Vec<Boot>, String> {
+    if sessions.is_empty() {
+        return Ok(Vec::new());
     }
-    println!("\n{} rows, {} passed, {} failed", cases.len(), cases.len() - failed, failed);
-    if failed == 0 {
-        0
-    } else {
-        1
+    tools::ensure_gdb()?;
+    let kernel = build::image("kernel", &build::Opts::default())?;
+    sessions
+        .iter()
+        .map(|g| {
+            let mut b = boot_for(&pvops_tests::matrix()[0], kernel.clone(), None, tools::hypervisor(g.env)?);
+            b.env = g.env;
+            b.cpu = g.cpu.into();
+            b.mem = g.mem.into();
+            b.append = g.append.into();
+            b.timeout = if g.env.uses_xen() { XEN_TIMEOUT } else { BOOT_TIMEOUT };
+            Ok(b)
+        })
+        .collect()
+}
+
+/// A gdb session in batch mode; its log is gdb's output, then the serial
+/// log. The session's own verdict is gdb's exit status.
+fn gdb_run(g: &GdbCase, b: &Boot) -> Run {
+    let commands: Vec<String> = g.commands.iter().map(|c| c.to_string()).collect();
+    match gdb::session(g.name, b.clone(), &commands, true) {
+        Ok(s) => Run {
+            outcome: if s.gdb_ok {
+                Outcome::Done(ExitStatus::Success, String::new())
+            } else {
+                Outcome::Crash("gdb exited with an error".into())
+            },
+            log: format!("{GDB_HEADER}{}{SERIAL_HEADER}{}", s.gdb, s.serial),
+            elapsed: s.elapsed,
+        },
+        Err(e) => Run { outcome: Outcome::Crash(e), log: String::new(), elapsed: Duration::ZERO },
+    }
+}
+
+const GDB_HEADER: &str = "--- gdb ---\n";
+const SERIAL_HEADER: &str = "--- serial log ---\n";
+
+/// Does gdb's output show what the session must?
+fn verify_gdb(g: &GdbCase, r: &Run) -> Result<(), String> {
+    if !r.outcome.is_success() {
+        return Err(format!("the session failed: {:?}", r.outcome));
+    }
+    let out = r.log.split(SERIAL_HEADER).next().unwrap_or("");
+    if let Some(missing) = g.expect.iter().find(|e| !out.contains(*e)) {
+        return Err(format!("gdb's output lacks {missing:?}"));
+    }
+    if let Some(bad) = gdb_rows_::NEVER.iter().find(|n| out.contains(*n)) {
+        return Err(format!("gdb's output shows {bad:?}"));
+    }
+    Ok(())
+}
+
+fn gdb_entry(g: &GdbCase, r: Run) -> Entry {
+    Entry {
+        group: "gdb",
+        name: g.name.to_string(),
+        env: g.env.name(),
+        cpu: g.cpu.to_string(),
+        mem: g.mem.to_string(),
+        result: if r.outcome.is_success() { "gdb ok".into() } else { "gdb fail".into() },
+        backend: "-".into(),
+        paging: "-".into(),
+        seconds: r.elapsed.as_secs_f64(),
+        verdict: verify_gdb(g, &r),
+        log: r.log,
     }
 }
 

@@ -62,21 +62,6 @@ pub fn ensure_qemu() -> Result<(), String> {
     }
 }
 
-/// rust-src for build-std: rust-toolchain.toml lists it, but a toolchain
-/// installed by hand may lack it.
-pub fn ensure_rust_src() -> Result<(), String> {
-    let sysroot = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("running rustc: {e}"))?;
-    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if Path::new(&sysroot).join("lib/rustlib/src/rust/library/core").exists() {
-        return Ok(());
-    }
-    println!("xtask: installing the rust-src component (needed to build core for the kernel target) ...");
-    sh("rustup component add rust-src llvm-tools")
-}
-
 /// The project's Xen: Debian's Xen 4.17 source rebuilt with CONFIG_PV32
 /// (and the PVH fixes, xtask/xen/*.patch), cached under target/xen. The script prints what
 /// it does and takes about two minutes the first time.
@@ -108,5 +93,31 @@ pub fn hypervisor(env: pvops_tests::Env) -> Result<Option<std::path::PathBuf>, S
             crate::build::image("lguest-host", &crate::build::Opts::default()).map(Some)
         }
         _ => Ok(None),
+    }
+}
+
+/// gdb (Debian's, with Python, which our script needs): present,
+/// installed now, or an error that says how to install it.
+pub fn ensure_gdb() -> Result<(), String> {
+    let has_python = || {
+        Command::new("gdb")
+            .args(["-nx", "-batch", "-ex", "python print('pvops')"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("pvops"))
+    };
+    if has_python() {
+        return Ok(());
+    }
+    let cmd =
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gdb";
+    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        return Err(format!("gdb (with Python) is not installed. Install it with:\n  sudo sh -c \"{cmd}\""));
+    }
+    println!("xtask: gdb is not installed: installing Debian's gdb (apt-get) ...");
+    sh(cmd)?;
+    if has_python() {
+        Ok(())
+    } else {
+        Err("gdb with Python is still missing after installing it".into())
     }
 }

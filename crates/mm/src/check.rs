@@ -235,16 +235,8 @@ pub fn check<M: Mmu + ?Sized>(
             Level::Pmd => r.pmd_tables += 1,
             Level::Pgd => {}
         }
-        if readonly_tables && pfn.0 < layout.max_low_pfn.0 {
-            let va = PAGE_OFFSET + (pfn.0 << 12);
-            let writable = match w.pte(va) {
-                Some(e) => e.read() & PteFlags::RW.bits() != 0,
-                // Under a large page (or unmapped, already reported).
-                None => w.pmd(va).is_some_and(|p| p.read() & PteFlags::RW.bits() != 0),
-            };
-            if writable {
-                r.add(Problem::WritableTable { pfn });
-            }
+        if readonly_tables && crate::ptdump::mapped_readonly(w, layout, pfn) == Some(false) {
+            r.add(Problem::WritableTable { pfn });
         }
     });
 

@@ -42,6 +42,7 @@ pub mod frames;
 pub mod layout;
 pub mod pagetable;
 pub mod protect;
+pub mod ptdump;
 pub mod refs;
 pub mod rewrite;
 #[cfg(any(test, feature = "sim"))]

@@ -10,10 +10,12 @@
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::paging::present;
 use arch_i386::{Level, PagingMode, Pfn, PteFlags};
+use paravirt::pfnset::PfnRuns;
 pub use paravirt::Caps;
 use paravirt::{EntryRef, Mmu, PageAlloc, PagetableBuild, PhysMem, Pinning};
 
 use crate::layout::{Layout, Section};
+use crate::ptdump::Kept;
 use crate::walk::{Tables, Walker};
 use crate::MmError;
 
@@ -37,6 +39,8 @@ pub struct BuildStats {
     /// Every page the build allocated as a pagetable page, those the
     /// backend allocated in `pagetable_setup_start` included.
     pub fresh_pages: u32,
+    /// Which direct-map entries were kept, for the ptdump.
+    pub kept: Kept,
 }
 
 impl BuildStats {
@@ -56,6 +60,9 @@ pub struct Pagetable {
     /// The fixmap's pte pages, one per pmd the fixmap spans (first, last).
     pub fixmap_tables: (Pfn, Pfn),
     pub stats: BuildStats,
+    /// The pagetable pages the build made (the rest it kept), for the
+    /// ptdump.
+    pub fresh: PfnRuns,
 }
 
 /// Points of the build a caller can measure (instructions, hypercalls).
@@ -124,12 +131,13 @@ pub fn pagetable_init<M: Mmu + ?Sized>(
     };
     let mut stats = b.stats;
     stats.fresh_pages = b.b.fresh().count();
+    let fresh = *b.b.fresh();
     let root = b.b.root;
     (b.probe)(Phase::FixmapPkmap);
 
     mmu.pagetable_setup_done(b.b)?;
     probe(Phase::SetupDone);
-    Ok(Pagetable { mode, root, pkmap_table, fixmap_tables, stats })
+    Ok(Pagetable { mode, root, pkmap_table, fixmap_tables, stats, fresh })
 }
 
 /// Kernel mapping permissions for a section of the direct map.
@@ -243,6 +251,7 @@ impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
         if present(v) {
             if self.w().is_large(v) {
                 self.stats.large_kept += 1;
+                self.stats.kept.add(Pfn(pfn), mode.ptrs_per_pte());
             } else {
                 self.stats.pte_pages_kept += 1;
                 let table = self.w().table_of(v).ok_or(MmError::Foreign { va: pmd.vaddr(), raw: v })?;
@@ -309,8 +318,13 @@ impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
                 let mut i = 0;
                 while pfn + i < boundary {
                     if present(raw.get(at + i)) {
-                        self.stats.ptes_kept += 1;
-                        i += 1;
+                        let mut n = 1;
+                        while pfn + i + n < boundary && present(raw.get(at + i + n)) {
+                            n += 1;
+                        }
+                        self.stats.ptes_kept += n;
+                        self.stats.kept.add(Pfn(pfn + i), n);
+                        i += n;
                         continue;
                     }
                     let mut n = 1;

@@ -354,6 +354,23 @@ fn adopted_boot_pagetable_is_fixed_up_by_mark_rodata_ro() {
         let (pt, layout) = build(&sim, &rec, &c, &[(IMAGE_PFNS.1, Pfn(next))]).unwrap();
         assert!(pt.stats.ptes_kept >= 768 - 256);
         let w = Walker::live(&rec, &sim, mode, pt.root);
+        // The ptdump's account: the kept entries, one run ending where the
+        // boot mapping ended; the boot pte pages kept, the rest built.
+        let kept: u32 = pt.stats.kept.runs().iter().map(|(s, e)| e.0 - s.0).sum();
+        assert_eq!(kept, pt.stats.ptes_kept);
+        assert_eq!(pt.stats.kept.runs().len(), 1, "{:?}", pt.stats.kept);
+        assert_eq!(pt.stats.kept.runs()[0].1, Pfn(768));
+        let mut tables = Vec::new();
+        crate::ptdump::table_runs(&w, &layout, &pt.fresh, |r| tables.push(*r));
+        // The boot tables below its root (a PAE pmd page, the pte pages)
+        // are adopted, never copied.
+        let boot_tables = (IMAGE_PFNS.1 .0 + 1, next);
+        for t in &tables {
+            let boot = t.first.0 >= boot_tables.0 && t.end.0 <= boot_tables.1;
+            assert_eq!(t.built, !boot, "{t:?}");
+        }
+        assert!(tables.iter().any(|t| t.level == Level::Pte && !t.built));
+        assert!(tables.iter().any(|t| t.level == Level::Pgd && t.built));
         let before = check(&w, &layout, &caps, false, |_| {});
         assert!(!before.ok(), "the boot mappings should start out writable text");
         let changed = mark_rodata_ro(&w, &layout, &caps).unwrap();
