@@ -32,6 +32,7 @@ use backend_xen as _;
 
 mod boot;
 mod console;
+mod dispatch;
 mod entry;
 mod fault;
 mod head;
@@ -97,6 +98,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     }
     let mut memory = memory::Memory::new(hv, &boot, booted);
     memory::selftest(&mut memory);
+    dispatch::measure(&mut memory);
     if let Err(e) = hv.late_init(&memory) {
         fail!("backend {} failed its late set-up: {}", hv.name(), e);
     }

@@ -29,6 +29,8 @@ pub struct Memory {
     pub mem: DirectMap,
     pub kernel_root: Pfn,
     pub nx: bool,
+    /// The paging features the kernel's pagetable was built with.
+    pub caps: mm::Caps,
 }
 
 /// The frame bitmap: one bit per frame of a 32-bit physical address space
@@ -65,7 +67,15 @@ impl Memory {
         }
         let (low, high) = frames.free_count();
         kprintln!("memory: {} KiB free in low memory, {} KiB in high memory", low * 4, high * 4);
-        Memory { hv, frames, layout: b.layout, mem: b.mem, kernel_root: b.pt.root, nx: b.paging.caps.nx }
+        Memory {
+            hv,
+            frames,
+            layout: b.layout,
+            mem: b.mem,
+            kernel_root: b.pt.root,
+            nx: b.paging.caps.nx,
+            caps: b.paging.caps,
+        }
     }
 
     /// The kernel's own (live) pagetable.

@@ -124,13 +124,16 @@ pub fn build(hv: &'static dyn Hypervisor, boot: &BootInfo, paging: Paging, layou
             pt.root.0
         );
     }
-    match mm::protect::mark_rodata_ro(&w, &layout, &caps) {
+    // What the log above cost is not mark_rodata_ro's.
+    perf::phase("build_log");
+    let restricted = mm::protect::mark_rodata_ro(&w, &layout, &caps, &s.kept);
+    let protected = hv.counters();
+    perf::phase("mark_rodata_ro");
+    match restricted {
         Ok(n) => kprintln!("mark_rodata_ro: {} kept entries restricted", n),
         Err(e) => fail!("mark_rodata_ro: {}", e),
     }
-    let protected = hv.counters();
     kprintln!("hypercalls: mark_rodata_ro {}", protected.since(&built));
-    perf::phase("mark_rodata_ro");
 
     let report = selfcheck::run(&w, &layout, &caps, hv.paging().pagetable_pages_readonly(), &pt);
     perf::phase("selfcheck");

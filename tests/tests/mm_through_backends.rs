@@ -117,7 +117,7 @@ fn lguest_build_over_the_launchers_linear_map() {
     let pt = mm::pagetable_init(&lg, &mem, &mut alloc, &layout, caps, &mut |_| {}).unwrap();
     let w = Walker::live(&lg, &mem, PagingMode::TwoLevel, lg.read_cr3());
     assert_eq!(w.root, pt.root, "NEW_PGTABLE made it live");
-    let changed = mm::protect::mark_rodata_ro(&w, &layout, &caps).unwrap();
+    let changed = mm::protect::mark_rodata_ro(&w, &layout, &caps, &pt.stats.kept).unwrap();
     let report = check(&w, &layout, &caps, false, |_| {});
     assert!(report.ok(), "{:?}", report.first);
     // The Launcher's pte pages were adopted (shared); the only writes the

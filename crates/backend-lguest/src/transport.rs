@@ -9,7 +9,7 @@
 
 use crate::abi::LguestData;
 
-pub trait Host: Sync {
+pub trait Host: Sync + 'static {
     /// A synchronous hypercall: `int $0x1f` with the call in eax and its
     /// arguments in edx, ebx, ecx. The host drains the async ring first.
     fn trap(&self, call: u32, arg1: u32, arg2: u32, arg3: u32) -> u32;

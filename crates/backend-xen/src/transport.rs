@@ -13,7 +13,7 @@
 
 use crate::abi::{MmuUpdate, MmuextOp, MulticallEntry};
 
-pub trait Hypercalls: Sync {
+pub trait Hypercalls: Sync + 'static {
     /// `mmu_update(reqs, reqs.len(), &done, DOMID_SELF)`: checked writes of
     /// pagetable entries by machine address.
     fn mmu_update(&self, reqs: &mut [MmuUpdate], done: &mut u32) -> i32;

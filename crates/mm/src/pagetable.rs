@@ -12,7 +12,7 @@ use arch_i386::paging::present;
 use arch_i386::{Level, PagingMode, Pfn, PteFlags};
 use paravirt::pfnset::PfnRuns;
 pub use paravirt::Caps;
-use paravirt::{EntryRef, Mmu, PageAlloc, PagetableBuild, PhysMem, Pinning};
+use paravirt::{BuildError, BulkFill, EntryRef, Mmu, PageAlloc, PagetableBuild, PhysMem, Pinning};
 
 use crate::layout::{Layout, Section};
 use crate::ptdump::Kept;
@@ -34,7 +34,9 @@ pub struct BuildStats {
     pub large_kept: u32,
     /// pte pages found present and used in place (shared).
     pub pte_pages_kept: u32,
-    /// Backend calls that wrote entries (a range call counts once).
+    /// Hook calls that wrote entries (a `set_pte_range` counts once; a
+    /// bulk call, as many as the hooks its default body makes: two per pte
+    /// page, one per large page).
     pub write_calls: u32,
     /// Every page the build allocated as a pagetable page, those the
     /// backend allocated in `pagetable_setup_start` included.
@@ -99,14 +101,52 @@ pub fn pagetable_init<M: Mmu + ?Sized>(
     mmu.alloc_pd(build.root, Pinning::Unpinned)?;
     mmu.pagetable_setup_start(&mut build)?;
     probe(Phase::SetupStart);
+    let (stats, pkmap_table, fixmap_tables) = build_kernel_half(mmu, &mut build, layout, probe)?;
+    let (root, fresh) = (build.root, *build.fresh());
+    probe(Phase::FixmapPkmap);
+    mmu.pagetable_setup_done(build)?;
+    probe(Phase::SetupDone);
+    Ok(Pagetable { mode, root, pkmap_table, fixmap_tables, stats, fresh })
+}
 
-    let mut b = Builder {
-        mmu,
-        b: build,
-        layout,
-        stats: BuildStats { pgd_pages: 1, ..Default::default() },
-        probe: &mut *probe,
-    };
+/// A build that never becomes live: the same direct map and fixmap/pkmap
+/// structure as [`pagetable_init`]'s, in a fresh root from `alloc`, but
+/// with nothing adopted (no `pagetable_setup_start`) and nothing switched
+/// to (no `pagetable_setup_done`). The pages stay plain memory the
+/// hypervisor has never seen, so the caller may simply reuse them.
+///
+/// What it is for: timing the build itself in a running kernel, once
+/// through `&dyn Mmu` and once monomorphized for the chosen backend's
+/// concrete type (`perf: dispatch.*`), over the same frames.
+pub fn build_detached<M: Mmu + ?Sized>(
+    mmu: &M,
+    mem: &dyn PhysMem,
+    alloc: &mut dyn PageAlloc,
+    layout: &Layout,
+    caps: Caps,
+    probe: &mut dyn FnMut(Phase),
+) -> Result<(Pfn, BuildStats), MmError> {
+    let mut build = PagetableBuild::new(layout.mode, mem, alloc, caps, layout.direct_map_end())
+        .map_err(|e| MmError::table_alloc(e, "pgd", 0))?;
+    mmu.alloc_pd(build.root, Pinning::Unpinned)?;
+    let (stats, _, _) = build_kernel_half(mmu, &mut build, layout, probe)?;
+    Ok((build.root, stats))
+}
+
+/// The direct map, then the fixmap's and pkmap's pte pages, in lazy-MMU
+/// mode: the part of the build between `pagetable_setup_start` and
+/// `pagetable_setup_done`. Returns what it did, the pkmap's pte page and
+/// the fixmap's first and last. The build is borrowed, not moved in and
+/// out: it is a few hundred bytes, which a call the compiler does not
+/// inline would copy.
+fn build_kernel_half<M: Mmu + ?Sized>(
+    mmu: &M,
+    build: &mut PagetableBuild,
+    layout: &Layout,
+    probe: &mut dyn FnMut(Phase),
+) -> Result<(BuildStats, Pfn, (Pfn, Pfn)), MmError> {
+    let mut b =
+        Builder { mmu, b: build, layout, stats: BuildStats { pgd_pages: 1, ..Default::default() }, probe };
     mmu.enter_lazy_mmu();
     let built = b.kernel_physical_mapping_init().and_then(|_| {
         (b.probe)(Phase::DirectMap);
@@ -131,13 +171,7 @@ pub fn pagetable_init<M: Mmu + ?Sized>(
     };
     let mut stats = b.stats;
     stats.fresh_pages = b.b.fresh().count();
-    let fresh = *b.b.fresh();
-    let root = b.b.root;
-    (b.probe)(Phase::FixmapPkmap);
-
-    mmu.pagetable_setup_done(b.b)?;
-    probe(Phase::SetupDone);
-    Ok(Pagetable { mode, root, pkmap_table, fixmap_tables, stats, fresh })
+    Ok((stats, pkmap_table, fixmap_tables))
 }
 
 /// Kernel mapping permissions for a section of the direct map.
@@ -156,15 +190,15 @@ pub fn prot(caps: &Caps, section: Section) -> PteFlags {
 
 /// The build in progress: the backend, the build's value (which owns its
 /// new pages), and what was done so far.
-struct Builder<'a, 'b, M: Mmu + ?Sized> {
+struct Builder<'a, 'b, 'm, M: Mmu + ?Sized> {
     mmu: &'a M,
-    b: PagetableBuild<'a>,
+    b: &'b mut PagetableBuild<'m>,
     layout: &'a Layout,
     stats: BuildStats,
     probe: &'b mut dyn FnMut(Phase),
 }
 
-impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
+impl<M: Mmu + ?Sized> Builder<'_, '_, '_, M> {
     /// A walker of the table being built: the build's own pages are
     /// unpinned, what it adopted is pinned.
     fn w(&self) -> Walker<'_, M> {
@@ -225,28 +259,90 @@ impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
         let max_low = self.layout.max_low_pfn.0;
         let mut pfn = 0;
         while pfn < max_low {
-            // One pgd entry at a time; its pmd entries are consecutive, so
-            // the walk from the root happens once per pgd entry (PAE: once
-            // per GiB), not once per pmd.
+            // One page of pmd entries at a time: they are consecutive, so
+            // the walk from the root happens once per page (PAE: a pmd page,
+            // 1 GiB; 2-level, where the pmd is folded into the pgd: the root
+            // itself), not once per pmd.
             let va = PAGE_OFFSET + (pfn << 12);
-            let mut pmd = self.one_md_table_init(va)?;
-            for _ in mode.pmd_index(va)..mode.ptrs_per_pmd() {
-                if pfn >= max_low {
-                    break;
+            let pmd = self.one_md_table_init(va)?;
+            let mut i = 0;
+            let left = mode.entries_per_page() - pmd.index();
+            while i < left && pfn < max_low {
+                let at = pmd.add(i);
+                let n = self.plain_run(&at, pfn, left - i);
+                if n > 0 {
+                    self.map_run(&at, pfn, n)?;
+                } else {
+                    self.map_pmd(&at, pfn, (pfn + per_pmd).min(max_low))?;
                 }
-                self.map_pmd(&pmd, pfn, (pfn + per_pmd).min(max_low))?;
-                pfn += per_pmd;
-                pmd = pmd.add(1);
+                let n = n.max(1);
+                pfn += n * per_pmd;
+                i += n;
             }
         }
         Ok(())
+    }
+
+    /// How many pmd entries from `pmd` on (at most `limit`) are empty and
+    /// are to map a whole pmd of plain data (low memory all the way, no
+    /// part of the kernel image that needs its own permissions): the
+    /// common case, mapped in one bulk call.
+    fn plain_run(&self, pmd: &EntryRef, pfn: u32, limit: u32) -> u32 {
+        let mode = self.b.mode;
+        let per = mode.ptrs_per_pte();
+        let raw = self.w().raw_ptes(pmd.table());
+        let mut n = 0;
+        while n < limit {
+            let first = pfn + n * per;
+            let va = PAGE_OFFSET + (first << 12);
+            if first + per > self.layout.max_low_pfn.0
+                || present(raw.get(pmd.index() + n))
+                || self.layout.image.overlaps_protected(va, mode.pmd_size())
+            {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Maps the `n` pmds of a [`plain_run`](Self::plain_run) from `pmd`
+    /// on: large pages where allowed, else full pte pages, in one call to
+    /// the backend.
+    fn map_run(&mut self, pmd: &EntryRef, pfn: u32, n: u32) -> Result<(), MmError> {
+        let flags = prot(&self.b.caps, Section::Data);
+        if self.b.caps.large_pages {
+            self.mmu.map_large_pages(pmd, n, Pfn(pfn), flags | PteFlags::PSE)?;
+            self.stats.large_written += n;
+            self.stats.write_calls += n;
+            return Ok(());
+        }
+        let before = self.b.fresh().count();
+        let probe = &mut *self.probe;
+        let r = self.mmu.map_pte_pages(self.b, pmd, n, Pfn(pfn), flags, &mut |e| match e {
+            BulkFill::Start => probe(Phase::BulkStart),
+            BulkFill::Done(n) => probe(Phase::BulkEnd(n)),
+        });
+        let made = self.b.fresh().count() - before;
+        match r {
+            Ok(()) => {
+                self.stats.pte_pages += n;
+                self.stats.ptes_written += n * self.b.mode.ptrs_per_pte();
+                // A fill and a link per page.
+                self.stats.write_calls += 2 * n;
+                Ok(())
+            }
+            Err(BuildError::NoTable(e)) => {
+                Err(MmError::table_alloc(e, "pte", self.stats.table_pages() + made))
+            }
+            Err(BuildError::Hv(e)) => Err(e.into()),
+        }
     }
 
     /// Maps frames `[pfn, end)` (one pmd's worth at most) under `pmd`.
     fn map_pmd(&mut self, pmd: &EntryRef, pfn: u32, end: u32) -> Result<(), MmError> {
         let mode = self.b.mode;
         let full = end == pfn + mode.ptrs_per_pte();
-        let va = PAGE_OFFSET + (pfn << 12);
         let v = pmd.read();
         if present(v) {
             if self.w().is_large(v) {
@@ -257,21 +353,12 @@ impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
                 let table = self.w().table_of(v).ok_or(MmError::Foreign { va: pmd.vaddr(), raw: v })?;
                 self.fill_ptes(table, pfn, end, false)?;
             }
-        } else if self.b.caps.large_pages
-            && full
-            && !self.layout.image.overlaps_protected(va, mode.pmd_size())
-        {
-            // A whole pmd of plain data: one large page.
-            let flags = prot(&self.b.caps, Section::Data) | PteFlags::PSE;
-            let val = self.mmu.make_pte(Pfn(pfn), flags);
-            self.mmu.set_pmd(pmd, val)?;
-            self.stats.large_written += 1;
-            self.stats.write_calls += 1;
         } else {
-            // Fill the fresh pte page before linking it: until then no
-            // pagetable can reach it, so no hypervisor needs to see the
-            // individual writes. A page that will be filled entirely need
-            // not be zeroed first.
+            // Not a plain run (the image's pmds, the last partial one): a
+            // pte page with section runs. Filled before it is linked: until
+            // then no pagetable can reach it, so no hypervisor needs to see
+            // the individual writes. A page that will be filled entirely
+            // need not be zeroed first.
             let table = self.new_page("pte", !full)?;
             self.mmu.alloc_pt(table, Pinning::Unpinned)?;
             self.fill_ptes(table, pfn, end, true)?;

@@ -14,6 +14,7 @@ use crate::check::check;
 use crate::layout::{Layout, Section};
 use crate::pagetable::prot;
 use crate::protect::mark_rodata_ro;
+use crate::ptdump::Kept;
 use crate::sim::{Event, Recorder, SimMem};
 use crate::walk::Walker;
 use crate::{pagetable_init, BootAlloc, Caps, MmError};
@@ -373,12 +374,74 @@ fn adopted_boot_pagetable_is_fixed_up_by_mark_rodata_ro() {
         assert!(tables.iter().any(|t| t.level == Level::Pgd && t.built));
         let before = check(&w, &layout, &caps, false, |_| {});
         assert!(!before.ok(), "the boot mappings should start out writable text");
-        let changed = mark_rodata_ro(&w, &layout, &caps).unwrap();
-        assert!(changed > 0);
+        // Told of nothing kept, the pass restricts the image alone: with NX
+        // the kept data stays executable, and the self-check (which walks
+        // every entry, not the record) says so.
+        let image_only = mark_rodata_ro(&w, &layout, &caps, &Kept::default()).unwrap();
+        assert!(image_only > 0);
+        let partial = check(&w, &layout, &caps, false, |_| {});
+        assert_eq!(partial.ok(), !nx, "{:?}", partial.first);
+        if nx {
+            let image = layout.image;
+            assert!(partial.problems().all(|p| matches!(p,
+                crate::check::Problem::Permission { va, .. } if !image.overlaps_protected(*va, 4096))));
+        }
+        rec.events.borrow_mut().clear();
+        let changed = mark_rodata_ro(&w, &layout, &caps, &pt.stats.kept).unwrap();
+        assert_eq!(changed > 0, nx);
         let after = check(&w, &layout, &caps, false, |_| {});
         assert!(after.ok(), "{:?}", after.first);
-        assert_eq!(*rec.events.borrow().last().unwrap(), Event::Flush);
+        if nx {
+            assert_eq!(*rec.events.borrow().last().unwrap(), Event::Flush);
+        }
+        // Every entry written is one the build kept.
+        let kept = pt.stats.kept.runs();
+        for e in rec.events.borrow().iter() {
+            if let Event::Set(Level::Pte, t, i, v, _) = *e {
+                let pfn = Pfn(((v & mode.addr_mask()) >> 12) as u32);
+                assert!(kept.iter().any(|&(s, e)| s <= pfn && pfn < e), "{t:?}[{i}] = {v:#x}");
+            }
+        }
     }
+}
+
+#[test]
+fn mark_rodata_ro_looks_at_the_image_and_what_was_kept() {
+    let c = Case {
+        mode: PagingMode::Pae,
+        caps: Caps { large_pages: false, global_pages: false, nx: true },
+        mem_bytes: 64 << 20,
+    };
+    let map = ram(c.mem_bytes);
+    let layout = Layout::new(c.mode, map.ram_end_below_4g(), 0, image());
+    let img = layout.image;
+    let text = Pfn((img.text.0 - PAGE_OFFSET) >> 12);
+    let rodata_end = Pfn((img.rodata_end.0 - PAGE_OFFSET).div_ceil(4096));
+    let mut kept = Kept::default();
+    // Overlapping the image, then beyond it, then a run past low memory.
+    kept.add(Pfn(0), text.0 + 2);
+    kept.add(Pfn(0x3000), 0x10);
+    kept.add(Pfn(layout.max_low_pfn.0 - 1), 8);
+    let (runs, n) = crate::protect::rodata_ranges(&layout, &c.caps, &kept);
+    assert_eq!(
+        &runs[..n],
+        &[
+            (Pfn(0), rodata_end),
+            (Pfn(0x3000), Pfn(0x3010)),
+            (Pfn(layout.max_low_pfn.0 - 1), layout.max_low_pfn)
+        ]
+    );
+    // Without NX only the image can need a change.
+    let no_nx = Caps { nx: false, ..c.caps };
+    let (runs, n) = crate::protect::rodata_ranges(&layout, &no_nx, &kept);
+    assert_eq!(&runs[..n], &[(text, rodata_end)]);
+    // A record that overflowed: everything.
+    for i in 0..12 {
+        kept.add(Pfn(0x5000 + 2 * i), 1);
+    }
+    assert!(kept.unlisted > 0);
+    let (runs, n) = crate::protect::rodata_ranges(&layout, &no_nx, &kept);
+    assert_eq!(&runs[..n], &[(Pfn(0), layout.max_low_pfn)]);
 }
 
 #[test]

@@ -72,7 +72,7 @@ pub use entry::{EntryRef, Pinning};
 pub use error::{ExitStatus, HvError, HvResult};
 pub use hypervisor::{Detected, Hypervisor, Verdict};
 pub use irq::{Irq, IrqFlags, Line};
-pub use mmu::{Mmu, PagetableBuild, TableAllocError};
+pub use mmu::{BuildError, BulkFill, Mmu, PagetableBuild, TableAllocError};
 pub use paging::{Caps, PagingPolicy};
 pub use phys::{PageAlloc, PhysMem, PhysRead};
 pub use select::{evaluate, select, Candidates, SelectError, HYPERVISORS};

@@ -23,7 +23,7 @@
 use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
 
 use crate::pfnset::PfnRuns;
-use crate::{native, Caps, EntryRef, HvResult, PageAlloc, PhysMem, Pinning};
+use crate::{native, Caps, EntryRef, HvError, HvResult, PageAlloc, PhysMem, Pinning};
 
 /// Why the build could not get a new table page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +33,36 @@ pub enum TableAllocError {
     /// The fresh set has no room for another run (the allocator handed out
     /// pages scattered over more runs than it holds).
     TooScattered,
+}
+
+/// Why a bulk call of the build ([`Mmu::map_pte_pages`]) stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// The build could not get another pte page.
+    NoTable(TableAllocError),
+    /// A hook failed.
+    Hv(HvError),
+}
+
+impl From<TableAllocError> for BuildError {
+    fn from(e: TableAllocError) -> Self {
+        BuildError::NoTable(e)
+    }
+}
+
+impl From<HvError> for BuildError {
+    fn from(e: HvError) -> Self {
+        BuildError::Hv(e)
+    }
+}
+
+/// Around each bulk fill inside [`Mmu::map_pte_pages`], so a caller can
+/// measure the fill on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkFill {
+    Start,
+    /// The fill wrote this many ptes.
+    Done(u32),
 }
 
 /// The seed's build, as a value of its phase.
@@ -128,7 +158,7 @@ impl<'a> PagetableBuild<'a> {
     }
 }
 
-pub trait Mmu: Sync {
+pub trait Mmu: Sync + core::any::Any {
     // ---- Entry values -----------------------------------------------------
 
     /// The raw entry mapping `pfn` with `flags` (Xen: the machine frame).
@@ -159,6 +189,58 @@ pub trait Mmu: Sync {
     /// A pmd entry (in 2-level: a pgd entry, the pmd being folded).
     fn set_pmd(&self, at: &EntryRef, val: u64) -> HvResult {
         native::write_entry(at, val);
+        Ok(())
+    }
+
+    // ---- The build's bulk calls -------------------------------------------
+    //
+    // The direct map is hundreds of pmds mapped alike. Through `&dyn Mmu`
+    // every hook call is an indirect call whose body cannot be inlined, and
+    // per pmd the build makes four (`alloc_pt`, `set_pte_range`, `make_pte`,
+    // `set_pmd`). These calls take a whole run of pmds instead: their
+    // default bodies are instantiated for each backend's own type, so the
+    // hooks they call are direct calls there (`Self::set_pmd`), and the
+    // trait object is crossed once per run. A backend overriding a hook
+    // gets its own version called; it may also override the run itself.
+
+    /// Maps `count` consecutive empty pmd entries from `pmd` on, each to a
+    /// new pte page of the build `b` filled entirely with frames `pfn`,
+    /// `pfn + 1`, ... and `flags`: per pmd, a page from the build (not
+    /// zeroed: the fill covers it), `alloc_pt` (unpinned), `set_pte_range`
+    /// bracketed by `bulk`, then the page linked with `set_pmd`. `pmd` must
+    /// be an entry of one of the build's own tables, and the run must stay
+    /// inside its page.
+    fn map_pte_pages(
+        &self,
+        b: &mut PagetableBuild,
+        pmd: &EntryRef,
+        count: u32,
+        pfn: Pfn,
+        flags: PteFlags,
+        bulk: &mut dyn FnMut(BulkFill),
+    ) -> Result<(), BuildError> {
+        let per = b.mode.ptrs_per_pte();
+        for i in 0..count {
+            let at = pmd.add(i);
+            let table = b.new_table(false)?;
+            self.alloc_pt(table, Pinning::Unpinned)?;
+            let first = b.entry(table, Level::Pte, 0, at.vaddr());
+            bulk(BulkFill::Start);
+            self.set_pte_range(&first, per, Pfn(pfn.0 + i * per), flags)?;
+            bulk(BulkFill::Done(per));
+            self.set_pmd(&at, self.make_pte(table, PteFlags::KERNPG_TABLE))?;
+        }
+        Ok(())
+    }
+
+    /// Maps `count` consecutive empty pmd entries from `pmd` on as large
+    /// pages of frames `pfn`, `pfn + ptrs_per_pte`, ... with `flags` (which
+    /// include PSE), one `set_pmd` each.
+    fn map_large_pages(&self, pmd: &EntryRef, count: u32, pfn: Pfn, flags: PteFlags) -> HvResult {
+        let per = pmd.mode().ptrs_per_pte();
+        for i in 0..count {
+            self.set_pmd(&pmd.add(i), self.make_pte(Pfn(pfn.0 + i * per), flags))?;
+        }
         Ok(())
     }
 

@@ -25,6 +25,13 @@ pub struct NativeTime;
 
 impl PagingPolicy for NativePaging {}
 impl Mmu for NativeMmu {}
+
+/// `mmu` as the native MMU ops' own type, if that is what it is: the
+/// chosen backend's concrete type, so that code generic over `Mmu` can be
+/// run monomorphized for it (every hook a direct, inlinable call).
+pub fn as_native(mmu: &dyn Mmu) -> Option<&NativeMmu> {
+    (mmu as &dyn core::any::Any).downcast_ref()
+}
 impl Cpu for NativeCpu {}
 impl Irq for NativeIrq {}
 impl Time for NativeTime {}
