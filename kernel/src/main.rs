@@ -32,6 +32,7 @@ use backend_xen as _;
 
 mod boot;
 mod console;
+mod devirt;
 mod dispatch;
 mod entry;
 mod fault;
@@ -98,6 +99,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     }
     let mut memory = memory::Memory::new(hv, &boot, booted);
     memory::selftest(&mut memory);
+    perf::phase("memory");
     dispatch::measure(&mut memory);
     if let Err(e) = hv.late_init(&memory) {
         fail!("backend {} failed its late set-up: {}", hv.name(), e);
@@ -111,7 +113,9 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
         Ok(_) => timetest::FULL,
         Err(e) => fail!("bad command line: {}", e),
     };
+    perf::phase("irq_time_init");
     timetest::run(hv, scale, boot.cmdline.get("fault") == Some("irq"));
+    perf::phase("timetest");
     let children = match boot.cmdline.get_u32("procs") {
         Ok(n) => n,
         Err(e) => fail!("bad command line: {}", e),

@@ -83,10 +83,13 @@ impl Memory {
         Walker::live(self.hv.mmu(), &self.mem, self.layout.mode, self.kernel_root)
     }
 
-    pub fn ctx(&mut self) -> Ctx<'_, 'static, dyn paravirt::Mmu> {
+    /// What mm's address-space code needs, with MMU ops `mmu` (the
+    /// chosen backend's, as `&dyn Mmu` or, through `devirt!`, as their
+    /// own type).
+    pub fn ctx_with<'a, M: paravirt::Mmu + ?Sized>(&'a mut self, mmu: &'a M) -> Ctx<'a, 'static, M> {
         let policy = self.hv.paging();
         Ctx {
-            mmu: self.hv.mmu(),
+            mmu,
             mem: &self.mem,
             frames: &mut self.frames,
             mode: self.layout.mode,
@@ -225,7 +228,7 @@ fn try_selftest(m: &mut Memory) -> Result<(), MmError> {
     }
     // An address space of its own, that page mapped in it, used through
     // it from the kernel.
-    let mut ctx = m.ctx();
+    let mut ctx = m.ctx_with(m.hv.mmu());
     let mut space = AddressSpace::new(&mut ctx)?;
     space.map(&mut ctx, PROBE_VA, page, PteFlags::RW)?;
     space.map(&mut ctx, PROBE_VA + 4096, page, PteFlags::empty())?;

@@ -9,6 +9,7 @@ use mm::walk::Walker;
 use mm::{BootAlloc, KernelImage, Layout, Pagetable};
 use paravirt::{BootInfo, Hypervisor};
 
+use crate::devirt::devirt;
 use crate::mem::DirectMap;
 use crate::paging::Paging;
 use crate::{fail, head, kprintln, perf, selfcheck};
@@ -88,7 +89,10 @@ pub fn build(hv: &'static dyn Hypervisor, boot: &BootInfo, paging: Paging, layou
     }
     perf::phase("layout");
     let before = hv.counters();
-    let pt = match mm::pagetable_init(mmu, &early, &mut alloc, &layout, caps, &mut perf::mm_phase) {
+    // The kernel's own build: monomorphized for the native MMU ops.
+    let result =
+        devirt!(mmu, |m| mm::pagetable_init(m, &early, &mut alloc, &layout, caps, &mut perf::mm_phase));
+    let pt = match result {
         Ok(pt) => pt,
         Err(e) => fail!("pagetable_init: {}", e),
     };

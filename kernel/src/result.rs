@@ -66,6 +66,7 @@ pub fn finish() -> ! {
         None => ExitStatus::Failure,
     };
     if !FINISHED.swap(true, Ordering::SeqCst) {
+        crate::perf::total();
         match VERDICT.try_lock() {
             Some(v) if v.status != ExitStatus::Success => {
                 let why = core::str::from_utf8(&v.why[..v.len]).unwrap_or("(unprintable reason)");

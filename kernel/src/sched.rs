@@ -27,6 +27,7 @@ use mm::MmError;
 use spin::Mutex;
 use user_abi::{errno, status};
 
+use crate::devirt::devirt;
 use crate::memory::Memory;
 use crate::task::{State, Task, Vma, KSTACK_PAGES, MAX_TASKS};
 use crate::{fail, kprintln, time};
@@ -209,8 +210,7 @@ impl Procs {
         let program = crate::programs::find(name).ok_or(-errno::ENOENT)?;
         let slot = self.new_task(ppid, program.name).ok_or(-errno::EAGAIN)?;
         let loaded = (|| -> Result<u32, MmError> {
-            let mut ctx = self.mem.ctx();
-            let space = AddressSpace::new(&mut ctx)?;
+            let space = devirt!(self.mem.hv.mmu(), |m| AddressSpace::new(&mut self.mem.ctx_with(m)))?;
             self.task(slot).space = Some(space);
             let entry = crate::vm::load(self, slot, program.elf)?;
             let stack = Vma {
@@ -257,17 +257,23 @@ impl Procs {
         let by_hypervisor = inject && self.mem.hv.mmu().fail_next_update();
         let inject = inject && !by_hypervisor;
         let copied = (|| -> Result<u32, MmError> {
-            let mut child_space = AddressSpace::new(&mut self.mem.ctx())?;
+            let mut child_space =
+                devirt!(self.mem.hv.mmu(), |m| AddressSpace::new(&mut self.mem.ctx_with(m)))?;
             let mut parent_space = self.task(parent).space.take().expect("a process has an address space");
             let refs = &mut self.refs;
             let mut k = 0;
-            let r = parent_space.fork_into(&mut self.mem.ctx(), &mut child_space, true, |pfn| {
-                k += 1;
-                if inject && k == 2 {
-                    return Err(MmError::OutOfMemory { what: "fork (injected by fail_fork)", allocated: 0 });
-                }
-                refs.share(pfn)
-                    .map_err(|_| MmError::OutOfMemory { what: "a frame's share count", allocated: 0 })
+            let r = devirt!(self.mem.hv.mmu(), |m| {
+                parent_space.fork_into(&mut self.mem.ctx_with(m), &mut child_space, true, |pfn| {
+                    k += 1;
+                    if inject && k == 2 {
+                        return Err(MmError::OutOfMemory {
+                            what: "fork (injected by fail_fork)",
+                            allocated: 0,
+                        });
+                    }
+                    refs.share(pfn)
+                        .map_err(|_| MmError::OutOfMemory { what: "a frame's share count", allocated: 0 })
+                })
             });
             self.task(parent).space = Some(parent_space);
             self.task(slot).space = Some(child_space);
@@ -306,8 +312,9 @@ impl Procs {
 
     fn destroy_space(&mut self, space: AddressSpace) {
         let refs = &mut self.refs;
-        let mut ctx = self.mem.ctx();
-        let r = space.destroy(&mut ctx, |frames, pfn| put_user_frame(refs, frames, pfn));
+        let r = devirt!(self.mem.hv.mmu(), |m| {
+            space.destroy(&mut self.mem.ctx_with(m), |frames, pfn| put_user_frame(refs, frames, pfn))
+        });
         match r {
             Ok(c) => {
                 self.totals.alloc_pt += c.alloc_pt;
@@ -424,10 +431,11 @@ impl Procs {
         }
         let switched = match self.task(next).space.take() {
             Some(mut space) => {
-                let mut ctx = self.mem.ctx();
-                // SAFETY: nothing uses the previous process's user
-                // mappings once we switch (the kernel half is shared).
-                let r = unsafe { space.activate(&mut ctx) };
+                let r = devirt!(hv.mmu(), |m| {
+                    // SAFETY: nothing uses the previous process's user
+                    // mappings once we switch (the kernel half is shared).
+                    unsafe { space.activate(&mut self.mem.ctx_with(m)) }
+                });
                 self.task(next).space = Some(space);
                 r
             }

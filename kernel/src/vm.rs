@@ -16,6 +16,7 @@ use arch_i386::PteFlags;
 use mm::MmError;
 use user_abi::errno;
 
+use crate::devirt::devirt;
 use crate::kprintln;
 use crate::sched::Procs;
 use crate::task::Vma;
@@ -65,7 +66,7 @@ fn demand(p: &mut Procs, page: u32, vma: &Vma) -> Result<(), MmError> {
     let f = flags(p, vma);
     let slot = p.current;
     let mut space = p.task(slot).space.take().expect("a process has an address space");
-    let r = space.map(&mut p.mem.ctx(), page, pfn, f);
+    let r = devirt!(p.mem.hv.mmu(), |m| space.map(&mut p.mem.ctx_with(m), page, pfn, f));
     p.task(slot).space = Some(space);
     p.stats.demand_faults += 1;
     r
@@ -75,7 +76,7 @@ fn cow(p: &mut Procs, page: u32) -> Result<(), MmError> {
     let slot = p.current;
     let mut space = p.task(slot).space.take().expect("a process has an address space");
     let r = (|| {
-        let v = space.pte_value(&p.mem.ctx(), page);
+        let v = devirt!(p.mem.hv.mmu(), |m| space.pte_value(&p.mem.ctx_with(m), page));
         let mode = p.mem.layout.mode;
         let old = p
             .mem
@@ -87,7 +88,7 @@ fn cow(p: &mut Procs, page: u32) -> Result<(), MmError> {
         p.stats.cow_faults += 1;
         if p.refs.get(old) == 1 {
             // The other mappings are gone: this one may write in place.
-            return space.remap(&mut p.mem.ctx(), page, old, keep, true);
+            return devirt!(p.mem.hv.mmu(), |m| space.remap(&mut p.mem.ctx_with(m), page, old, keep, true));
         }
         let new = p
             .mem
@@ -96,7 +97,7 @@ fn cow(p: &mut Procs, page: u32) -> Result<(), MmError> {
             .ok_or(MmError::OutOfMemory { what: "a copy-on-write copy", allocated: 0 })?;
         p.mem.copy_page(old, new)?;
         p.refs.first(new);
-        space.remap(&mut p.mem.ctx(), page, new, keep, true)?;
+        devirt!(p.mem.hv.mmu(), |m| space.remap(&mut p.mem.ctx_with(m), page, new, keep, true))?;
         if p.refs.put(old) {
             unreachable!("another mapping held the old frame");
         }
@@ -163,7 +164,7 @@ pub fn load(p: &mut Procs, slot: usize, elf: &[u8]) -> Result<u32, MmError> {
                 p.mem.write_at(pfn, (lo - page) as usize, src)?;
             }
             let mut space = p.task(slot).space.take().expect("a new process's address space");
-            let r = space.map(&mut p.mem.ctx(), page, pfn, f);
+            let r = devirt!(p.mem.hv.mmu(), |m| space.map(&mut p.mem.ctx_with(m), page, pfn, f));
             p.task(slot).space = Some(space);
             r?;
             page += 4096;
@@ -212,10 +213,12 @@ pub fn munmap(p: &mut Procs, addr: u32, len: u32) -> Result<(), i32> {
     };
     let mut space = t.space.take().expect("a process has an address space");
     let refs = &mut p.refs;
-    let r = space.unmap_range(&mut p.mem.ctx(), addr, (end - addr) / 4096, true, |frames, pfn| {
-        if refs.put(pfn) && frames.free(pfn).is_err() {
-            crate::fail!("munmap: frame {:#x} freed twice", pfn.0);
-        }
+    let r = devirt!(p.mem.hv.mmu(), |m| {
+        space.unmap_range(&mut p.mem.ctx_with(m), addr, (end - addr) / 4096, true, |frames, pfn| {
+            if refs.put(pfn) && frames.free(pfn).is_err() {
+                crate::fail!("munmap: frame {:#x} freed twice", pfn.0);
+            }
+        })
     });
     p.task(slot).space = Some(space);
     r.map(|_| ()).map_err(|e| {

@@ -81,6 +81,7 @@ pub fn run(hv: &'static dyn Hypervisor, mut mem: Memory, p: Params) {
         if st != 0 {
             fail!("processes: the benchmark ended with status {:#x}", st);
         }
+        crate::perf::phase("proc_bench");
     }
     let flags = if p.fail_fork != 0 { user_abi::init::FORK_MAY_FAIL } else { 0 };
     let arg =
@@ -99,6 +100,7 @@ pub fn run(hv: &'static dyn Hypervisor, mut mem: Memory, p: Params) {
     );
     let st = sched::idle_until_reaped(init);
     time::stop_tick();
+    crate::perf::phase("processes");
     sched::finish(|ps| check(hv, ps, st, before));
 }
 

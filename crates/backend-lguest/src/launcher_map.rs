@@ -83,14 +83,22 @@ pub fn scan(pgdir: Pfn, ram_pages: u32, read: impl Fn(Pfn, u32) -> u32) -> Resul
             return Err("a Launcher pgdir entry names a frame beyond guest memory");
         }
         m.add(table)?;
-        for j in 0..mode.ptrs_per_pte() {
-            let want = Pfn(((i - mode.pgd_index(PAGE_OFFSET)) << 10) + j);
+        if !contiguous {
+            // The linear part ended: only the tables are still of interest.
+            continue;
+        }
+        let base = (i - mode.pgd_index(PAGE_OFFSET)) << 10;
+        let mut j = 0;
+        while j < mode.ptrs_per_pte() {
             let pte = read(table, j);
-            if contiguous && present(pte as u64) && pte >> 12 == want.0 {
-                m.end = want.add(1);
-            } else {
+            if !present(pte as u64) || pte >> 12 != base + j {
                 contiguous = false;
+                break;
             }
+            j += 1;
+        }
+        if j > 0 {
+            m.end = Pfn(base + j);
         }
     }
     Ok(m)

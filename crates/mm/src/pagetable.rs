@@ -402,22 +402,17 @@ impl<M: Mmu + ?Sized> Builder<'_, '_, '_, M> {
                 // run written, not per entry read).
                 let raw = self.w().raw_ptes(table);
                 let at = first.index();
+                let stop = at + boundary - pfn;
                 let mut i = 0;
                 while pfn + i < boundary {
-                    if present(raw.get(at + i)) {
-                        let mut n = 1;
-                        while pfn + i + n < boundary && present(raw.get(at + i + n)) {
-                            n += 1;
-                        }
+                    let n = raw.run_len(at + i, stop, true);
+                    if n > 0 {
                         self.stats.ptes_kept += n;
                         self.stats.kept.add(Pfn(pfn + i), n);
                         i += n;
                         continue;
                     }
-                    let mut n = 1;
-                    while pfn + i + n < boundary && !present(raw.get(at + i + n)) {
-                        n += 1;
-                    }
+                    let n = raw.run_len(at + i, stop, false);
                     self.mmu.set_pte_range(&first.add(i), n, Pfn(pfn + i), flags)?;
                     self.stats.ptes_written += n;
                     self.stats.write_calls += 1;

@@ -65,6 +65,39 @@ impl RawEntries {
     }
 }
 
+impl RawEntries {
+    /// How many consecutive entries from `from` on (before `end`) are
+    /// present (`want`: true) or not present (false). One tight loop per
+    /// format: the scan of a kept pte page, where every entry is looked
+    /// at (lguest keeps the Launcher's whole map: 229 376 entries at
+    /// 896 MiB).
+    pub fn run_len(&self, from: u32, end: u32, want: bool) -> u32 {
+        assert!(from <= end && end <= self.mode.entries_per_page());
+        let want = want as u32;
+        let mut i = from;
+        // SAFETY: `from..end` lies inside the page (asserted), which is
+        // mapped for reading (the value's invariant); entries are aligned
+        // at their width. PAE's present bit is in the low half.
+        unsafe {
+            match self.mode {
+                PagingMode::TwoLevel => {
+                    let p = self.page as *const u32;
+                    while i < end && p.add(i as usize).read_volatile() & 1 == want {
+                        i += 1;
+                    }
+                }
+                PagingMode::Pae => {
+                    let p = self.page as *const u32;
+                    while i < end && p.add(2 * i as usize).read_volatile() & 1 == want {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        i - from
+    }
+}
+
 /// One leaf mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
