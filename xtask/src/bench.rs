@@ -22,15 +22,15 @@ use pvops_tests::Env;
 use crate::boot::{self, Boot, Run};
 use crate::{build, tools, EXIT_SETUP};
 
-struct Row {
-    name: &'static str,
-    env: Env,
+pub(crate) struct Row {
+    pub(crate) name: &'static str,
+    pub(crate) env: Env,
     cpu: &'static str,
     append: &'static str,
     /// Large pages in use: report entries per large page, not per pte.
     large: bool,
     /// Memory sizes to boot it with.
-    mems: &'static [&'static str],
+    pub(crate) mems: &'static [&'static str],
 }
 
 const MEMS: &[&str] = &["64M", "256M", "896M"];
@@ -40,7 +40,7 @@ const REMAP: &[&str] = &["64M"];
 /// Rows that are here for their interrupt and time figures.
 const ONE: &[&str] = &["64M"];
 
-const ROWS: &[Row] = &[
+pub(crate) const ROWS: &[Row] = &[
     Row {
         name: "native-2level-4k",
         env: Env::Qemu,
@@ -84,17 +84,17 @@ const ROWS: &[Row] = &[
 const RUNS: usize = 3;
 
 /// One row at one memory size.
-struct Result {
-    row: &'static Row,
-    mem: &'static str,
-    perf: BTreeMap<String, i64>,
-    wall: Duration,
-    baseline: Duration,
-    deterministic: bool,
+pub(crate) struct Result {
+    pub(crate) row: &'static Row,
+    pub(crate) mem: &'static str,
+    pub(crate) perf: BTreeMap<String, i64>,
+    pub(crate) wall: Duration,
+    pub(crate) baseline: Duration,
+    pub(crate) deterministic: bool,
 }
 
 impl Result {
-    fn get(&self, k: &str) -> i64 {
+    pub(crate) fn get(&self, k: &str) -> i64 {
         self.perf.get(k).copied().unwrap_or(0)
     }
     fn ratio(&self, a: &str, b: &str) -> Option<f64> {
@@ -172,6 +172,19 @@ fn measure(
     Ok((figures.unwrap(), walls[RUNS / 2], bases[RUNS / 2], same))
 }
 
+/// `measure` for one row at one size, with the images it needs.
+fn measure_row(
+    kernel: &Path,
+    xen: &PathBuf,
+    lguest_host: &PathBuf,
+    row: &'static Row,
+    mem: &'static str,
+) -> std::result::Result<Result, String> {
+    let hv = if row.env == Env::Lguest { lguest_host } else { xen };
+    let (perf, wall, baseline, deterministic) = measure(kernel, Some(hv), row.env, row.cpu, mem, row.append)?;
+    Ok(Result { row, mem, perf, wall, baseline, deterministic })
+}
+
 /// Host micro-benchmark: the `dispatch: ratio` of `&dyn` over direct.
 fn dispatch() -> std::result::Result<BTreeMap<String, f64>, String> {
     println!("xtask: host dispatch benchmark (cargo bench -p mm --bench dispatch)");
@@ -207,7 +220,7 @@ fn image_size(path: &Path) -> (u64, u64) {
     (b.len() as u64, mem)
 }
 
-fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+pub(crate) fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
 }
 
@@ -216,6 +229,16 @@ pub fn main(args: &[String]) -> u8 {
         return crate::plot::main(&build::root().join("target/bench.json"), &build::root().join("docs"));
     }
     let quick = args.iter().any(|a| a == "--quick");
+    let compare = match args.iter().position(|a| a == "--compare") {
+        None => None,
+        Some(i) => match args.get(i + 1).filter(|r| !r.starts_with("--")) {
+            Some(r) => Some(r.clone()),
+            None => {
+                eprintln!("xtask bench: --compare needs a git ref (a branch, a tag, a commit)");
+                return EXIT_SETUP;
+            }
+        },
+    };
     let setup = || -> std::result::Result<(PathBuf, PathBuf, PathBuf), String> {
         tools::ensure_qemu()?;
         let xen = tools::ensure_xen()?;
@@ -230,16 +253,37 @@ pub fn main(args: &[String]) -> u8 {
             return EXIT_SETUP;
         }
     };
+    // --compare: the ref's kernel and lguest host, built in a worktree.
+    let reference = match compare.as_deref().map(crate::bench_compare::build_ref).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("xtask bench: --compare: {e}");
+            return EXIT_SETUP;
+        }
+    };
     let mut results = Vec::new();
+    let mut ref_results = Vec::new();
     for row in ROWS {
         let mems = if quick { &row.mems[..1] } else { row.mems };
         for &mem in mems {
-            println!("xtask: bench {} {} ({} boots and {} baseline boots)", row.name, mem, RUNS, RUNS);
-            let hv = if row.env == Env::Lguest { &lguest_host } else { &xen };
-            match measure(&kernel, Some(hv), row.env, row.cpu, mem, row.append) {
-                Ok((perf, wall, baseline, deterministic)) => {
-                    results.push(Result { row, mem, perf, wall, baseline, deterministic })
+            // The ref's boots first, then the work tree's: one row at a
+            // time, so the machine's load hits both alike.
+            if let Some(r) = &reference {
+                println!(
+                    "xtask: bench ref {} {} ({} boots and {} baseline boots)",
+                    row.name, mem, RUNS, RUNS
+                );
+                match measure_row(&r.kernel, &xen, &r.lguest_host, row, mem) {
+                    Ok(x) => ref_results.push(x),
+                    Err(e) => {
+                        eprintln!("xtask bench: ref {}: {e}", r.name);
+                        return 1;
+                    }
                 }
+            }
+            println!("xtask: bench {} {} ({} boots and {} baseline boots)", row.name, mem, RUNS, RUNS);
+            match measure_row(&kernel, &xen, &lguest_host, row, mem) {
+                Ok(x) => results.push(x),
                 Err(e) => {
                     eprintln!("xtask bench: {e}");
                     return 1;
@@ -256,6 +300,9 @@ pub fn main(args: &[String]) -> u8 {
     };
     let (file, loaded) = image_size(&kernel);
     let misses = report(&results, &dispatch, file, loaded);
+    if let Some(r) = &reference {
+        crate::bench_compare::print(r, &ref_results, &results);
+    }
     if misses.is_empty() {
         println!("every target met, every row deterministic");
         0
@@ -269,7 +316,7 @@ pub fn main(args: &[String]) -> u8 {
 }
 
 /// Checks one figure against its target; a miss is remembered.
-fn gate(
+pub(crate) fn gate(
     misses: &mut Vec<String>,
     r: &Result,
     what: &str,
@@ -394,6 +441,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
     }
     time_table(results, &mut misses);
     process_table(results, &mut misses);
+    crate::bench_targets::table(results, &mut misses);
     let ratio = dispatch.get("ratio").copied();
     println!(
         "\nhost dispatch (mm, 896 MiB PAE 4 KiB map, median of 101): &dyn {} ns, direct {} ns, ratio {} (wall clock: reported, not gated)",

@@ -9,6 +9,8 @@
 //! arguments), 6 skip (this configuration cannot run the kernel).
 
 mod bench;
+mod bench_compare;
+mod bench_targets;
 mod boot;
 mod build;
 mod cli;
@@ -73,6 +75,8 @@ commands:
   lint   cargo fmt --check and clippy (host crates and kernel target)
   bench  deterministic cost figures per environment (QEMU -icount), a
          host dispatch benchmark, target/bench.json; --quick: 64M only;
+         --compare REF: also bench git REF (built in a worktree under
+         target/compare) and print every figure that differs;
          --plot: no boots, draw target/bench.json as docs/bench-*.svg
   new-backend NAME
          a new backend crate, registered and behind kernel feature NAME

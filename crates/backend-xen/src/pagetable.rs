@@ -223,6 +223,23 @@ impl<T: Hypercalls> Mmu for XenMmu<T> {
         }
     }
 
+    fn set_ptes(&self, page: &EntryRef, updates: &[(u32, u64)]) -> HvResult {
+        if page.pinning() == Pinning::Unpinned {
+            for &(i, val) in updates {
+                native::write_entry(&page.add(i), val);
+            }
+            return Ok(());
+        }
+        // One machine frame lookup and one lock for the page's entries.
+        let base = self.machine_addr(page) - page.offset() as u64;
+        let size = page.mode().entry_size() as u64;
+        let mut q = self.queue.lock();
+        for &(i, val) in updates {
+            q.push(&self.hc, base + i as u64 * size, val)?;
+        }
+        Ok(())
+    }
+
     fn set_pmd(&self, at: &EntryRef, val: u64) -> HvResult {
         self.write(at, val)
     }

@@ -110,10 +110,13 @@ pub fn mark_rodata_ro<M: Mmu + ?Sized>(
     Ok(changed)
 }
 
+/// Entries changed per `set_ptes` call.
+const CHUNK: usize = 64;
+
 /// Restricts the direct-map entries of frames `[first, end)`, one pmd at a
 /// time: a large page as plain data (one overlapping the image is an
-/// error: its pages need other rights), a pte page entry by entry, reading
-/// it directly and writing only the entries that change.
+/// error: its pages need other rights), a pte page by reading it directly
+/// and writing only the entries that change, in chunks.
 fn restrict_run<M: Mmu + ?Sized>(
     w: &Walker<M>,
     layout: &Layout,
@@ -145,17 +148,34 @@ fn restrict_run<M: Mmu + ?Sized>(
             } else if present(v) {
                 let table = w.table_of(v).ok_or(MmError::Foreign { va: VirtAddr(va), raw: v })?;
                 let raw = w.raw_ptes(table);
-                for i in pfn - base..stop - base {
-                    let pv = raw.get(i);
-                    if !present(pv) {
-                        continue;
-                    }
-                    let nv = restrict(pv, image.section(va + (i << 12)), caps);
-                    if nv != pv {
-                        w.mmu.set_pte(&w.entry(table, Level::Pte, i, va), nv)?;
-                        *changed += 1;
-                    }
+                let page = w.entry(table, Level::Pte, 0, va);
+                // The changes, a chunk at a time, one backend call each.
+                let mut chunk = [(0u32, 0u64); CHUNK];
+                let mut n = 0;
+                // One section's run at a time: its rights are constant (a
+                // page's first address decides its section).
+                let mut i = pfn - base;
+                while i < stop - base {
+                    let at = va + (i << 12);
+                    let section = image.section(at);
+                    let next =
+                        (image.next_boundary(at) - va as u64).div_ceil(4096).min((stop - base) as u64) as u32;
+                    raw.try_for_each_present(i, next, |j, pv| {
+                        let nv = restrict(pv, section, caps);
+                        if nv != pv {
+                            chunk[n] = (j, nv);
+                            n += 1;
+                            *changed += 1;
+                            if n == CHUNK {
+                                n = 0;
+                                return w.mmu.set_ptes(&page, &chunk);
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    i = next;
                 }
+                w.mmu.set_ptes(&page, &chunk[..n])?;
             }
         }
         pfn = stop;

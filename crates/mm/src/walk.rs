@@ -96,6 +96,33 @@ impl RawEntries {
         }
         i - from
     }
+
+    /// Calls `f(index, entry)` for every present entry in `from..end`, in
+    /// order, stopping at its first error: one bounds check for the range,
+    /// not one per entry.
+    pub fn try_for_each_present<E>(
+        &self,
+        from: u32,
+        end: u32,
+        mut f: impl FnMut(u32, u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        assert!(from <= end && end <= self.mode.entries_per_page());
+        for i in from..end {
+            // SAFETY: i < end <= entries per page (asserted): inside the
+            // page, which is mapped for reading; entries are aligned at
+            // their width.
+            let v = unsafe {
+                match self.mode {
+                    PagingMode::TwoLevel => (self.page as *const u32).add(i as usize).read_volatile() as u64,
+                    PagingMode::Pae => (self.page as *const u64).add(i as usize).read_volatile(),
+                }
+            };
+            if present(v) {
+                f(i, v)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One leaf mapping.

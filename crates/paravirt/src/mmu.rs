@@ -186,6 +186,19 @@ pub trait Mmu: Sync + core::any::Any {
         Ok(())
     }
 
+    /// Writes scattered entries of one pte page: `(index, value)` pairs,
+    /// in any order; `page` is the page's entry 0 (its table, root,
+    /// pinning, and the address the page starts mapping). For passes that
+    /// change some entries of many (`mark_rodata_ro`): one call per page
+    /// (or per chunk of one) instead of one per entry, so a backend can
+    /// queue them without finding the page's machine frame each time.
+    fn set_ptes(&self, page: &EntryRef, updates: &[(u32, u64)]) -> HvResult {
+        for &(i, val) in updates {
+            self.set_pte(&page.add(i), val)?;
+        }
+        Ok(())
+    }
+
     /// A pmd entry (in 2-level: a pgd entry, the pmd being folded).
     fn set_pmd(&self, at: &EntryRef, val: u64) -> HvResult {
         native::write_entry(at, val);
