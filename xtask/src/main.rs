@@ -9,6 +9,7 @@
 //! arguments), 6 skip (this configuration cannot run the kernel).
 
 mod bench;
+mod bench_domu;
 mod boot;
 mod build;
 mod cli;
