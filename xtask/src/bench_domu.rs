@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::boot::{self, Boot};
-use pvops_tests::Env;
 use crate::domu;
+use pvops_tests::Env;
 
 /// One guest configuration, run twice in the same dom0 boot.
 struct Config {
@@ -64,7 +64,10 @@ pub fn measure(kernel: &Path, xen: &Path) -> Result<Vec<Figures>, String> {
             });
         }
     }
-    println!("xtask: bench domU: one dom0 boot under -icount, {} guests (each configuration twice)", guests.len());
+    println!(
+        "xtask: bench domU: one dom0 boot under -icount, {} guests (each configuration twice)",
+        guests.len()
+    );
     let dom0 = domu::prepare(guests)?;
     let b = Boot {
         env: Env::XenDomu,
@@ -93,8 +96,16 @@ pub fn measure(kernel: &Path, xen: &Path) -> Result<Vec<Figures>, String> {
         }
         let first = perfs[0].clone();
         let counts_agree = perfs.iter().all(|p| counts(p) == counts(&first));
-        let spread = perfs.iter().map(build_insns).max().unwrap_or(0) - perfs.iter().map(build_insns).min().unwrap_or(0);
-        out.push(Figures { name: c.name, mem_mib: c.mem_mib, dom0_row: c.dom0_row, perf: first, spread, counts_agree });
+        let spread = perfs.iter().map(build_insns).max().unwrap_or(0)
+            - perfs.iter().map(build_insns).min().unwrap_or(0);
+        out.push(Figures {
+            name: c.name,
+            mem_mib: c.mem_mib,
+            dom0_row: c.dom0_row,
+            perf: first,
+            spread,
+            counts_agree,
+        });
     }
     Ok(out)
 }
@@ -123,11 +134,23 @@ fn build_insns(p: &BTreeMap<String, i64>) -> i64 {
 /// Prints the domU table; `dom0` finds a dom0 row's figures by name and
 /// memory size. Returns what missed (a count that differed between runs, a
 /// figure the kernel did not print).
-pub fn report(figures: &[Figures], dom0: impl Fn(&str, &str) -> Option<BTreeMap<String, i64>>) -> Vec<String> {
+pub fn report(
+    figures: &[Figures],
+    dom0: impl Fn(&str, &str) -> Option<BTreeMap<String, i64>>,
+) -> Vec<String> {
     let mut misses = Vec::new();
     println!(
         "\n{:<20} {:>5} {:>8} {:>10} {:>9} {:>9} {:>10} {:>9} {:>7} {:>6}",
-        "domU vs dom0", "mem", "pt hc", "pt insns", "written", "kept", "rodata hc", "x dom0", "spread", "calib"
+        "domU vs dom0",
+        "mem",
+        "pt hc",
+        "pt insns",
+        "written",
+        "kept",
+        "rodata hc",
+        "x dom0",
+        "spread",
+        "calib"
     );
     for f in figures {
         let mem = format!("{}M", f.mem_mib);

@@ -30,7 +30,6 @@ use crate::abi::{self, nr, CallbackRegister, SCHEDOP_BLOCK, VCPUOP_DOWN};
 use crate::shared_info::{self, Page};
 use crate::XenPv;
 
-
 impl XenPv {
     fn page(&self) -> Option<Page> {
         self.shared.page()
