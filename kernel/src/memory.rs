@@ -12,6 +12,7 @@
 use arch_i386::{Pfn, PteFlags};
 use mm::fixmap::{FixSlot, KmapAtomic};
 use mm::frames::{FrameAllocator, Zone};
+use mm::highmem::{HighMem, Pkmap, PkmapSlot};
 use mm::space::{AddressSpace, Ctx};
 use mm::walk::Walker;
 use mm::{Layout, MmError};
@@ -29,6 +30,10 @@ pub struct Memory {
     pub mem: DirectMap,
     pub kernel_root: Pfn,
     pub nx: bool,
+    /// How frames beyond the direct map are reached (HIGHPTE's pte pages).
+    pub high: HighMem,
+    /// The persistent kmap pool, for mappings held longer than one access.
+    pub pkmap: Pkmap<'static>,
 }
 
 /// The frame bitmap: one bit per frame of a 32-bit physical address space
@@ -41,6 +46,15 @@ unsafe impl Sync for Bitmap {}
 static BITMAP: Bitmap = Bitmap(core::cell::UnsafeCell::new([0; 1 << 15]));
 static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
+/// The pkmap pool's use counts, one per entry of the pkmap pte page (at
+/// most 1024), in the bss for the same reason as the bitmap.
+struct PkmapSlots(core::cell::UnsafeCell<[PkmapSlot; 1024]>);
+
+// SAFETY: handed out once, with the bitmap (`TAKEN`), to the one pool.
+unsafe impl Sync for PkmapSlots {}
+
+static PKMAP_SLOTS: PkmapSlots = PkmapSlots(core::cell::UnsafeCell::new([PkmapSlot::ZERO; 1024]));
+
 impl Memory {
     /// Hands every frame the boot left free to the runtime allocator: RAM
     /// from the memory map (from 1 MiB up, the first megabyte is the PC's),
@@ -51,6 +65,15 @@ impl Memory {
         // SAFETY: the bitmap is handed out once (checked above) and lives
         // forever.
         let bits = unsafe { &mut *BITMAP.0.get() };
+        // SAFETY: as the bitmap: handed out once, here.
+        let slots = unsafe { &mut *PKMAP_SLOTS.0.get() };
+        let pkmap = Pkmap::new(&mut slots[..b.layout.last_pkmap as usize]);
+        let high = HighMem {
+            layout: b.layout,
+            kernel_root: b.pt.root,
+            nx: b.paging.caps.nx,
+            readonly_tables: hv.paging().pagetable_pages_readonly(),
+        };
         let mut frames = FrameAllocator::new(bits, b.layout.max_low_pfn, end);
         let mut keep = [(Pfn(0), Pfn(0)); paravirt::bootinfo::MAX_RESERVED + mm::bootmem::MAX_FREE];
         let reserved = boot.reserved();
@@ -65,7 +88,16 @@ impl Memory {
         }
         let (low, high) = frames.free_count();
         kprintln!("memory: {} KiB free in low memory, {} KiB in high memory", low * 4, high * 4);
-        Memory { hv, frames, layout: b.layout, mem: b.mem, kernel_root: b.pt.root, nx: b.paging.caps.nx }
+        Memory {
+            hv,
+            frames,
+            layout: b.layout,
+            mem: b.mem,
+            kernel_root: b.pt.root,
+            nx: b.paging.caps.nx,
+            high,
+            pkmap,
+        }
     }
 
     /// The kernel's own (live) pagetable.
@@ -83,6 +115,8 @@ impl Memory {
             kernel_root: self.kernel_root,
             shared_kernel_pmd: policy.shared_kernel_pmd(),
             kernel_top: self.layout.fixaddr_top as u64 + 4096,
+            high: Some(self.high),
+            pkmap: Some(&mut self.pkmap),
         }
     }
 
@@ -129,13 +163,17 @@ impl Memory {
         })?
     }
 
-    /// Writes `bytes` at `offset` of frame `pfn` (loading a program).
-    pub fn write_at(&self, pfn: Pfn, offset: usize, bytes: &[u8]) -> Result<(), MmError> {
+    /// Writes `bytes` at `offset` of frame `pfn` (loading a program),
+    /// through the persistent kmap: the loader's mapping of a page is not
+    /// a one-access affair, and its entry is left for the pool's lazy flush
+    /// rather than cleared and flushed at once.
+    pub fn write_at(&mut self, pfn: Pfn, offset: usize, bytes: &[u8]) -> Result<(), MmError> {
         assert!(offset + bytes.len() <= 4096);
-        // SAFETY: the range is inside the frame's 4096 bytes (asserted).
-        self.with_page(FixSlot::KmapUser0, pfn, |p| unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(offset), bytes.len())
-        })
+        let p = self.pkmap.kmap(&self.high, self.hv.mmu(), &self.mem, pfn)?;
+        // SAFETY: kmap maps the frame's 4096 bytes writable until the
+        // kunmap; the range is inside them (asserted).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(offset), bytes.len()) };
+        self.pkmap.kunmap(&self.high, pfn)
     }
 
     /// Sums frame `pfn`'s bytes through kmap_atomic.
