@@ -299,3 +299,264 @@ impl<'a> Pkmap<'a> {
         self.slots.iter().filter(|s| s.count > 1).count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec;
+    use std::vec::Vec;
+
+    use arch_i386::paging::present;
+    use arch_i386::{Level, PagingMode};
+
+    use super::*;
+    use crate::fixmap::fix_to_virt;
+    use crate::frames::{FrameAllocator, Zone};
+    use crate::sim::{Event, Recorder, SimMem};
+    use crate::space::{AddressSpace, Ctx};
+    use crate::tests::built;
+
+    /// 16 MiB of direct-mapped memory (the built kernel table's), and 16
+    /// MiB of high memory above it that only a temporary mapping reaches.
+    const LOW: u32 = 4096;
+    const END: u32 = 8192;
+
+    fn setup(mode: PagingMode, readonly_tables: bool) -> (SimMem, Recorder, HighMem) {
+        let sim = SimMem::with_highmem(END as usize, LOW as usize);
+        let rec = Recorder::new(None);
+        let (pt, layout) = built(&sim, &rec, mode);
+        assert_eq!(layout.max_low_pfn, Pfn(LOW));
+        let layout = Layout { highmem_pages: END - LOW, ..layout };
+        rec.cr3.set(pt.root);
+        rec.events.borrow_mut().clear();
+        (sim, rec, HighMem { layout, kernel_root: pt.root, nx: false, readonly_tables })
+    }
+
+    /// The kernel's entry for a fixmap or pkmap address: (its pte page,
+    /// index).
+    fn kernel_pte(sim: &SimMem, rec: &Recorder, hm: &HighMem, va: VirtAddr) -> (Pfn, u32, u64) {
+        let w = Walker::live(rec, sim, hm.layout.mode, hm.kernel_root);
+        let e = w.pte(va.0).unwrap();
+        (e.table(), e.index(), e.read())
+    }
+
+    /// The values written into a fixmap slot's entry since the last clear
+    /// of the event log (0s, the unmaps, left out).
+    fn slot_writes(sim: &SimMem, rec: &Recorder, hm: &HighMem, slot: FixSlot) -> Vec<u64> {
+        let (table, index, _) = kernel_pte(sim, rec, hm, fix_to_virt(&hm.layout, slot));
+        rec.events
+            .borrow()
+            .iter()
+            .filter_map(|e| match *e {
+                Event::Set(Level::Pte, t, i, v, _) if t == table && i == index && v != 0 => Some(v),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn high_tables(s: &AddressSpace, rec: &Recorder, sim: &SimMem, hm: &HighMem) -> Vec<Pfn> {
+        s.tables(rec, sim).filter(|&t| hm.holds(t)).collect()
+    }
+
+    /// A space whose pte pages are high: made, written, forked, unmapped
+    /// and destroyed with every access through the two kmap_atomic_pte
+    /// slots, read-only while pinned (as under Xen), both slots clear after
+    /// every operation, every page accounted for.
+    fn high_ptes(mode: PagingMode) {
+        let (sim, rec, hm) = setup(mode, true);
+        let mut bits = vec![0u32; FrameAllocator::words_for(Pfn(END))];
+        let mut frames = FrameAllocator::new(&mut bits, Pfn(LOW), Pfn(END));
+        frames.add_free(Pfn(LOW - 512), Pfn(END));
+        let before = frames.free_count();
+        let mut ctx = Ctx {
+            mmu: &rec,
+            mem: &sim,
+            frames: &mut frames,
+            mode,
+            kernel_root: hm.kernel_root,
+            shared_kernel_pmd: true,
+            kernel_top: hm.layout.fixaddr_top as u64 + 4096,
+            high: Some(hm),
+            pkmap: None,
+        };
+        let clear = |rec: &Recorder| {
+            for slot in [FixSlot::KmapPte0, FixSlot::KmapPte1] {
+                assert_eq!(kernel_pte(&sim, rec, &hm, fix_to_virt(&hm.layout, slot)).2, 0, "{slot:?} left mapped");
+            }
+        };
+        let mut parent = AddressSpace::new(&mut ctx).unwrap();
+        let pages: Vec<(u32, Pfn, PteFlags)> = vec![
+            (0x0804_8000, ctx.frames.alloc(Zone::High).unwrap(), PteFlags::empty()),
+            (0x0804_9000, ctx.frames.alloc(Zone::High).unwrap(), PteFlags::RW),
+            (0x4000_0000, ctx.frames.alloc(Zone::High).unwrap(), PteFlags::RW),
+        ];
+        for &(va, pfn, f) in &pages {
+            parent.map(&mut ctx, va, pfn, f).unwrap();
+        }
+        clear(&rec);
+        let high = high_tables(&parent, &rec, &sim, &hm);
+        assert_eq!(high.len(), 2, "both pte pages high");
+        assert_eq!(parent.counts.high_pt, 2);
+        // Unpinned: the pte pages were zeroed and filled through writable
+        // mappings.
+        let writes = slot_writes(&sim, &rec, &hm, FixSlot::KmapPte0);
+        assert!(!writes.is_empty() && writes.iter().all(|v| v & PteFlags::RW.bits() != 0));
+        // SAFETY: the recorder loads nothing.
+        unsafe { parent.activate(&mut ctx).unwrap() };
+        rec.events.borrow_mut().clear();
+        // Pinned: a new entry goes through the backend into the high page,
+        // whose temporary mapping is read-only.
+        let extra = ctx.frames.alloc(Zone::High).unwrap();
+        parent.map(&mut ctx, 0x0804_A000, extra, PteFlags::RW).unwrap();
+        let writes = slot_writes(&sim, &rec, &hm, FixSlot::KmapPte0);
+        assert!(!writes.is_empty() && writes.iter().all(|v| v & PteFlags::RW.bits() == 0), "{writes:x?}");
+        assert!(rec
+            .events
+            .borrow()
+            .iter()
+            .any(|e| matches!(*e, Event::Set(Level::Pte, t, _, _, Pinning::Pinned) if high.contains(&t))));
+        assert_eq!(rec.pte_pfn(mode, parent.pte_value(&ctx, 0x0804_A000).unwrap()), Some(extra));
+        assert_eq!(parent.unmap(&mut ctx, 0x0804_A000, true).unwrap(), Some(extra));
+        ctx.frames.free(extra).unwrap();
+        clear(&rec);
+        // fork: the parent's pages at KM_PTE0 (read-only, pinned), the
+        // child's at KM_PTE1 (writable, unpinned).
+        rec.events.borrow_mut().clear();
+        let mut child = AddressSpace::new(&mut ctx).unwrap();
+        assert_eq!(parent.fork_into(&mut ctx, &mut child, true, |_| Ok(())).unwrap(), 3);
+        clear(&rec);
+        let w0 = slot_writes(&sim, &rec, &hm, FixSlot::KmapPte0);
+        let w1 = slot_writes(&sim, &rec, &hm, FixSlot::KmapPte1);
+        assert!(w0.iter().all(|v| v & PteFlags::RW.bits() == 0) && w0.len() == 2, "{w0:x?}");
+        assert!(w1.iter().all(|v| v & PteFlags::RW.bits() != 0) && !w1.is_empty(), "{w1:x?}");
+        assert_eq!(high_tables(&child, &rec, &sim, &hm).len(), 2);
+        for &(va, pfn, _) in &pages {
+            for s in [&parent, &child] {
+                let v = s.pte_value(&ctx, va).unwrap();
+                assert!(present(v) && v & PteFlags::RW.bits() == 0, "{va:#x} read-only in both");
+                assert_eq!(rec.pte_pfn(mode, v), Some(pfn));
+            }
+        }
+        // A walk sees through the high pages.
+        let mut seen = Vec::new();
+        child.walker(&rec, &sim).for_each_mapping(0, 0xC000_0000, |m| seen.push((m.va, m.pfn.unwrap())));
+        assert_eq!(seen, pages.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
+        // munmap of a whole pte page's range frees it while pinned.
+        let mut freed = Vec::new();
+        let pmd = mode.pmd_size();
+        let n = parent.unmap_range(&mut ctx, 0x4000_0000, pmd / 4096, true, |_, p| freed.push(p)).unwrap();
+        assert_eq!((n, freed.as_slice()), (1, &[pages[2].1][..]));
+        assert_eq!(high_tables(&parent, &rec, &sim, &hm).len(), 1);
+        clear(&rec);
+        // SAFETY: as above.
+        unsafe { ctx.mmu.write_cr3(hm.kernel_root).unwrap() };
+        let c = child.destroy(&mut ctx, |_, p| freed.push(p)).unwrap();
+        let p = parent.destroy(&mut ctx, |_, p| freed.push(p)).unwrap();
+        clear(&rec);
+        assert_eq!((c.alloc_pt, c.release_pt, c.high_pt), (2, 2, 2));
+        assert_eq!((p.alloc_pt, p.release_pt, p.high_pt), (2, 2, 2));
+        assert_eq!(freed.len(), 1 + 3 + 2, "munmap's, the child's three, the parent's two left");
+        for &(_, pfn, _) in &pages {
+            ctx.frames.free(pfn).unwrap();
+        }
+        assert_eq!(ctx.frames.free_count(), before, "every frame came back");
+    }
+
+    #[test]
+    fn a_space_with_high_pte_pages_2level() {
+        high_ptes(PagingMode::TwoLevel);
+    }
+
+    #[test]
+    fn a_space_with_high_pte_pages_pae() {
+        high_ptes(PagingMode::Pae);
+    }
+
+    /// Without high memory nothing is mapped: pte pages are low.
+    #[test]
+    fn no_high_memory_no_kmaps() {
+        let (sim, rec, hm) = setup(PagingMode::Pae, true);
+        let hm = HighMem { layout: Layout { highmem_pages: 0, ..hm.layout }, ..hm };
+        let mut bits = vec![0u32; FrameAllocator::words_for(Pfn(END))];
+        let mut frames = FrameAllocator::new(&mut bits, Pfn(LOW), Pfn(LOW));
+        frames.add_free(Pfn(LOW - 512), Pfn(LOW));
+        let mut ctx = Ctx {
+            mmu: &rec,
+            mem: &sim,
+            frames: &mut frames,
+            mode: PagingMode::Pae,
+            kernel_root: hm.kernel_root,
+            shared_kernel_pmd: true,
+            kernel_top: hm.layout.fixaddr_top as u64 + 4096,
+            high: Some(hm),
+            pkmap: None,
+        };
+        let mut s = AddressSpace::new(&mut ctx).unwrap();
+        let f = ctx.frames.alloc(Zone::High).unwrap();
+        s.map(&mut ctx, 0x0800_0000, f, PteFlags::RW).unwrap();
+        assert_eq!(s.counts.high_pt, 0);
+        assert!(slot_writes(&sim, &rec, &hm, FixSlot::KmapPte0).is_empty());
+        s.destroy(&mut ctx, |_, _| {}).unwrap();
+    }
+
+    /// The pkmap pool: use counts, reuse of a frame's slot, the lazy flush
+    /// when the search wraps, a full pool, and `forget`.
+    #[test]
+    fn pkmap_counts_wraps_and_flushes_lazily() {
+        let (sim, rec, hm) = setup(PagingMode::TwoLevel, false);
+        let mut slots = vec![PkmapSlot::default(); 4];
+        let mut pk = Pkmap::new(&mut slots);
+        let va = |i: usize| Pkmap::va(&hm, i);
+        let entry = |i: usize| kernel_pte(&sim, &rec, &hm, va(i)).2;
+        let (a, b, c, d) = (Pfn(LOW), Pfn(LOW + 1), Pfn(LOW + 2), Pfn(LOW + 3));
+        // A low frame is in the direct map: no slot.
+        assert_eq!(pk.kmap(&hm, &rec, &sim, Pfn(LOW - 1)).unwrap(), sim.page(Pfn(LOW - 1)));
+        assert_eq!(pk.stats, PkmapStats::default());
+        // The search starts after slot 0.
+        let p = pk.kmap(&hm, &rec, &sim, a).unwrap();
+        assert_eq!(p, sim.page(a));
+        assert_eq!(rec.pte_pfn(PagingMode::TwoLevel, entry(1)), Some(a));
+        assert_eq!(pk.kmap(&hm, &rec, &sim, a).unwrap(), p, "the same frame, the same slot");
+        assert_eq!(pk.in_use(), 1);
+        pk.kunmap(&hm, a).unwrap();
+        pk.kunmap(&hm, a).unwrap();
+        assert_eq!(pk.kunmap(&hm, a), Err(MmError::PkmapCount { pfn: a }), "one kunmap too many");
+        assert_eq!(pk.in_use(), 0);
+        assert_ne!(entry(1), 0, "kunmap leaves the entry for the lazy flush");
+        // Unused but mapped: a kmap takes the slot back without a new entry.
+        rec.events.borrow_mut().clear();
+        pk.kmap(&hm, &rec, &sim, a).unwrap();
+        assert!(rec.events.borrow().is_empty());
+        pk.kunmap(&hm, a).unwrap();
+        for f in [b, c] {
+            pk.kmap(&hm, &rec, &sim, f).unwrap();
+            pk.kunmap(&hm, f).unwrap();
+        }
+        assert_eq!(pk.stats.flushes, 0);
+        // The fourth frame: the search wraps to slot 0, clearing the three
+        // unused entries with one flush.
+        rec.events.borrow_mut().clear();
+        pk.kmap(&hm, &rec, &sim, d).unwrap();
+        assert_eq!(pk.stats.flushes, 1);
+        assert_eq!(rec.events.borrow().iter().filter(|e| **e == Event::Flush).count(), 1);
+        assert_eq!((entry(1), entry(2), entry(3)), (0, 0, 0));
+        assert_eq!(rec.pte_pfn(PagingMode::TwoLevel, entry(0)), Some(d));
+        // Four held at once fill the pool; a fifth has nowhere to go.
+        for f in [a, b, c] {
+            pk.kmap(&hm, &rec, &sim, f).unwrap();
+        }
+        assert_eq!(pk.kmap(&hm, &rec, &sim, Pfn(LOW + 4)), Err(MmError::PkmapFull { slots: 4 }));
+        // A frame about to become a pagetable page: still in use is a bug,
+        // mapped but unused loses its entry at once.
+        assert_eq!(pk.forget(&hm, &rec, &sim, a), Err(MmError::PkmapCount { pfn: a }));
+        pk.kunmap(&hm, a).unwrap();
+        let i = (0..4).find(|&i| rec.pte_pfn(PagingMode::TwoLevel, entry(i)) == Some(a)).unwrap();
+        pk.forget(&hm, &rec, &sim, a).unwrap();
+        assert_eq!(entry(i), 0);
+        for f in [b, c, d] {
+            pk.kunmap(&hm, f).unwrap();
+        }
+        assert_eq!(pk.in_use(), 0);
+        assert_eq!(pk.stats, PkmapStats { kmaps: 9, slots_used: 4, flushes: 1 });
+    }
+}
