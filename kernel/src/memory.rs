@@ -86,8 +86,8 @@ impl Memory {
             let stop = Pfn((r.end() >> 12).min(end.0 as u64) as u32);
             add_unreserved(&mut frames, start, stop, keep);
         }
-        let (low, high) = frames.free_count();
-        kprintln!("memory: {} KiB free in low memory, {} KiB in high memory", low * 4, high * 4);
+        let (free_low, free_high) = frames.free_count();
+        kprintln!("memory: {} KiB free in low memory, {} KiB in high memory", free_low * 4, free_high * 4);
         Memory {
             hv,
             frames,

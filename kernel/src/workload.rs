@@ -153,7 +153,7 @@ fn check(hv: &dyn Hypervisor, ps: &sched::Procs, st: u32, before: (u32, u32)) {
         "highmem: {} user pte pages in high memory (kmap_atomic_pte), {} kmaps through {} pkmap slots ({} flushes), {} KiB of high memory",
         t.high_pt,
         pk.kmaps,
-        pk.slots_used,
+        ps.mem.pkmap.slots_used(),
         pk.flushes,
         ps.mem.layout.highmem_pages * 4
     );

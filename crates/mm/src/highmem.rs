@@ -136,8 +136,8 @@ impl PkmapSlot {
 pub struct PkmapStats {
     /// kmaps of high frames.
     pub kmaps: u32,
-    /// Slots ever used (the search goes in order, so: the highest + 1).
-    pub slots_used: u32,
+    /// Entries written: kmaps that found their frame unmapped.
+    pub entries: u32,
     /// Lazy flushes (the search wrapped).
     pub flushes: u32,
 }
@@ -222,7 +222,7 @@ impl<'a> Pkmap<'a> {
                 mmu.set_pte(&e, mmu.make_pte(pfn, pkmap_flags(hm)))?;
                 mmu.flush_lazy_mmu()?;
                 self.slots[i] = PkmapSlot { count: 1, pfn: pfn.0 };
-                self.stats.slots_used = self.stats.slots_used.max(i as u32 + 1);
+                self.stats.entries += 1;
                 return Ok(i);
             }
         }
@@ -292,6 +292,13 @@ impl<'a> Pkmap<'a> {
         mmu.flush_tlb_single(va)?;
         self.slots[i].count = 0;
         Ok(())
+    }
+
+    /// Distinct slots ever used. The search takes slots in cyclic order
+    /// and skips only one in use (so used before): the first `entries`
+    /// slots of that order, at most all of them.
+    pub fn slots_used(&self) -> u32 {
+        self.stats.entries.min(self.slots.len() as u32)
     }
 
     /// Slots in use (count > 1), for the leak check.
@@ -381,7 +388,11 @@ mod tests {
         };
         let clear = |rec: &Recorder| {
             for slot in [FixSlot::KmapPte0, FixSlot::KmapPte1] {
-                assert_eq!(kernel_pte(&sim, rec, &hm, fix_to_virt(&hm.layout, slot)).2, 0, "{slot:?} left mapped");
+                assert_eq!(
+                    kernel_pte(&sim, rec, &hm, fix_to_virt(&hm.layout, slot)).2,
+                    0,
+                    "{slot:?} left mapped"
+                );
             }
         };
         let mut parent = AddressSpace::new(&mut ctx).unwrap();
@@ -557,6 +568,7 @@ mod tests {
             pk.kunmap(&hm, f).unwrap();
         }
         assert_eq!(pk.in_use(), 0);
-        assert_eq!(pk.stats, PkmapStats { kmaps: 9, slots_used: 4, flushes: 1 });
+        assert_eq!(pk.stats, PkmapStats { kmaps: 9, entries: 7, flushes: 1 });
+        assert_eq!(pk.slots_used(), 4);
     }
 }
