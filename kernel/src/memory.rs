@@ -1,6 +1,7 @@
 //! The running kernel's memory: every free frame in the runtime allocator,
-//! temporary kernel mappings (kmap_atomic on the fixmap), and address
-//! spaces, all through the backend's MMU ops.
+//! temporary kernel mappings (kmap_atomic on the fixmap, kmap on the pkmap
+//! area, kmap_atomic_pte for high pte pages through `Ctx::high`), and
+//! address spaces, all through the backend's MMU ops.
 //!
 //! `selftest` exercises each runtime hook once, the way the process code
 //! will: a highmem page zeroed and filled through kmap_atomic (`set_pte`,

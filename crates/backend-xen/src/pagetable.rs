@@ -545,6 +545,30 @@ mod tests {
         }
     }
 
+    /// HIGHPTE: a pte page beyond the direct map has no kernel mapping to
+    /// make read-only; only the low pages of a table are remapped.
+    #[test]
+    fn pagetable_pages_beyond_the_direct_map_are_not_remapped() {
+        let (mmu, mem) = setup();
+        let mut alloc = Bump(100);
+        let caps = Caps { large_pages: false, global_pages: false, nx: false };
+        // The direct map ends at pfn 300: 300..512 are high.
+        let mut b =
+            PagetableBuild::new(PagingMode::Pae, &mem, &mut alloc, caps, PAGE_OFFSET + (300 << 12)).unwrap();
+        mmu.pagetable_setup_start(&mut b).unwrap();
+        mmu.pagetable_setup_done(b).unwrap();
+        let before = mmu.hc.calls().len();
+        mmu.alloc_pt(Pfn(400), Pinning::Pinned).unwrap();
+        mmu.release_pt(Pfn(400), Pinning::Pinned).unwrap();
+        assert_eq!(mmu.hc.calls().len(), before, "no update_va_mapping for a high page");
+        mmu.pin(Pfn(80), &mut [Pfn(81), Pfn(400), Pfn(299)].into_iter()).unwrap();
+        let calls = mmu.hc.calls();
+        let Call::Multicall(mc) = &calls[before] else { panic!("{:?}", calls[before]) };
+        let remapped: std::vec::Vec<u32> = mc.iter().map(|e| (e.args[0] - PAGE_OFFSET) >> 12).collect();
+        assert_eq!(remapped, [81, 299, 80]);
+        assert!(matches!(&calls[before + 1], Call::Mmuext(o) if o[0].cmd == mmuext::PIN_L3_TABLE));
+    }
+
     #[test]
     fn runtime_tables_of_pinned_pagetables_are_read_only_while_linked() {
         let (mmu, _mem) = setup();

@@ -611,10 +611,15 @@ fn pte_page<M: Mmu + ?Sized>(ctx: &mut Ctx<M>, slot: PteSlot) -> Result<(Pfn, bo
         unsafe { core::ptr::write_bytes(ctx.mem.page(pt), 0, 4096) };
         return Ok((pt, false));
     }
-    if let Some(pk) = ctx.pkmap.as_deref_mut() {
-        pk.forget(&h, ctx.mmu, ctx.mem, pt)?;
+    let zeroed = match ctx.pkmap.as_deref_mut() {
+        Some(pk) => pk.forget(&h, ctx.mmu, ctx.mem, pt),
+        None => Ok(()),
     }
-    h.zero_pte_page(ctx.mmu, ctx.mem, pt, slot)?;
+    .and_then(|_| h.zero_pte_page(ctx.mmu, ctx.mem, pt, slot));
+    if let Err(e) = zeroed {
+        ctx.frames.free(pt).map_err(|e| MmError::DoubleFree { pfn: e.0 })?;
+        return Err(e);
+    }
     Ok((pt, true))
 }
 
