@@ -241,6 +241,75 @@ pub fn selftest(m: &mut Memory) {
     if let Err(e) = try_selftest(m) {
         fail!("runtime memory self-test: {}", e);
     }
+    if let Err(e) = pkmap_selftest(m) {
+        fail!("pkmap self-test: {}", e);
+    }
+}
+
+/// With enough high memory: one more distinct high frame kmapped than the
+/// pool has slots, so the search wraps and flushes; the slot then reused
+/// must reach its new frame, not the old one a stale TLB entry would.
+fn pkmap_selftest(m: &mut Memory) -> Result<(), MmError> {
+    let n = m.pkmap.slots() as u32 + 1;
+    if m.frames.free_count().1 < n {
+        kprintln!(
+            "pkmap: {} KiB of free high memory, fewer than {} frames: the wrap is not tried",
+            m.frames.free_count().1 * 4,
+            n
+        );
+        return Ok(());
+    }
+    let oom = MmError::OutOfMemory { what: "pkmap test page", allocated: 0 };
+    let (flushes, first) = (m.pkmap.stats.flushes, m.pkmap.stats.kmaps);
+    let mut old = None;
+    let mut result = Ok(());
+    for i in 0..n {
+        // Each frame but the first goes back after its kunmap (its pkmap
+        // entry stays until the flush, as after any kunmap); the
+        // allocator's search moves on, so the next is another frame. A
+        // frame met twice would reuse its slot and the pool would not
+        // wrap: the flush count below would say so.
+        let pfn = m.frames.alloc(Zone::High).ok_or(oom)?;
+        let p = m.pkmap.kmap(&m.high, m.hv.mmu(), &m.mem, pfn)?;
+        // SAFETY: kmap maps the frame's 4096 bytes writable until the
+        // kunmap; the frame is this test's.
+        unsafe { (p as *mut u32).write_volatile(0x9000_0000 | i) };
+        m.pkmap.kunmap(&m.high, pfn)?;
+        if i == 0 {
+            old = Some(pfn);
+        }
+        if i + 1 == n {
+            // The last kmap took the slot the first one had before the
+            // flush: the first frame must still read 0x90000000.
+            let first_reads =
+                // SAFETY: `with_page` hands over the frame's 4096 bytes.
+                m.with_page(FixSlot::Probe, old.unwrap(), |q| unsafe { (q as *const u32).read_volatile() })?;
+            // SAFETY: as above.
+            let last_reads =
+                m.with_page(FixSlot::Probe, pfn, |q| unsafe { (q as *const u32).read_volatile() })?;
+            if first_reads != 0x9000_0000 || last_reads != 0x9000_0000 | i {
+                result = Err(());
+                kprintln!("pkmap: first frame reads {:#x}, last {:#x}", first_reads, last_reads);
+            }
+        }
+        if i != 0 {
+            m.frames.free(pfn).map_err(|e| MmError::DoubleFree { pfn: e.0 })?;
+        }
+    }
+    if let Some(p) = old {
+        m.frames.free(p).map_err(|e| MmError::DoubleFree { pfn: e.0 })?;
+    }
+    kprintln!(
+        "pkmap: {} kmaps of {} high frames through a pool of {} slots: {} lazy flush, the reused slot reaches its new frame",
+        m.pkmap.stats.kmaps - first,
+        n,
+        m.pkmap.slots(),
+        m.pkmap.stats.flushes - flushes
+    );
+    if result.is_err() || m.pkmap.stats.flushes - flushes != 1 {
+        fail!("pkmap: the wrap did not flush once, or a reused slot reached a stale frame");
+    }
+    Ok(())
 }
 
 fn try_selftest(m: &mut Memory) -> Result<(), MmError> {

@@ -439,7 +439,7 @@ fn highmem_used(log: &str) -> Result<(), String> {
     let num = |before: &str| -> Result<u64, String> {
         let at = line.find(before).ok_or(format!("\"highmem: {line}\" lacks {before:?}"))?;
         line[..at]
-            .rsplit(|c: char| c == ' ' || c == '(')
+            .rsplit([' ', '('])
             .next()
             .and_then(|n| n.parse().ok())
             .ok_or(format!("\"highmem: {line}\": no number before {before:?}"))

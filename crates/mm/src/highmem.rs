@@ -301,6 +301,11 @@ impl<'a> Pkmap<'a> {
         self.stats.entries.min(self.slots.len() as u32)
     }
 
+    /// The pool's size.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Slots in use (count > 1), for the leak check.
     pub fn in_use(&self) -> usize {
         self.slots.iter().filter(|s| s.count > 1).count()
