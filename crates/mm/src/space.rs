@@ -225,7 +225,7 @@ impl AddressSpace {
         let w = self.walker(ctx.mmu, ctx.mem);
         let pmd = w.pmd(va).ok_or(MmError::Foreign { va: VirtAddr(va), raw: 0 })?;
         if !present(pmd.read()) {
-            let (pt, high) = pte_page(ctx, slot)?;
+            let (pt, high) = pte_alloc_one(ctx, slot)?;
             ctx.mmu.alloc_pt(pt, self.pinning())?;
             self.counts.alloc_pt += 1;
             self.counts.high_pt += high as u32;
@@ -600,7 +600,7 @@ impl AddressSpace {
 /// A zeroed pte page for a user table (Linux's `pte_alloc_one`): with
 /// HIGHPTE and high memory, a high frame (low if high memory ran out),
 /// zeroed through kmap_atomic_pte at `slot`. Says whether it is high.
-fn pte_page<M: Mmu + ?Sized>(ctx: &mut Ctx<M>, slot: PteSlot) -> Result<(Pfn, bool), MmError> {
+fn pte_alloc_one<M: Mmu + ?Sized>(ctx: &mut Ctx<M>, slot: PteSlot) -> Result<(Pfn, bool), MmError> {
     let Some(h) = ctx.high.filter(|h| h.layout.highmem_pages > 0) else {
         return table_page(ctx, "pte").map(|pt| (pt, false));
     };
