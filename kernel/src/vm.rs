@@ -75,7 +75,7 @@ fn cow(p: &mut Procs, page: u32) -> Result<(), MmError> {
     let slot = p.current;
     let mut space = p.task(slot).space.take().expect("a process has an address space");
     let r = (|| {
-        let v = space.pte_value(&p.mem.ctx(), page);
+        let v = space.pte_value(&p.mem.ctx(), page)?;
         let mode = p.mem.layout.mode;
         let old = p
             .mem

@@ -174,6 +174,7 @@ impl<'a, M: Mmu + ?Sized> Builder<'a, '_, M> {
             mode: self.b.mode,
             root: self.b.root,
             tables: Tables::Build(self.b.fresh()),
+            high: None,
         }
     }
 
