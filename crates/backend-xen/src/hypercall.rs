@@ -69,7 +69,7 @@ static IRETS: AtomicU32 = AtomicU32::new(0);
 /// Where the kernel's exit path jumps: the iret hypercall, counted.
 pub fn iret_entry() -> u32 {
     #[cfg(target_arch = "x86")]
-    return xen_iret_counted as usize as u32;
+    return xen_iret_counted as *const () as u32;
     #[cfg(not(target_arch = "x86"))]
     0
 }
