@@ -1,6 +1,7 @@
 //! The running kernel's memory: every free frame in the runtime allocator,
-//! temporary kernel mappings (kmap_atomic on the fixmap), and address
-//! spaces, all through the backend's MMU ops.
+//! temporary kernel mappings (kmap_atomic on the fixmap, kmap on the pkmap
+//! area, kmap_atomic_pte for high pte pages through `Ctx::high`), and
+//! address spaces, all through the backend's MMU ops.
 //!
 //! `selftest` exercises each runtime hook once, the way the process code
 //! will: a highmem page zeroed and filled through kmap_atomic (`set_pte`,
@@ -12,6 +13,7 @@
 use arch_i386::{Pfn, PteFlags};
 use mm::fixmap::{FixSlot, KmapAtomic};
 use mm::frames::{FrameAllocator, Zone};
+use mm::highmem::{HighMem, Pkmap, PkmapSlot};
 use mm::space::{AddressSpace, Ctx};
 use mm::walk::Walker;
 use mm::{Layout, MmError};
@@ -31,6 +33,10 @@ pub struct Memory {
     pub nx: bool,
     /// The paging features the kernel's pagetable was built with.
     pub caps: mm::Caps,
+    /// How frames beyond the direct map are reached (HIGHPTE's pte pages).
+    pub high: HighMem,
+    /// The persistent kmap pool, for mappings held longer than one access.
+    pub pkmap: Pkmap<'static>,
 }
 
 /// The frame bitmap: one bit per frame of a 32-bit physical address space
@@ -43,6 +49,15 @@ unsafe impl Sync for Bitmap {}
 static BITMAP: Bitmap = Bitmap(core::cell::UnsafeCell::new([0; 1 << 15]));
 static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
+/// The pkmap pool's use counts, one per entry of the pkmap pte page (at
+/// most 1024), in the bss for the same reason as the bitmap.
+struct PkmapSlots(core::cell::UnsafeCell<[PkmapSlot; 1024]>);
+
+// SAFETY: handed out once, with the bitmap (`TAKEN`), to the one pool.
+unsafe impl Sync for PkmapSlots {}
+
+static PKMAP_SLOTS: PkmapSlots = PkmapSlots(core::cell::UnsafeCell::new([PkmapSlot::ZERO; 1024]));
+
 impl Memory {
     /// Hands every frame the boot left free to the runtime allocator: RAM
     /// from the memory map (from 1 MiB up, the first megabyte is the PC's),
@@ -53,6 +68,15 @@ impl Memory {
         // SAFETY: the bitmap is handed out once (checked above) and lives
         // forever.
         let bits = unsafe { &mut *BITMAP.0.get() };
+        // SAFETY: as the bitmap: handed out once, here.
+        let slots = unsafe { &mut *PKMAP_SLOTS.0.get() };
+        let pkmap = Pkmap::new(&mut slots[..b.layout.last_pkmap as usize]);
+        let high = HighMem {
+            layout: b.layout,
+            kernel_root: b.pt.root,
+            nx: b.paging.caps.nx,
+            readonly_tables: hv.paging().pagetable_pages_readonly(),
+        };
         let mut frames = FrameAllocator::new(bits, b.layout.max_low_pfn, end);
         let mut keep = [(Pfn(0), Pfn(0)); paravirt::bootinfo::MAX_RESERVED + mm::bootmem::MAX_FREE];
         let reserved = boot.reserved();
@@ -65,8 +89,8 @@ impl Memory {
             let stop = Pfn((r.end() >> 12).min(end.0 as u64) as u32);
             add_unreserved(&mut frames, start, stop, keep);
         }
-        let (low, high) = frames.free_count();
-        kprintln!("memory: {} KiB free in low memory, {} KiB in high memory", low * 4, high * 4);
+        let (free_low, free_high) = frames.free_count();
+        kprintln!("memory: {} KiB free in low memory, {} KiB in high memory", free_low * 4, free_high * 4);
         Memory {
             hv,
             frames,
@@ -75,6 +99,8 @@ impl Memory {
             kernel_root: b.pt.root,
             nx: b.paging.caps.nx,
             caps: b.paging.caps,
+            high,
+            pkmap,
         }
     }
 
@@ -96,6 +122,8 @@ impl Memory {
             kernel_root: self.kernel_root,
             shared_kernel_pmd: policy.shared_kernel_pmd(),
             kernel_top: self.layout.fixaddr_top as u64 + 4096,
+            high: Some(self.high),
+            pkmap: Some(&mut self.pkmap),
         }
     }
 
@@ -142,13 +170,17 @@ impl Memory {
         })?
     }
 
-    /// Writes `bytes` at `offset` of frame `pfn` (loading a program).
-    pub fn write_at(&self, pfn: Pfn, offset: usize, bytes: &[u8]) -> Result<(), MmError> {
+    /// Writes `bytes` at `offset` of frame `pfn` (loading a program),
+    /// through the persistent kmap: the loader's mapping of a page is not
+    /// a one-access affair, and its entry is left for the pool's lazy flush
+    /// rather than cleared and flushed at once.
+    pub fn write_at(&mut self, pfn: Pfn, offset: usize, bytes: &[u8]) -> Result<(), MmError> {
         assert!(offset + bytes.len() <= 4096);
-        // SAFETY: the range is inside the frame's 4096 bytes (asserted).
-        self.with_page(FixSlot::KmapUser0, pfn, |p| unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(offset), bytes.len())
-        })
+        let p = self.pkmap.kmap(&self.high, self.hv.mmu(), &self.mem, pfn)?;
+        // SAFETY: kmap maps the frame's 4096 bytes writable until the
+        // kunmap; the range is inside them (asserted).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p.add(offset), bytes.len()) };
+        self.pkmap.kunmap(&self.high, pfn)
     }
 
     /// Sums frame `pfn`'s bytes through kmap_atomic.
@@ -215,6 +247,75 @@ pub fn selftest(m: &mut Memory) {
     if let Err(e) = try_selftest(m) {
         fail!("runtime memory self-test: {}", e);
     }
+    if let Err(e) = pkmap_selftest(m) {
+        fail!("pkmap self-test: {}", e);
+    }
+}
+
+/// With enough high memory: one more distinct high frame kmapped than the
+/// pool has slots, so the search wraps and flushes; the slot then reused
+/// must reach its new frame, not the old one a stale TLB entry would.
+fn pkmap_selftest(m: &mut Memory) -> Result<(), MmError> {
+    let n = m.pkmap.slots() as u32 + 1;
+    if m.frames.free_count().1 < n {
+        kprintln!(
+            "pkmap: {} KiB of free high memory, fewer than {} frames: the wrap is not tried",
+            m.frames.free_count().1 * 4,
+            n
+        );
+        return Ok(());
+    }
+    let oom = MmError::OutOfMemory { what: "pkmap test page", allocated: 0 };
+    let (flushes, first) = (m.pkmap.stats.flushes, m.pkmap.stats.kmaps);
+    let mut old = None;
+    let mut result = Ok(());
+    for i in 0..n {
+        // Each frame but the first goes back after its kunmap (its pkmap
+        // entry stays until the flush, as after any kunmap); the
+        // allocator's search moves on, so the next is another frame. A
+        // frame met twice would reuse its slot and the pool would not
+        // wrap: the flush count below would say so.
+        let pfn = m.frames.alloc(Zone::High).ok_or(oom)?;
+        let p = m.pkmap.kmap(&m.high, m.hv.mmu(), &m.mem, pfn)?;
+        // SAFETY: kmap maps the frame's 4096 bytes writable until the
+        // kunmap; the frame is this test's.
+        unsafe { (p as *mut u32).write_volatile(0x9000_0000 | i) };
+        m.pkmap.kunmap(&m.high, pfn)?;
+        if i == 0 {
+            old = Some(pfn);
+        }
+        if i + 1 == n {
+            // The last kmap took the slot the first one had before the
+            // flush: the first frame must still read 0x90000000.
+            let first_reads =
+                // SAFETY: `with_page` hands over the frame's 4096 bytes.
+                m.with_page(FixSlot::Probe, old.unwrap(), |q| unsafe { (q as *const u32).read_volatile() })?;
+            // SAFETY: as above.
+            let last_reads =
+                m.with_page(FixSlot::Probe, pfn, |q| unsafe { (q as *const u32).read_volatile() })?;
+            if first_reads != 0x9000_0000 || last_reads != 0x9000_0000 | i {
+                result = Err(());
+                kprintln!("pkmap: first frame reads {:#x}, last {:#x}", first_reads, last_reads);
+            }
+        }
+        if i != 0 {
+            m.frames.free(pfn).map_err(|e| MmError::DoubleFree { pfn: e.0 })?;
+        }
+    }
+    if let Some(p) = old {
+        m.frames.free(p).map_err(|e| MmError::DoubleFree { pfn: e.0 })?;
+    }
+    kprintln!(
+        "pkmap: {} kmaps of {} high frames through a pool of {} slots: {} lazy flush, the reused slot reaches its new frame",
+        m.pkmap.stats.kmaps - first,
+        n,
+        m.pkmap.slots(),
+        m.pkmap.stats.flushes - flushes
+    );
+    if result.is_err() || m.pkmap.stats.flushes - flushes != 1 {
+        fail!("pkmap: the wrap did not flush once, or a reused slot reached a stale frame");
+    }
+    Ok(())
 }
 
 fn try_selftest(m: &mut Memory) -> Result<(), MmError> {

@@ -146,6 +146,7 @@ pub fn build(hv: &'static dyn Hypervisor, boot: &BootInfo, paging: Paging, layou
     perf::counters("mark_rodata_ro", &protected.since(&built));
     perf::figure("pagetable.pages_allocated", alloc.allocated() as u64);
     perf::figure("pagetable.ptes_written", s.ptes_written as u64);
+    perf::figure("pagetable.ptes_kept", s.ptes_kept as u64);
     perf::figure("pagetable.large_written", s.large_written as u64);
     perf::figure("pagetable.large_pages", report.large_pages as u64);
     perf::figure("pagetable.write_calls", s.write_calls as u64);

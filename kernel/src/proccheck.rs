@@ -21,6 +21,7 @@
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{Pfn, PteFlags};
 use mm::fixmap::{self, FixSlot};
+use mm::highmem::PteSlot;
 use mm::walk::Walker;
 
 use crate::sched::Procs;
@@ -80,6 +81,7 @@ pub fn processes(p: &mut Procs) {
             fail!("process check: its bitmap freed twice");
         }
     }
+    let (high, high_writable, high_wrong) = high_pte_pages(p);
     let subtle = shared_kernel_ptes(p);
     kprintln!(
         "proccheck: {} address spaces, {} user pages: {} writable+executable, {} writable in two spaces, {} not user frames, {} USER entries in kernel halves; a fixmap entry set under pid {} seen through {} other roots",
@@ -92,12 +94,55 @@ pub fn processes(p: &mut Procs) {
         p.cur().pid,
         subtle
     );
+    kprintln!(
+        "proccheck: {} user pte pages in high memory, {} mapped writable by kmap_atomic_pte, {} against the paging policy ({})",
+        high,
+        high_writable,
+        high_wrong,
+        if p.mem.high.readonly_tables { "pinned pagetable pages read-only" } else { "pagetable pages writable" }
+    );
+    if high_wrong != 0 {
+        fail!("process check: kmap_atomic_pte mapped a pinned pte page writable where pagetable pages must be read-only");
+    }
     if wx + shared_writable + not_user + kernel_user != 0 {
         fail!("process check: a process's pagetable breaks W^X or isolation");
     }
     if subtle + 1 < spaces {
         fail!("process check: a kernel mapping set under one process was not seen through every other");
     }
+}
+
+/// Maps every high user pte page of every process through
+/// kmap_atomic_pte and reads back the fixmap entry it got: returns the
+/// pages, those mapped writable, and those mapped writable although their
+/// table is pinned and the platform wants pagetable pages read-only.
+fn high_pte_pages(p: &Procs) -> (u32, u32, u32) {
+    let hv = p.mem.hv;
+    let slot = fixmap::fix_to_virt(&p.mem.layout, FixSlot::KmapPte0);
+    let kernel = p.mem.kernel();
+    let (mut high, mut writable, mut wrong) = (0, 0, 0);
+    for t in p.tasks.iter().flatten() {
+        let Some(space) = t.space.as_ref() else { continue };
+        let w = space.walker(hv.mmu(), &p.mem.mem);
+        for pt in space.tables(hv.mmu(), &p.mem.mem).filter(|&pt| p.mem.high.holds(pt)) {
+            high += 1;
+            let page = match w.map_pte_page(pt, 0, PteSlot::Pte0) {
+                Ok(page) => page,
+                Err(e) => fail!("process check: kmap_atomic_pte of pte page {:?}: {}", pt, e),
+            };
+            let rw = kernel.pte(slot.0).is_some_and(|e| e.read() & PteFlags::RW.bits() != 0);
+            if let Err(e) = w.unmap_pte_page(page) {
+                fail!("process check: kunmap_atomic_pte of pte page {:?}: {}", pt, e);
+            }
+            if rw {
+                writable += 1;
+                if space.pinned() && p.mem.high.readonly_tables {
+                    wrong += 1;
+                }
+            }
+        }
+    }
+    (high, writable, wrong)
 }
 
 /// Sets the probe fixmap slot with the current process's table live, and

@@ -323,6 +323,7 @@ impl Procs {
                 self.totals.release_pd += c.release_pd;
                 self.totals.pins += c.pins;
                 self.totals.unpins += c.unpins;
+                self.totals.high_pt += c.high_pt;
             }
             Err(e) => fail!("tearing down an address space: {}", e),
         }

@@ -76,7 +76,7 @@ fn cow(p: &mut Procs, page: u32) -> Result<(), MmError> {
     let slot = p.current;
     let mut space = p.task(slot).space.take().expect("a process has an address space");
     let r = (|| {
-        let v = devirt!(p.mem.hv.mmu(), |m| space.pte_value(&p.mem.ctx_with(m), page));
+        let v = devirt!(p.mem.hv.mmu(), |m| space.pte_value(&p.mem.ctx_with(m), page))?;
         let mode = p.mem.layout.mode;
         let old = p
             .mem

@@ -150,6 +150,21 @@ fn check(hv: &dyn Hypervisor, ps: &sched::Procs, st: u32, before: (u32, u32)) {
     if !ps.checked {
         fail!("processes: init never waited, so the process checks did not run");
     }
+    let pk = ps.mem.pkmap.stats;
+    kprintln!(
+        "highmem: {} user pte pages in high memory (kmap_atomic_pte), {} kmaps through {} pkmap slots ({} flushes), {} KiB of high memory",
+        t.high_pt,
+        pk.kmaps,
+        ps.mem.pkmap.slots_used(),
+        pk.flushes,
+        ps.mem.layout.highmem_pages * 4
+    );
+    if ps.mem.pkmap.in_use() != 0 {
+        fail!("highmem: {} pkmap slots still in use", ps.mem.pkmap.in_use());
+    }
+    if ps.mem.layout.highmem_pages > 0 && (t.high_pt == 0 || pk.kmaps == 0) {
+        fail!("highmem: there is high memory, but no pte page or kmap used it");
+    }
     let n = crate::proccheck::free_frames_writable(ps);
     kprintln!("processes: SUCCESS: {} free low frames all mapped writable again", n);
 }

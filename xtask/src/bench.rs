@@ -104,7 +104,7 @@ impl Result {
 }
 
 /// The `perf: NAME VALUE` lines of a log.
-fn perf_lines(log: &str) -> BTreeMap<String, i64> {
+pub(crate) fn perf_lines(log: &str) -> BTreeMap<String, i64> {
     log.lines()
         .filter_map(|l| l.strip_prefix("perf: "))
         .filter_map(|l| {
@@ -291,6 +291,13 @@ pub fn main(args: &[String]) -> u8 {
             }
         }
     }
+    let domu = match crate::bench_domu::measure(&kernel, &xen) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("xtask bench: {e}");
+            return 1;
+        }
+    };
     let dispatch = match dispatch() {
         Ok(d) => d,
         Err(e) => {
@@ -299,7 +306,10 @@ pub fn main(args: &[String]) -> u8 {
         }
     };
     let (file, loaded) = image_size(&kernel);
-    let misses = report(&results, &dispatch, file, loaded);
+    let mut misses = report(&results, &dispatch, file, loaded);
+    misses.extend(crate::bench_domu::report(&domu, |row, mem| {
+        results.iter().find(|r| r.row.name == row && r.mem == mem).map(|r| r.perf.clone())
+    }));
     if let Some(r) = &reference {
         crate::bench_compare::print(r, &ref_results, &results);
     }

@@ -10,6 +10,7 @@
 
 mod bench;
 mod bench_compare;
+mod bench_domu;
 mod bench_targets;
 mod boot;
 mod build;

@@ -412,11 +412,56 @@ pub fn verify(c: &BootCase, r: &Run) -> Result<(), String> {
             return Err(format!("log shows {text:?}, which it must not"));
         }
     }
+    if !c.runtime_lines().is_empty() {
+        highmem_used(&r.log)?;
+    }
     for check in e.checks {
         match check {
             Check::LguestHaltsAgree => lguest_halts_agree(&r.log)?,
             Check::LguestAuditAcrossEvictions => lguest_audit_across_evictions(&r.log)?,
         }
+    }
+    Ok(())
+}
+
+/// Every row that runs the process workload: with high memory, user pte
+/// pages lived there (HIGHPTE) and the pkmap was used (`highmem: N user pte
+/// pages in high memory (kmap_atomic_pte), M kmaps through K pkmap slots (F
+/// flushes), H KiB of high memory`, N > 0 and M > 0); without, both are 0.
+/// H, the high memory below 4 GiB, is at most the layout line's `highmem
+/// X MiB` (which counts RAM above 4 GiB too, never used). And the process
+/// check found no pte page mapped against the paging policy (`..., 0
+/// against the paging policy`: under Xen PV, no pinned one writable).
+fn highmem_used(log: &str) -> Result<(), String> {
+    let line = log
+        .lines()
+        .find_map(|l| l.strip_prefix("highmem: "))
+        .ok_or("log lacks the workload's \"highmem: ...\" line")?;
+    let num = |before: &str| -> Result<u64, String> {
+        let at = line.find(before).ok_or(format!("\"highmem: {line}\" lacks {before:?}"))?;
+        line[..at]
+            .rsplit([' ', '('])
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or(format!("\"highmem: {line}\": no number before {before:?}"))
+    };
+    let (ptes, kmaps, kib) = (num(" user pte pages")?, num(" kmaps")?, num(" KiB of high memory")?);
+    let layout_mib: u64 = log
+        .lines()
+        .filter(|l| l.starts_with("layout: "))
+        .find_map(|l| l.split("highmem ").nth(1)?.split_whitespace().next()?.parse().ok())
+        .ok_or("log lacks the layout line's \"highmem N MiB\"")?;
+    if kib / 1024 > layout_mib {
+        return Err(format!("the workload saw {kib} KiB of high memory, the layout only {layout_mib} MiB"));
+    }
+    if kib > 0 && (ptes == 0 || kmaps == 0) {
+        return Err(format!("{kib} KiB of high memory, but {ptes} pte pages and {kmaps} kmaps used it"));
+    }
+    if kib == 0 && (ptes != 0 || kmaps != 0) {
+        return Err(format!("no high memory, but {ptes} high pte pages and {kmaps} kmaps"));
+    }
+    if !log.lines().any(|l| l.starts_with("proccheck: ") && l.contains(", 0 against the paging policy")) {
+        return Err("log lacks \"proccheck: ..., 0 against the paging policy\"".into());
     }
     Ok(())
 }
@@ -587,6 +632,32 @@ lguest-host: guest halted 168 times, woken 168 times by an interrupt; 331 ms idl
         assert!(lguest_halts_agree(&LOG.replace("time: sleep", "x")).is_err());
         let no_sleep_halts = LOG.replace("51 halts", "0 halts").replace("halted 168", "halted 117");
         assert!(lguest_halts_agree(&no_sleep_halts).unwrap_err().contains("never halted"));
+    }
+
+    const HIGH: &str = "layout: lowmem 891 MiB (max_low_pfn 0x37bfe), highmem 131 MiB, fixmap 0xfffdf000-0xfffff000, pkmap 0xffc00000
+proccheck: 152 user pte pages in high memory, 152 mapped writable by kmap_atomic_pte, 0 against the paging policy (pagetable pages writable)
+highmem: 584 user pte pages in high memory (kmap_atomic_pte), 12 kmaps through 12 pkmap slots (0 flushes), 135048 KiB of high memory
+";
+
+    #[test]
+    fn highmem_used_wants_high_pte_pages_and_kmaps_exactly_when_there_is_high_memory() {
+        assert_eq!(highmem_used(HIGH), Ok(()));
+        let no_ptes = HIGH.replace("584 user pte", "0 user pte");
+        assert!(highmem_used(&no_ptes).unwrap_err().contains("0 pte pages"));
+        assert!(highmem_used(&HIGH.replace("12 kmaps", "0 kmaps")).unwrap_err().contains("0 kmaps"));
+        let low = HIGH.replace("highmem 131 MiB", "highmem 0 MiB").replace("135048 KiB", "0 KiB");
+        assert!(highmem_used(&low).unwrap_err().contains("no high memory"));
+        let low = low.replace("584 user pte", "0 user pte").replace("12 kmaps", "0 kmaps");
+        assert_eq!(highmem_used(&low), Ok(()));
+        assert!(highmem_used(&HIGH.replace("135048 KiB", "0 KiB")).unwrap_err().contains("no high memory"));
+        let more = HIGH.replace("highmem 131 MiB", "highmem 100 MiB");
+        assert!(highmem_used(&more).unwrap_err().contains("the layout only 100 MiB"));
+        // RAM above 4 GiB only (mbloader-cross-4g): reported, never used.
+        let above_4g = low.replace("highmem 0 MiB", "highmem 1024 MiB");
+        assert_eq!(highmem_used(&above_4g), Ok(()));
+        let wrong = HIGH.replace(", 0 against", ", 2 against");
+        assert!(highmem_used(&wrong).unwrap_err().contains("paging policy"));
+        assert!(highmem_used(&HIGH.replace("highmem: ", "x")).is_err());
     }
 
     const AUDIT: &str = "lguest-host: shadow tables: 71182 SET_PTE entries applied, 785 pgd entries dropped by SET_PMD, 1 full and 0 user flushes, 377 pgdir switches, 281 evictions; 7 of 1024 pool pages in use (peak 29), 0 pool resets

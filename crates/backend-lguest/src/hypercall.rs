@@ -139,6 +139,16 @@ impl<H: Host> Hypercalls<H> {
         r
     }
 
+    /// Stays in lazy mode but sends what is queued (one FLUSH_ASYNC if
+    /// anything is): Linux's `arch_flush_lazy_mmu_mode`, for a kernel
+    /// mapping queued in a batch that the kernel is about to use.
+    pub fn flush_lazy(&self) {
+        let pending = self.batch.lock().ring.pending();
+        if pending {
+            self.call(nr::FLUSH_ASYNC, 0, 0, 0);
+        }
+    }
+
     /// Leaves lazy mode; one FLUSH_ASYNC if anything is still queued, so
     /// the host's shadows are current when this returns.
     pub fn leave_lazy(&self) {

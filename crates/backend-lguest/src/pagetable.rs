@@ -256,6 +256,14 @@ impl<H: Host> Mmu for Lguest<H> {
         self.hc.leave_lazy();
         Ok(())
     }
+
+    fn flush_lazy_mmu(&self) -> HvResult {
+        // A kmap_atomic_pte inside fork's batch: the host's shadows must
+        // map the slot's new frame (not the one it mapped before) before
+        // the kernel reads through it.
+        self.hc.flush_lazy();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -371,6 +379,43 @@ mod tests {
         assert_eq!(ptes, 100, "every shadowed write told, through the ring");
         assert_eq!(traps, 2, "one trap when the 64-slot ring filled, one to leave lazy mode");
         assert!(done.contains(&(nr::SET_PTE, PGDIR << 12, 0xC000_7000, 0x0123_4003, true)));
+    }
+
+    #[test]
+    fn a_flush_inside_lazy_mode_sends_the_queue_and_stays_lazy() {
+        let (lg, mem) = launched();
+        let e = |table: u32, pinning| {
+            // SAFETY: entry 7 of a page of `mem`.
+            unsafe {
+                EntryRef::new(
+                    PagingMode::TwoLevel,
+                    Level::Pte,
+                    Pfn(table),
+                    7,
+                    mem.page(Pfn(table)).add(28),
+                    VirtAddr(0xC000_7000),
+                    Pfn(PGDIR),
+                    pinning,
+                )
+            }
+        };
+        lg.enter_lazy_mmu();
+        lg.set_pte(&e(FIRST_PTE, Pinning::Pinned), 0x0123_4003).unwrap();
+        assert!(lg.hc.host.done().iter().all(|c| c.0 != nr::SET_PTE), "queued");
+        lg.flush_lazy_mmu().unwrap();
+        let done = lg.hc.host.done();
+        assert!(done.contains(&(nr::SET_PTE, PGDIR << 12, 0xC000_7000, 0x0123_4003, true)), "sent");
+        let traps = |lg: &Lguest<FakeHost>| {
+            lg.hc.host.done().iter().filter(|c| c.0 == nr::FLUSH_ASYNC && !c.4).count()
+        };
+        assert_eq!(traps(&lg), 1);
+        // Still lazy: the next write waits on the ring again.
+        lg.set_pte(&e(FIRST_PTE, Pinning::Pinned), 0x0123_5003).unwrap();
+        assert!(!lg.hc.host.done().iter().any(|c| c.3 == 0x0123_5003));
+        lg.flush_lazy_mmu().unwrap();
+        lg.flush_lazy_mmu().unwrap();
+        assert_eq!(traps(&lg), 2, "nothing queued, no trap");
+        lg.leave_lazy_mmu().unwrap();
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   (the kernel's `irq_upcall` stub), with events masked; the kernel's
 //!   entry code calls `dispatch(UPCALL)`, which scans the ports.
 //! - Returning is Xen's `iret` hypercall (the hypercall page's slot 23,
-//!   jumped to with an ordinary iret frame): it restores the mask from the
+//!   jumped to with an ordinary iret frame, through `xen_iret_counted` in
+//!   hypercall.rs so that every return, from an event, an exception or a
+//!   system call, shows in the counters): it restores the mask from the
 //!   frame's IF and returns in one step, so an event arriving in between
 //!   is delivered at once rather than missed. Linux avoided the hypercall
 //!   for returns to the kernel with a critical-region fixup in the
@@ -27,11 +29,6 @@ use paravirt::{HvError, HvResult, Irq, IrqFlags, Line, Services};
 use crate::abi::{self, nr, CallbackRegister, SCHEDOP_BLOCK, VCPUOP_DOWN};
 use crate::shared_info::{self, Page};
 use crate::XenPv;
-
-/// Where in the hypercall page the iret stub is.
-pub fn iret_stub() -> u32 {
-    crate::hypercall::page_address() + nr::IRET * 32
-}
 
 impl XenPv {
     fn page(&self) -> Option<Page> {
@@ -125,12 +122,7 @@ impl Irq for XenPv {
 
     fn dispatch(&self, vector: u32, handle: &mut dyn FnMut(Line)) {
         match self.page() {
-            Some(page) if vector == UPCALL => {
-                // Every upcall returns through the iret hypercall (the
-                // kernel's exit jumps to it): count it with the rest.
-                self.hc().count_uncalled();
-                self.events.scan(page, handle)
-            }
+            Some(page) if vector == UPCALL => self.events.scan(page, handle),
             _ => handle(Line::Other(vector)),
         }
     }

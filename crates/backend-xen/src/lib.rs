@@ -330,7 +330,7 @@ impl Cpu for XenPv {
     }
 
     fn iret(&self) -> u32 {
-        irq::iret_stub()
+        hypercall::iret_entry()
     }
 
     fn selectors(&self) -> arch_i386::desc::Selectors {

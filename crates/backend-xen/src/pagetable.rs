@@ -67,6 +67,12 @@ pub struct XenMmu<T> {
     /// Kernel mappings of pagetable pages carry NX (once the kernel's own
     /// table is live and NX is on).
     nx: AtomicBool,
+    /// Frames below this are in the kernel's direct map (max_low_pfn, from
+    /// the build). A pagetable page above it (a HIGHPTE pte page) has no
+    /// kernel mapping to make read-only: the kernel reaches it only through
+    /// kmap_atomic_pte, read-only while pinned, unmapped after each use
+    /// (Linux's xen_alloc_ptpage checks PageHighMem the same way).
+    low_end: AtomicU32,
 }
 
 impl<T: Hypercalls> XenMmu<T> {
@@ -77,6 +83,7 @@ impl<T: Hypercalls> XenMmu<T> {
             queue: Mutex::new(Queue::new()),
             cr3: AtomicU32::new(0),
             nx: AtomicBool::new(false),
+            low_end: AtomicU32::new(u32::MAX),
         }
     }
 
@@ -129,7 +136,8 @@ impl<T: Hypercalls> XenMmu<T> {
     }
 
     /// Remaps the direct-map pages of `pfns` read-only (or writable), one
-    /// multicall of update_va_mapping per MULTICALL_MAX pages. Returns the
+    /// multicall of update_va_mapping per MULTICALL_MAX pages. Frames
+    /// beyond the direct map have no such page and are skipped. Returns the
     /// number of pages remapped.
     fn remap(&self, pfns: &mut dyn Iterator<Item = Pfn>, writable: bool) -> Result<u32, HvError> {
         self.flush()?;
@@ -142,9 +150,11 @@ impl<T: Hypercalls> XenMmu<T> {
         }
         let mut mc = [MulticallEntry::default(); MULTICALL_MAX];
         let mut total = 0;
+        let low_end = self.low_end.load(Ordering::Relaxed);
+        let mut low = pfns.filter(|p| p.0 < low_end);
         loop {
             let mut n = 0;
-            for pfn in (&mut *pfns).take(MULTICALL_MAX) {
+            for pfn in (&mut low).take(MULTICALL_MAX) {
                 let val = self.make_pte(pfn, flags);
                 mc[n] = MulticallEntry {
                     op: nr::UPDATE_VA_MAPPING,
@@ -305,6 +315,7 @@ impl<T: Hypercalls> Mmu for XenMmu<T> {
 
     fn pagetable_setup_done(&self, b: PagetableBuild) -> HvResult {
         self.nx.store(b.caps.nx, Ordering::Relaxed);
+        self.low_end.store((b.direct_map_end.wrapping_sub(PAGE_OFFSET)) >> 12, Ordering::Relaxed);
         let old = self.read_cr3();
         let old_l2 = self.frame_of(root_entry(&b, old, 3).read())?;
         // Every fresh page read-only, straight from the build's set.
@@ -367,6 +378,10 @@ impl<T: Hypercalls> Mmu for XenMmu<T> {
 
     fn leave_lazy_mmu(&self) -> HvResult {
         self.queue.lock().leave_lazy(&self.hc)
+    }
+
+    fn flush_lazy_mmu(&self) -> HvResult {
+        self.flush()
     }
 }
 
@@ -545,6 +560,30 @@ mod tests {
         for i in 0..200u32 {
             assert_eq!(mem.read_u64(Pfn(60), i), mmu.make_pte(Pfn(i), PteFlags::PRESENT), "pte {i}");
         }
+    }
+
+    /// HIGHPTE: a pte page beyond the direct map has no kernel mapping to
+    /// make read-only; only the low pages of a table are remapped.
+    #[test]
+    fn pagetable_pages_beyond_the_direct_map_are_not_remapped() {
+        let (mmu, mem) = setup();
+        let mut alloc = Bump(100);
+        let caps = Caps { large_pages: false, global_pages: false, nx: false };
+        // The direct map ends at pfn 300: 300..512 are high.
+        let mut b =
+            PagetableBuild::new(PagingMode::Pae, &mem, &mut alloc, caps, PAGE_OFFSET + (300 << 12)).unwrap();
+        mmu.pagetable_setup_start(&mut b).unwrap();
+        mmu.pagetable_setup_done(b).unwrap();
+        let before = mmu.hc.calls().len();
+        mmu.alloc_pt(Pfn(400), Pinning::Pinned).unwrap();
+        mmu.release_pt(Pfn(400), Pinning::Pinned).unwrap();
+        assert_eq!(mmu.hc.calls().len(), before, "no update_va_mapping for a high page");
+        mmu.pin(Pfn(80), &mut [Pfn(81), Pfn(400), Pfn(299)].into_iter()).unwrap();
+        let calls = mmu.hc.calls();
+        let Call::Multicall(mc) = &calls[before] else { panic!("{:?}", calls[before]) };
+        let remapped: std::vec::Vec<u32> = mc.iter().map(|e| (e.args[0] - PAGE_OFFSET) >> 12).collect();
+        assert_eq!(remapped, [81, 299, 80]);
+        assert!(matches!(&calls[before + 1], Call::Mmuext(o) if o[0].cmd == mmuext::PIN_L3_TABLE));
     }
 
     #[test]

@@ -23,6 +23,12 @@ pub enum MmError {
     LargePage { va: VirtAddr, what: &'static str },
     /// Not enough RAM for the kernel.
     TooLittleMemory { have: u64, need: u64 },
+    /// Every persistent-kmap slot is in use (Linux would sleep until a
+    /// kunmap; one CPU and no sleeping here, so it is a leak).
+    PkmapFull { slots: u32 },
+    /// A pkmap use count that does not match: kunmap of a frame not
+    /// kmapped, or a frame kmapped while it became a pagetable page.
+    PkmapCount { pfn: arch_i386::Pfn },
 }
 
 impl MmError {
@@ -67,6 +73,8 @@ impl fmt::Display for MmError {
                 have / 1024,
                 need / 1024
             ),
+            MmError::PkmapFull { slots } => write!(f, "all {slots} pkmap slots are in use"),
+            MmError::PkmapCount { pfn } => write!(f, "pkmap use count of frame {pfn} does not match"),
         }
     }
 }

@@ -29,14 +29,17 @@ pub enum FixSlot {
     KmapUser0 = 1,
     /// The second page of a copy.
     KmapUser1 = 2,
-    /// kmap_atomic_pte: a pte page in highmem (HIGHPTE).
-    KmapPte = 3,
+    /// kmap_atomic_pte: a user pte page in highmem (HIGHPTE; Linux's
+    /// KM_PTE0).
+    KmapPte0 = 3,
     /// The runtime self-test's scratch slot.
     Probe = 4,
     /// The local APIC's registers (Linux's FIX_APIC_BASE).
     Lapic = 5,
     /// A hypervisor's console ring outside the direct map (a PVH guest's).
     Console = 6,
+    /// The second pte page of fork, the child's (Linux's KM_PTE1).
+    KmapPte1 = 7,
 }
 
 /// The virtual address of fixmap slot `idx` (Linux: `__fix_to_virt`).

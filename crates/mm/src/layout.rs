@@ -15,8 +15,9 @@
 //! ```
 //!
 //! "Low memory" is what fits in the direct map: about 888 MiB natively,
-//! less under Xen whose hole starts at 0xF5800000. RAM above it is highmem,
-//! which this kernel reports and leaves alone.
+//! less under Xen whose hole starts at 0xF5800000. RAM above it is highmem:
+//! user pages and user pte pages come from there first, reached through
+//! the fixmap's kmap_atomic slots and the pkmap area (`highmem.rs`).
 
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{PagingMode, Pfn, VirtAddr, PAGE_SIZE};

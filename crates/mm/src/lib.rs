@@ -39,6 +39,7 @@ pub mod check;
 pub mod error;
 pub mod fixmap;
 pub mod frames;
+pub mod highmem;
 pub mod layout;
 pub mod pagetable;
 pub mod protect;

@@ -208,6 +208,7 @@ impl<M: Mmu + ?Sized> Builder<'_, '_, '_, M> {
             mode: self.b.mode,
             root: self.b.root,
             tables: Tables::Build(self.b.fresh()),
+            high: None,
         }
     }
 

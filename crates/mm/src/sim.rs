@@ -29,13 +29,20 @@ pub fn image() -> crate::KernelImage {
 /// `pages` frames of zeroed memory, frame n at index n.
 pub struct SimMem {
     frames: Box<[UnsafeCell<[u8; 4096]>]>,
+    /// Frames from here on are "high": not in the direct map, so
+    /// `reachable` says no and the kernel must map them to use them.
+    low: usize,
 }
 
 impl SimMem {
     pub fn new(pages: usize) -> SimMem {
+        Self::with_highmem(pages, pages)
+    }
+    /// `pages` frames, those from `low` on beyond the direct map.
+    pub fn with_highmem(pages: usize, low: usize) -> SimMem {
         let mut v = Vec::with_capacity(pages);
         v.resize_with(pages, || UnsafeCell::new([0u8; 4096]));
-        SimMem { frames: v.into_boxed_slice() }
+        SimMem { frames: v.into_boxed_slice(), low }
     }
     pub fn pages(&self) -> usize {
         self.frames.len()
@@ -43,7 +50,8 @@ impl SimMem {
 }
 
 // SAFETY: each frame is its own 4096-byte cell, alive as long as the
-// SimMem; `reachable` answers exactly for the frames that exist.
+// SimMem; `reachable` answers exactly for the low frames that exist, and
+// `mapped_at` hands out a frame's own cell.
 unsafe impl PhysMem for SimMem {
     fn page(&self, pfn: Pfn) -> *mut u8 {
         self.frames
@@ -52,7 +60,12 @@ unsafe impl PhysMem for SimMem {
             .get() as *mut u8
     }
     fn reachable(&self, pfn: Pfn) -> bool {
-        (pfn.0 as usize) < self.frames.len()
+        (pfn.0 as usize) < self.frames.len().min(self.low)
+    }
+    /// The simulated tables are never loaded, so a temporary mapping's
+    /// address means nothing here: the frame's own storage stands in.
+    fn mapped_at(&self, _va: VirtAddr, pfn: Pfn) -> *mut u8 {
+        self.page(pfn)
     }
 }
 

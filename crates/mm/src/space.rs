@@ -25,7 +25,8 @@ use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
 use paravirt::{EntryRef, Mmu, PhysMem, Pinning};
 
 use crate::frames::{FrameAllocator, Zone};
-use crate::walk::{Tables, Walker};
+use crate::highmem::{HighMem, Pkmap, PteSlot};
+use crate::walk::{PtePage, Tables, Walker};
 use crate::MmError;
 
 /// What every operation on an address space needs.
@@ -42,6 +43,13 @@ pub struct Ctx<'a, 'f, M: Mmu + ?Sized> {
     /// The first address the kernel may not copy into a root's kernel pmd
     /// (the hypervisor's hole: it fills those entries itself).
     pub kernel_top: u64,
+    /// HIGHPTE: user pte pages come from high memory when there is any,
+    /// reached through kmap_atomic_pte (None: all from low memory).
+    pub high: Option<HighMem>,
+    /// The persistent kmap pool, whose unused entries may still map a free
+    /// high frame writable: such an entry goes before the frame becomes a
+    /// pte page.
+    pub pkmap: Option<&'a mut Pkmap<'f>>,
 }
 
 /// Runtime pagetable-page traffic, so the kernel can prove every
@@ -54,6 +62,8 @@ pub struct TableCounts {
     pub release_pd: u32,
     pub pins: u32,
     pub unpins: u32,
+    /// Of the `alloc_pt`, pte pages in high memory (HIGHPTE).
+    pub high_pt: u32,
 }
 
 pub struct AddressSpace {
@@ -62,6 +72,8 @@ pub struct AddressSpace {
     pinned: bool,
     /// PAE without a shared kernel pmd: this root's own copy.
     kernel_pmd: Option<Pfn>,
+    /// How its pte pages in high memory are reached.
+    high: Option<HighMem>,
     pub counts: TableCounts,
 }
 
@@ -77,8 +89,14 @@ impl AddressSpace {
     pub fn new<M: Mmu + ?Sized>(ctx: &mut Ctx<M>) -> Result<AddressSpace, MmError> {
         let mode = ctx.mode;
         let root = table_page(ctx, "pgd")?;
-        let mut s =
-            AddressSpace { root, mode, pinned: false, kernel_pmd: None, counts: TableCounts::default() };
+        let mut s = AddressSpace {
+            root,
+            mode,
+            pinned: false,
+            kernel_pmd: None,
+            high: ctx.high,
+            counts: TableCounts::default(),
+        };
         ctx.mmu.alloc_pd(root, Pinning::Unpinned)?;
         s.counts.alloc_pd += 1;
         let kernel = Walker::live(ctx.mmu, ctx.mem, mode, ctx.kernel_root);
@@ -141,7 +159,14 @@ impl AddressSpace {
     }
 
     pub fn walker<'a, M: Mmu + ?Sized>(&self, mmu: &'a M, mem: &'a dyn PhysMem) -> Walker<'a, M> {
-        Walker { mmu, mem, mode: self.mode, root: self.root, tables: Tables::All(self.pinning()) }
+        Walker {
+            mmu,
+            mem,
+            mode: self.mode,
+            root: self.root,
+            tables: Tables::All(self.pinning()),
+            high: self.high,
+        }
     }
 
     /// With an unshared kernel pmd: copies the kernel's pmd entries (below
@@ -179,18 +204,34 @@ impl AddressSpace {
         flags: PteFlags,
     ) -> Result<(), MmError> {
         assert!(va < PAGE_OFFSET && va.is_multiple_of(4096), "not a user page: {va:#x}");
+        self.ensure_pte_page(ctx, va, PteSlot::Pte0)?;
+        let val = ctx.mmu.make_pte(pfn, flags | PteFlags::PRESENT | PteFlags::USER);
+        let mmu = ctx.mmu;
+        self.walker(ctx.mmu, ctx.mem)
+            .with_pte(va, PteSlot::Pte0, |e| mmu.set_pte(e, val))?
+            .ok_or(MmError::LargePage { va: VirtAddr(va), what: "a user mapping" })?
+            .map_err(MmError::from)
+    }
+
+    /// Makes the pte page covering `va` if there is none (Linux's
+    /// `pte_alloc`): from high memory when there is any, zeroed through
+    /// kmap_atomic_pte at `slot`, announced (`alloc_pt`) and linked.
+    fn ensure_pte_page<M: Mmu + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<M>,
+        va: u32,
+        slot: PteSlot,
+    ) -> Result<(), MmError> {
         let w = self.walker(ctx.mmu, ctx.mem);
         let pmd = w.pmd(va).ok_or(MmError::Foreign { va: VirtAddr(va), raw: 0 })?;
         if !present(pmd.read()) {
-            let pt = table_page(ctx, "pte")?;
+            let (pt, high) = pte_alloc_one(ctx, slot)?;
             ctx.mmu.alloc_pt(pt, self.pinning())?;
             self.counts.alloc_pt += 1;
+            self.counts.high_pt += high as u32;
             ctx.mmu.set_pmd(&pmd, ctx.mmu.make_pte(pt, USER_TABLE))?;
         }
-        let e = w.pte(va).ok_or(MmError::LargePage { va: VirtAddr(va), what: "a user mapping" })?;
-        ctx.mmu
-            .set_pte(&e, ctx.mmu.make_pte(pfn, flags | PteFlags::PRESENT | PteFlags::USER))
-            .map_err(MmError::from)
+        Ok(())
     }
 
     /// Replaces the mapping of user page `va` (a copy-on-write break: the
@@ -213,8 +254,8 @@ impl AddressSpace {
 
     /// The entry of user page `va` as it is now (0: no pte page, or not
     /// present).
-    pub fn pte_value<M: Mmu + ?Sized>(&self, ctx: &Ctx<M>, va: u32) -> u64 {
-        self.walker(ctx.mmu, ctx.mem).pte(va).map(|e| e.read()).unwrap_or(0)
+    pub fn pte_value<M: Mmu + ?Sized>(&self, ctx: &Ctx<M>, va: u32) -> Result<u64, MmError> {
+        Ok(self.walker(ctx.mmu, ctx.mem).with_pte(va, PteSlot::Pte0, |e| e.read())?.unwrap_or(0))
     }
 
     /// fork: maps every user page of `self` into `child` (a fresh space,
@@ -250,51 +291,64 @@ impl AddressSpace {
         child: &mut AddressSpace,
         share: &mut impl FnMut(Pfn) -> Result<(), MmError>,
     ) -> Result<(u32, u32), MmError> {
-        const CHUNK: u32 = 64;
         let (mut n, mut protected) = (0, 0);
         let pmd_size = self.mode.pmd_size() as u64;
         let mut base = 0u64;
         while base < PAGE_OFFSET as u64 {
-            let pt = {
-                let w = self.walker(ctx.mmu, ctx.mem);
-                w.pmd(base as u32).map(|p| p.read()).filter(|&v| present(v)).and_then(|v| w.table_of(v))
-            };
-            if let Some(pt) = pt {
-                // A chunk of entries at a time: the parent's walker borrows
-                // what `child.map` needs mutably.
-                for first in (0..self.mode.ptrs_per_pte()).step_by(CHUNK as usize) {
-                    let mut vals = [0u64; CHUNK as usize];
-                    {
-                        let raw = self.walker(ctx.mmu, ctx.mem).raw_ptes(pt);
-                        for (k, v) in vals.iter_mut().enumerate() {
-                            *v = raw.get(first + k as u32);
-                        }
-                    }
-                    for (k, &v) in vals.iter().enumerate() {
-                        if !present(v) {
-                            continue;
-                        }
-                        let i = first + k as u32;
-                        let va = (base + ((i as u64) << 12)) as u32;
-                        let pfn = ctx
-                            .mmu
-                            .pte_pfn(self.mode, v)
-                            .ok_or(MmError::Foreign { va: VirtAddr(va), raw: v })?;
-                        share(pfn)?;
-                        let flags = PteFlags::from_bits_truncate(v) - PteFlags::RW - PteFlags::DIRTY;
-                        child.map(ctx, va, pfn, flags)?;
-                        n += 1;
-                        if v & PteFlags::RW.bits() != 0 {
-                            let e = self.walker(ctx.mmu, ctx.mem).entry(pt, Level::Pte, i, base as u32);
-                            ctx.mmu.set_pte(&e, v & !PteFlags::RW.bits())?;
-                            protected += 1;
-                        }
-                    }
-                }
+            let w = self.walker(ctx.mmu, ctx.mem);
+            // The parent's pte page at KM_PTE0, the child's (made on the
+            // first present entry) at KM_PTE1, both for the whole page.
+            if let Some(src) = w.pte_page(base as u32, PteSlot::Pte0)? {
+                let mut dst = None;
+                let r = self.fork_pte_page(ctx, child, &src, &mut dst, share, (&mut n, &mut protected));
+                let d = match dst {
+                    Some(d) => child.walker(ctx.mmu, ctx.mem).unmap_pte_page(d),
+                    None => Ok(()),
+                };
+                let s = w.unmap_pte_page(src);
+                r?;
+                d?;
+                s?;
             }
             base += pmd_size;
         }
         Ok((n, protected))
+    }
+
+    /// fork of one pte page `src` of the parent into the child's (`dst`,
+    /// made and mapped on the first present entry).
+    fn fork_pte_page<M: Mmu + ?Sized>(
+        &self,
+        ctx: &mut Ctx<M>,
+        child: &mut AddressSpace,
+        src: &PtePage,
+        dst: &mut Option<PtePage>,
+        share: &mut impl FnMut(Pfn) -> Result<(), MmError>,
+        (n, protected): (&mut u32, &mut u32),
+    ) -> Result<(), MmError> {
+        for i in 0..self.mode.ptrs_per_pte() {
+            let v = src.get(i);
+            if !present(v) {
+                continue;
+            }
+            let va = src.entry(i).vaddr().0;
+            let pfn = ctx.mmu.pte_pfn(self.mode, v).ok_or(MmError::Foreign { va: VirtAddr(va), raw: v })?;
+            share(pfn)?;
+            if dst.is_none() {
+                child.ensure_pte_page(ctx, va, PteSlot::Pte1)?;
+                *dst = child.walker(ctx.mmu, ctx.mem).pte_page(va, PteSlot::Pte1)?;
+            }
+            let d = dst.as_ref().ok_or(MmError::LargePage { va: VirtAddr(va), what: "a user mapping" })?;
+            let flags = PteFlags::from_bits_truncate(v) - PteFlags::RW - PteFlags::DIRTY;
+            ctx.mmu
+                .set_pte(&d.entry(i), ctx.mmu.make_pte(pfn, flags | PteFlags::PRESENT | PteFlags::USER))?;
+            *n += 1;
+            if v & PteFlags::RW.bits() != 0 {
+                ctx.mmu.set_pte(&src.entry(i), v & !PteFlags::RW.bits())?;
+                *protected += 1;
+            }
+        }
+        Ok(())
     }
 
     /// Removes the mapping of `va`; returns the frame it mapped. The TLB
@@ -305,13 +359,16 @@ impl AddressSpace {
         va: u32,
         live: bool,
     ) -> Result<Option<Pfn>, MmError> {
-        let w = self.walker(ctx.mmu, ctx.mem);
-        let Some(e) = w.pte(va) else { return Ok(None) };
-        let v = e.read();
-        if !present(v) {
-            return Ok(None);
-        }
-        ctx.mmu.set_pte(&e, 0)?;
+        let mmu = ctx.mmu;
+        let cleared = self.walker(ctx.mmu, ctx.mem).with_pte(va, PteSlot::Pte0, |e| {
+            let v = e.read();
+            if present(v) {
+                mmu.set_pte(e, 0).map(|_| Some(v))
+            } else {
+                Ok(None)
+            }
+        })?;
+        let Some(v) = cleared.transpose()?.flatten() else { return Ok(None) };
         if live {
             ctx.mmu.flush_tlb_single(VirtAddr(va))?;
         }
@@ -333,12 +390,32 @@ impl AddressSpace {
     ) -> Result<u32, MmError> {
         let mut n = 0;
         ctx.mmu.enter_lazy_mmu();
+        // A pte page at a time: one kmap_atomic_pte each if it is high.
+        let pmd_size = self.mode.pmd_size() as u64;
+        let end = va as u64 + count as u64 * 4096;
+        let w = self.walker(ctx.mmu, ctx.mem);
         let result = (|| {
-            for i in 0..count {
-                if let Some(p) = self.unmap(ctx, va + i * 4096, false)? {
-                    free_user(ctx.frames, p);
-                    n += 1;
+            let mut at = va as u64;
+            while at < end {
+                let stop = end.min((at / pmd_size + 1) * pmd_size);
+                if let Some(page) = w.pte_page(at as u32, PteSlot::Pte0)? {
+                    let first = self.mode.pte_index(at as u32);
+                    let cleared = (first..first + ((stop - at) / 4096) as u32).try_for_each(|i| {
+                        let v = page.get(i);
+                        if present(v) {
+                            ctx.mmu.set_pte(&page.entry(i), 0)?;
+                            if let Some(p) = ctx.mmu.pte_pfn(self.mode, v) {
+                                free_user(ctx.frames, p);
+                                n += 1;
+                            }
+                        }
+                        Ok::<(), MmError>(())
+                    });
+                    let unmapped = w.unmap_pte_page(page);
+                    cleared?;
+                    unmapped?;
                 }
+                at = stop;
             }
             Ok::<(), MmError>(())
         })();
@@ -369,10 +446,12 @@ impl AddressSpace {
             let w = self.walker(ctx.mmu, ctx.mem);
             if let Some(pmd) = w.pmd(at as u32) {
                 let v = pmd.read();
-                if let Some(pt) = present(v).then(|| w.table_of(v)).flatten() {
+                if let Some(pt) = (present(v) && !w.is_large(v)).then(|| w.pte_table(v)).flatten() {
                     let empty = {
-                        let raw = w.raw_ptes(pt);
-                        (0..self.mode.ptrs_per_pte()).all(|i| !present(raw.get(i)))
+                        let raw = w.map_pte_page(pt, at as u32, PteSlot::Pte0)?;
+                        let empty = (0..self.mode.ptrs_per_pte()).all(|i| !present(raw.get(i)));
+                        w.unmap_pte_page(raw)?;
+                        empty
                     };
                     if empty {
                         ctx.mmu.set_pmd(&pmd, 0)?;
@@ -446,7 +525,7 @@ impl AddressSpace {
                     None => None,
                     Some(pmd) => {
                         let v = pmd.read();
-                        Some(present(v).then(|| w.table_of(v)).flatten().map(|pt| (pmd, pt)))
+                        Some(present(v).then(|| w.pte_table(v)).flatten().map(|pt| (pmd, pt)))
                     }
                 }
             };
@@ -488,7 +567,8 @@ impl AddressSpace {
         pmd: &EntryRef,
         free_user: &mut impl FnMut(&mut FrameAllocator<'f>, Pfn),
     ) -> Result<(), MmError> {
-        let raw = self.walker(ctx.mmu, ctx.mem).raw_ptes(pt);
+        let w = self.walker(ctx.mmu, ctx.mem);
+        let raw = w.map_pte_page(pt, pmd.vaddr().0, PteSlot::Pte0)?;
         for i in 0..self.mode.ptrs_per_pte() {
             let v = raw.get(i);
             if present(v) {
@@ -497,6 +577,7 @@ impl AddressSpace {
                 }
             }
         }
+        w.unmap_pte_page(raw)?;
         ctx.mmu.set_pmd(pmd, 0)?;
         self.release(ctx, pt, Level::Pte)
     }
@@ -514,6 +595,32 @@ impl AddressSpace {
         }
         ctx.frames.free(pfn).map_err(|e| MmError::DoubleFree { pfn: e.0 })
     }
+}
+
+/// A zeroed pte page for a user table (Linux's `pte_alloc_one`): with
+/// HIGHPTE and high memory, a high frame (low if high memory ran out),
+/// zeroed through kmap_atomic_pte at `slot`. Says whether it is high.
+fn pte_alloc_one<M: Mmu + ?Sized>(ctx: &mut Ctx<M>, slot: PteSlot) -> Result<(Pfn, bool), MmError> {
+    let Some(h) = ctx.high.filter(|h| h.layout.highmem_pages > 0) else {
+        return table_page(ctx, "pte").map(|pt| (pt, false));
+    };
+    let pt = ctx.frames.alloc(Zone::High).ok_or(MmError::OutOfMemory { what: "pte", allocated: 0 })?;
+    if ctx.mem.reachable(pt) {
+        // SAFETY: a free frame in the direct map, writable; nothing links
+        // it yet.
+        unsafe { core::ptr::write_bytes(ctx.mem.page(pt), 0, 4096) };
+        return Ok((pt, false));
+    }
+    let zeroed = match ctx.pkmap.as_deref_mut() {
+        Some(pk) => pk.forget(&h, ctx.mmu, ctx.mem, pt),
+        None => Ok(()),
+    }
+    .and_then(|_| h.zero_pte_page(ctx.mmu, ctx.mem, pt, slot));
+    if let Err(e) = zeroed {
+        ctx.frames.free(pt).map_err(|e| MmError::DoubleFree { pfn: e.0 })?;
+        return Err(e);
+    }
+    Ok((pt, true))
 }
 
 /// A zeroed low-memory page for a pagetable.
@@ -565,7 +672,7 @@ impl<M: Mmu + ?Sized> Iterator for TableIter<'_, M> {
             }
             let pte = self.w.pmd(va as u32).and_then(|e| {
                 let v = e.read();
-                (present(v) && !self.w.is_large(v)).then(|| self.w.table_of(v)).flatten()
+                (present(v) && !self.w.is_large(v)).then(|| self.w.pte_table(v)).flatten()
             });
             match (pmd_page, pte) {
                 (Some(m), Some(t)) => {
@@ -608,6 +715,8 @@ mod tests {
             kernel_root: pt.root,
             shared_kernel_pmd,
             kernel_top: layout.fixaddr_top as u64 + 4096,
+            high: None,
+            pkmap: None,
         };
         let mut s = AddressSpace::new(&mut ctx).unwrap();
         // The kernel half is the kernel's: a kernel address translates the
@@ -672,6 +781,8 @@ mod tests {
             kernel_root: pt.root,
             shared_kernel_pmd: true,
             kernel_top: layout.fixaddr_top as u64 + 4096,
+            high: None,
+            pkmap: None,
         };
         let mut parent = AddressSpace::new(&mut ctx).unwrap();
         let pages: Vec<(u32, Pfn, PteFlags)> = vec![
@@ -698,7 +809,7 @@ mod tests {
         assert_eq!(shared, pages.iter().map(|p| p.1).collect::<Vec<_>>());
         for &(va, pfn, _) in &pages {
             for s in [&parent, &child] {
-                let v = s.pte_value(&ctx, va);
+                let v = s.pte_value(&ctx, va).unwrap();
                 assert!(present(v) && v & PteFlags::RW.bits() == 0, "{va:#x} read-only in both");
                 assert_eq!(rec.pte_pfn(mode, v), Some(pfn));
             }
@@ -732,7 +843,8 @@ mod tests {
         });
         assert!(r.is_err());
         assert!(
-            present(second.pte_value(&ctx, 0x0804_8000)) && !present(second.pte_value(&ctx, 0x0804_9000))
+            present(second.pte_value(&ctx, 0x0804_8000).unwrap())
+                && !present(second.pte_value(&ctx, 0x0804_9000).unwrap())
         );
     }
 

@@ -12,6 +12,9 @@ use arch_i386::{Level, PagingMode, Pfn, PteFlags, VirtAddr};
 use paravirt::pfnset::PfnRuns;
 use paravirt::{EntryRef, Mmu, PhysMem, Pinning};
 
+use crate::highmem::{HighMem, PteSlot};
+use crate::MmError;
+
 /// How the tables of the walked pagetable are pinned.
 #[derive(Clone, Copy, Debug)]
 pub enum Tables<'a> {
@@ -31,6 +34,9 @@ pub struct Walker<'a, M: Mmu + ?Sized = dyn Mmu> {
     pub mode: PagingMode,
     pub root: Pfn,
     pub tables: Tables<'a>,
+    /// HIGHPTE: how to reach pte pages beyond the direct map (None: every
+    /// pagetable page is low, as the kernel's own are).
+    pub high: Option<HighMem>,
 }
 
 impl<M: Mmu + ?Sized> Clone for Walker<'_, M> {
@@ -125,6 +131,52 @@ impl RawEntries {
     }
 }
 
+/// One pte page, reachable for a while: in the direct map, or (high)
+/// mapped through kmap_atomic_pte until [`Walker::unmap_pte_page`].
+pub struct PtePage {
+    pub pfn: Pfn,
+    page: *mut u8,
+    mode: PagingMode,
+    /// The address its first entry maps.
+    base: u32,
+    root: Pfn,
+    pinning: Pinning,
+    slot: Option<PteSlot>,
+}
+
+impl PtePage {
+    /// Entry `i` as stored.
+    pub fn get(&self, i: u32) -> u64 {
+        RawEntries { page: self.page, mode: self.mode }.get(i)
+    }
+
+    /// Entry `i`, for a write through the backend.
+    pub fn entry(&self, i: u32) -> EntryRef {
+        assert!(i < self.mode.entries_per_page());
+        // SAFETY: the page's 4096 bytes are reachable at `page` (the direct
+        // map, or a kmap_atomic_pte slot until unmap_pte_page consumes this
+        // value); the index is inside it and entries are aligned at their
+        // width.
+        unsafe {
+            EntryRef::new(
+                self.mode,
+                Level::Pte,
+                self.pfn,
+                i,
+                self.page.add((i * self.mode.entry_size()) as usize),
+                VirtAddr(self.base + (i << 12)),
+                self.root,
+                self.pinning,
+            )
+        }
+    }
+
+    /// Is it mapped through kmap_atomic_pte (a high page)?
+    pub fn is_high(&self) -> bool {
+        self.slot.is_some()
+    }
+}
+
 /// One leaf mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -142,7 +194,7 @@ pub struct Mapping {
 impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
     /// A walker of the live pagetable `root`, whose tables are all pinned.
     pub fn live(mmu: &'a M, mem: &'a dyn PhysMem, mode: PagingMode, root: Pfn) -> Self {
-        Walker { mmu, mem, mode, root, tables: Tables::All(Pinning::Pinned) }
+        Walker { mmu, mem, mode, root, tables: Tables::All(Pinning::Pinned), high: None }
     }
 
     pub fn pinning(&self, table: Pfn) -> Pinning {
@@ -188,6 +240,65 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
         RawEntries { page: self.mem.page(table), mode: self.mode }
     }
 
+    /// The pte page a present pmd entry names, if it is ours: in the
+    /// direct map, or (HIGHPTE) in high memory.
+    pub fn pte_table(&self, pmd: u64) -> Option<Pfn> {
+        self.mmu
+            .pte_pfn(self.mode, pmd)
+            .filter(|&t| self.mem.reachable(t) || self.high.is_some_and(|h| h.holds(t)))
+    }
+
+    /// Makes pte page `pt` (whose first entry maps `base`) reachable: a low
+    /// page where it is, a high one through kmap_atomic_pte at `slot`.
+    /// Hand it back to `unmap_pte_page`.
+    pub fn map_pte_page(&self, pt: Pfn, base: u32, slot: PteSlot) -> Result<PtePage, MmError> {
+        let pinning = self.pinning(pt);
+        let (page, slot) = if self.mem.reachable(pt) {
+            (self.mem.page(pt), None)
+        } else {
+            let h = self
+                .high
+                .as_ref()
+                .filter(|h| h.holds(pt))
+                .ok_or(MmError::Foreign { va: VirtAddr(base), raw: pt.addr().0 })?;
+            (h.kmap_atomic_pte(self.mmu, self.mem, pt, slot, pinning)?, Some(slot))
+        };
+        Ok(PtePage { pfn: pt, page, mode: self.mode, base, root: self.root, pinning, slot })
+    }
+
+    pub fn unmap_pte_page(&self, p: PtePage) -> Result<(), MmError> {
+        match (p.slot, self.high.as_ref()) {
+            (Some(s), Some(h)) => h.kunmap_atomic_pte(self.mmu, self.mem, s),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pte page covering user address `va`, if there is one, made
+    /// reachable at `slot`.
+    pub fn pte_page(&self, va: u32, slot: PteSlot) -> Result<Option<PtePage>, MmError> {
+        let Some(pmd) = self.pmd(va) else { return Ok(None) };
+        let v = pmd.read();
+        if !present(v) || self.is_large(v) {
+            return Ok(None);
+        }
+        let Some(pt) = self.pte_table(v) else { return Ok(None) };
+        self.map_pte_page(pt, va & !(self.mode.pmd_size() - 1), slot).map(Some)
+    }
+
+    /// Runs `f` on the pte entry of `va` (None: no pte page covers it),
+    /// the pte page mapped at `slot` for the call if it is high.
+    pub fn with_pte<R>(
+        &self,
+        va: u32,
+        slot: PteSlot,
+        f: impl FnOnce(&EntryRef) -> R,
+    ) -> Result<Option<R>, MmError> {
+        let Some(page) = self.pte_page(va, slot)? else { return Ok(None) };
+        let r = f(&page.entry(self.mode.pte_index(va)));
+        self.unmap_pte_page(page)?;
+        Ok(Some(r))
+    }
+
     pub fn pgd(&self, va: u32) -> EntryRef {
         let i = self.mode.pgd_index(va);
         self.entry(self.root, Level::Pgd, i, 0)
@@ -225,7 +336,8 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
         pmd & PteFlags::PSE.bits() != 0
     }
 
-    /// The pte entry for `va`, if a pte page covers it.
+    /// The pte entry for `va`, if a pte page in the direct map covers it
+    /// (the kernel's; a user pte page may be high: `with_pte`).
     pub fn pte(&self, va: u32) -> Option<EntryRef> {
         let pmd = self.pmd(va)?;
         let v = pmd.read();
@@ -278,7 +390,10 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
                 continue;
             }
             let base = (va & !(pmd_size - 1)) as u32;
-            let Some(table) = self.table_of(v) else {
+            // A pte page that is not ours, or a high one that could not be
+            // mapped, is reported as unreachable.
+            let page = self.pte_table(v).map(|t| self.map_pte_page(t, base, PteSlot::Pte0));
+            let Some(Ok(raw)) = page else {
                 f(Mapping { va: base, pfn: None, flags: flags(self.mode, v), size: 0, raw: v });
                 va = pmd_end;
                 continue;
@@ -287,7 +402,6 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
             let last = (end.min(pmd_end) - base as u64).div_ceil(4096) as u32;
             // The leaf loop of every walk: read the page directly rather
             // than through an EntryRef per entry.
-            let raw = self.raw_ptes(table);
             for i in first..last {
                 let pv = raw.get(i);
                 if present(pv) {
@@ -299,6 +413,10 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
                         raw: pv,
                     });
                 }
+            }
+            if self.unmap_pte_page(raw).is_err() {
+                // The slot stays mapped; say so as an unreachable table.
+                f(Mapping { va: base, pfn: None, flags: flags(self.mode, v), size: 0, raw: v });
             }
             va = pmd_end;
         }
@@ -325,7 +443,7 @@ impl<'a, M: Mmu + ?Sized> Walker<'a, M> {
             if let Some(pmd) = self.pmd(va as u32) {
                 let v = pmd.read();
                 if present(v) && !self.is_large(v) {
-                    if let Some(t) = self.table_of(v) {
+                    if let Some(t) = self.pte_table(v) {
                         f(t, Level::Pte);
                     }
                 }

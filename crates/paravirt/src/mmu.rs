@@ -365,6 +365,14 @@ pub trait Mmu: Sync + core::any::Any {
         Ok(())
     }
 
+    /// Issue everything queued so far and stay lazy (Linux's
+    /// `arch_flush_lazy_mmu_mode`): a temporary kernel mapping made inside
+    /// a batch (kmap_atomic_pte during fork) must be in place before the
+    /// kernel reads through it.
+    fn flush_lazy_mmu(&self) -> HvResult {
+        Ok(())
+    }
+
     // ---- Fault injection --------------------------------------------------
 
     /// Test hook: make the next pagetable update the hypervisor is sent

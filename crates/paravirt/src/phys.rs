@@ -6,7 +6,7 @@
 //! Pagetable code only ever goes through these traits, so the same code
 //! builds real pagetables at boot and simulated ones under `cargo test`.
 
-use arch_i386::{Pfn, PhysAddr};
+use arch_i386::{Pfn, PhysAddr, VirtAddr};
 
 /// Frame access for pagetable code.
 ///
@@ -15,7 +15,9 @@ use arch_i386::{Pfn, PhysAddr};
 /// bytes of that frame, readable for as long as the `PhysMem` lives, and
 /// writable unless the frame is a pagetable page the backend made
 /// read-only (writes to those go through the backend's hooks). Pagetable
-/// code relies on this to build `EntryRef`s and to zero pages.
+/// code relies on this to build `EntryRef`s and to zero pages. Likewise
+/// `mapped_at(va, pfn)`, right after the kernel mapped `pfn` at `va`, must
+/// point at that frame's 4096 bytes until the mapping goes.
 pub unsafe trait PhysMem {
     /// A pointer to the first byte of frame `pfn`; meaningful only if
     /// `reachable(pfn)`.
@@ -25,6 +27,14 @@ pub unsafe trait PhysMem {
     /// answer yes: a walk that meets an entry naming a frame beyond reach
     /// (a foreign, bogus or high one) stops there instead of faulting.
     fn reachable(&self, pfn: Pfn) -> bool;
+
+    /// A pointer to frame `pfn`, which the kernel has just mapped at `va`
+    /// (a temporary mapping of a frame beyond the direct map: a fixmap or
+    /// pkmap slot). In the kernel that is `va` itself; a simulation, which
+    /// never loads its tables, answers with its own storage of the frame.
+    fn mapped_at(&self, va: VirtAddr, _pfn: Pfn) -> *mut u8 {
+        va.0 as usize as *mut u8
+    }
 }
 
 /// Read-only access to boot-time structures at physical addresses, with a
