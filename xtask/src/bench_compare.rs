@@ -60,7 +60,12 @@ pub fn build_ref(name: &str) -> std::result::Result<Ref, String> {
     let built = (|| {
         let kernel =
             build::image_in(&src, &target, "kernel", &build::Opts { release: true, ..Default::default() })?;
-        let host = build::image_in(&src, &target, "lguest-host", &build::Opts::default())?;
+        let host = build::image_in(
+            &src,
+            &target,
+            "lguest-host",
+            &build::Opts { release: true, ..Default::default() },
+        )?;
         Ok::<_, String>((kernel, host))
     })();
     let removed = git(&root, &["worktree", "remove", "--force", &src.to_string_lossy()]);
