@@ -162,7 +162,22 @@ fn measure(
                 let p = perf_lines(&r.log);
                 match &figures {
                     None => figures = Some(p),
-                    Some(f) => same &= *f == p,
+                    Some(f) if *f == p => {}
+                    Some(f) => {
+                        same = false;
+                        // Say which: a figure that does not repeat is a
+                        // finding of its own.
+                        for k in f.keys().chain(p.keys()).collect::<std::collections::BTreeSet<_>>() {
+                            if f.get(k) != p.get(k) {
+                                println!(
+                                    "xtask: bench {} {mem}: {k} differs between runs: {:?} then {:?}",
+                                    env.name(),
+                                    f.get(k),
+                                    p.get(k)
+                                );
+                            }
+                        }
+                    }
                 }
             }
         }
