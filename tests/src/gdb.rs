@@ -1,7 +1,9 @@
 //! gdb sessions, run by `cargo xtask test` in batch mode (`cargo xtask gdb
 //! --batch`): the debugging workflow the README describes, proven against
 //! a native boot and a Xen PV one. Each breaks in the generic
-//! `mm::pagetable::pagetable_init` by its path, prints a backtrace with
+//! `mm::pagetable::pagetable_init` by its path (natively the kernel runs
+//! its instance for paravirt's native MMU ops, under Xen the one for
+//! `dyn Mmu`: the session shows which), prints a backtrace with
 //! Rust names, walks the live pagetable from CR3 (`pt`) before and after
 //! the kernel builds its own, and asks for the backend (`hv`).
 
@@ -39,9 +41,16 @@ const SESSION: &[&str] = &[
     "kill",
 ];
 
-/// The breakpoint, by the generic function's full name, and the frames
-/// the backtrace from it shows in every environment.
-const BROKE: &str = "Breakpoint 1, mm::pagetable::pagetable_init<dyn paravirt::mmu::Mmu> (";
+/// The breakpoint's hit, by the generic function's full name: natively
+/// the kernel runs the build monomorphized for paravirt's native MMU ops
+/// (`devirt!`), under Xen the instance for `dyn Mmu`. (`bp` set one
+/// breakpoint per instance, numbered in address order: the hits are
+/// matched by name.)
+const BROKE_NATIVE: &str = ", mm::pagetable::pagetable_init<paravirt::native::NativeMmu> (";
+const BROKE_DYN: &str = ", mm::pagetable::pagetable_init<dyn paravirt::mmu::Mmu> (";
+/// The second stop, and the frames the backtrace from the first shows in
+/// every environment.
+const SELFCHECK: &str = ", kernel::selfcheck::run (";
 const CALLER: &str = " in kernel::pagetable::build (";
 const ITS_CALLER: &str = " in kernel::start_kernel (";
 
@@ -55,7 +64,7 @@ pub fn gdb_rows() -> Vec<GdbCase> {
             append: "timetest=short",
             commands: SESSION,
             expect: &[
-                BROKE,
+                BROKE_NATIVE,
                 CALLER,
                 ITS_CALLER,
                 // The head code's boot pagetable: 2-level, low memory at 0
@@ -68,7 +77,7 @@ pub fn gdb_rows() -> Vec<GdbCase> {
                 "hv: counters: none",
                 // The kernel's own: PAE (a -cpu max), text read-only and
                 // executable at 1 MiB, the rest NX, large pages.
-                "Breakpoint 2, kernel::selfcheck::run (",
+                SELFCHECK,
                 "pt: PAE, cr3 ",
                 "pt: 0xc0100000-",
                 "ro x  ker GLB  4K -> pa 0x100000\n",
@@ -83,7 +92,7 @@ pub fn gdb_rows() -> Vec<GdbCase> {
             append: "timetest=short",
             commands: SESSION,
             expect: &[
-                BROKE,
+                BROKE_DYN,
                 CALLER,
                 ITS_CALLER,
                 " in xen_start (",
@@ -95,7 +104,7 @@ pub fn gdb_rows() -> Vec<GdbCase> {
                 "hv: counters: hypercalls=",
                 // After the build: text read-only, the rest NX, pagetable
                 // pages read-only (Xen's rule).
-                "Breakpoint 2, kernel::selfcheck::run (",
+                SELFCHECK,
                 "ro x  ker",
                 "ro NX ker",
                 "mmu_update_entries=",
