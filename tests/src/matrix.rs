@@ -764,10 +764,7 @@ fn xen_rows() -> Vec<BootCase> {
         // new table pages, still one pagetable hypercall.
         BootCase {
             expect: Expect {
-                lines: &[
-                    "hypercalls: pagetable_init hypercalls=1 ",
-                    "processes: SUCCESS",
-                ],
+                lines: &["hypercalls: pagetable_init hypercalls=1 ", "processes: SUCCESS"],
                 ..XEN_OK
             },
             ..xen_dom0("xen-dom0-3G", "3G")

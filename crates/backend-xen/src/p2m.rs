@@ -65,19 +65,22 @@ impl P2m {
     pub fn contiguous(&self, pfn: Pfn, max: u32) -> u32 {
         let Some(first) = self.mfn(pfn) else { return 0 };
         let max = max.min(self.nr_pages - pfn.0);
-        // SAFETY: pfn + max <= nr_pages: inside the p2m table.
-        let p = unsafe { self.p2m.add(pfn.0 as usize) };
+        let p = self.p2m;
+        let base = pfn.0 as usize;
+        // Frame pfn + i's machine frame, for i < max.
+        let at = |i: u32| {
+            debug_assert!(i < max);
+            // SAFETY: i < max, so pfn + i < nr_pages: inside the p2m table
+            // (the constructor's contract).
+            unsafe { p.add(base + i as usize).read_volatile() }
+        };
         let mut n = 1;
         // Eight at a time while they last: this reads every frame of low
         // memory once per boot, so it is kept tight.
-        // SAFETY: n + 8 <= max: inside the table.
-        while n + 8 <= max
-            && (0..8).all(|k| unsafe { p.add((n + k) as usize).read_volatile() } == first + n + k)
-        {
+        while n + 8 <= max && (0..8).all(|k| at(n + k) == first.wrapping_add(n + k)) {
             n += 8;
         }
-        // SAFETY: n < max: inside the table.
-        while n < max && unsafe { p.add(n as usize).read_volatile() } == first.wrapping_add(n) {
+        while n < max && at(n) == first.wrapping_add(n) {
             n += 1;
         }
         n
