@@ -819,7 +819,7 @@ mod tests {
     #[test]
     fn pagetable_pages_beyond_the_direct_map_are_not_remapped() {
         let (mmu, mem) = setup();
-        let mut alloc = Bump(100);
+        let mut alloc = Bump(100, PAGES);
         let caps = Caps { large_pages: false, global_pages: false, nx: false };
         // The direct map ends at pfn 300: 300..512 are high.
         let mut b =
@@ -833,7 +833,13 @@ mod tests {
         mmu.pin(Pfn(80), &mut [Pfn(81), Pfn(400), Pfn(299)].into_iter()).unwrap();
         let calls = mmu.hc.calls();
         let Call::Multicall(mc) = &calls[before] else { panic!("{:?}", calls[before]) };
-        let remapped: std::vec::Vec<u32> = mc.iter().map(|e| (e.args[0] - PAGE_OFFSET) >> 12).collect();
+        let remapped: std::vec::Vec<u32> = mc
+            .iter()
+            .map(|e| match e {
+                Sub::UpdateVaMapping { va, .. } => (va - PAGE_OFFSET) >> 12,
+                other => panic!("{other:?}"),
+            })
+            .collect();
         assert_eq!(remapped, [81, 299, 80]);
         assert!(matches!(&calls[before + 1], Call::Mmuext(o) if o[0].cmd == mmuext::PIN_L3_TABLE));
     }
