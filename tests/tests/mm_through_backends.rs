@@ -10,8 +10,9 @@ use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{PagingMode, Pfn};
 use backend_lguest::fake::{FakeHost, Pages as Pages32};
 use backend_lguest::Lguest;
-use backend_xen::fake::{table, Call, FakeXen, Pages as Pages64};
+use backend_xen::fake::{table, Call, FakeXen, Pages as Pages64, Sub};
 use backend_xen::pagetable::{Machine, XenMmu};
+use backend_xen::strategy::Strategy;
 use mm::check::check;
 use mm::sim::image;
 use mm::walk::Walker;
@@ -28,13 +29,23 @@ fn ram(bytes: u64) -> MemoryMap {
 /// The image occupies pfn 0x100-0x200 in `image()`.
 const IMAGE: (Pfn, Pfn) = (Pfn(0x100), Pfn(0x200));
 
-#[test]
-fn xen_pv_build_over_xens_boot_pagetable() {
-    // 32 MiB, machine frames scattered in two runs: a wrong translation
-    // anywhere shows.
+/// What a Xen PV build over Xen's boot pagetable left: the hypercalls of
+/// the build, every mapping of the live kernel half after
+/// `mark_rodata_ro` (va, raw entry), and the build's figures.
+struct XenBuild {
+    calls: Vec<Call>,
+    map: Vec<(u32, u64)>,
+    pt: mm::Pagetable,
+}
+
+/// 32 MiB, machine frames scattered in two runs (a wrong translation
+/// anywhere shows), the kernel's pagetable built through `XenMmu` with
+/// `strategy`, over a fake Xen that carries out what it is asked in
+/// memory; the result checked in full, pagetable pages read-only
+/// included.
+fn xen_pv_build(strategy: Strategy) -> XenBuild {
     const PAGES: u32 = 8192;
     let mfn = |p: u32| if p < 5000 { 0x40000 + p } else { 0x90000 + p };
-    let xen = XenMmu::new(FakeXen::new());
     let p2m = table(PAGES, mfn);
     // Xen's boot tables after the image: L3, its slot-3 L2, four L1s
     // mapping the first 8 MiB (the initial mapping) read-write.
@@ -46,11 +57,15 @@ fn xen_pv_build_over_xens_boot_pagetable() {
         let l1 = Pfn(0x202 + t);
         mem.write_u64(l2, t, machine(l1.0) | 0x67);
         for i in 0..512 {
-            mem.write_u64(l1, i, machine(t * 512 + i) | 0x63);
+            // Xen's own tables are mapped read-only.
+            let rw = if (0x200..0x206).contains(&(t * 512 + i)) { 0 } else { 2 };
+            mem.write_u64(l1, i, machine(t * 512 + i) | 0x61 | rw);
         }
     }
     mem.write_u64(l2, 428, 0xdead_0067); // one of Xen's own slots
+    let xen = XenMmu::new(FakeXen::with_memory(&mem, p2m, l3));
     xen.init(Machine { p2m, hv_l2_slot: 428 }, l3);
+    xen.set_strategy(strategy);
 
     let layout = Layout::new(PagingMode::Pae, (PAGES as u64) << 12, 0x0A80_0000, image());
     let caps = Caps { large_pages: false, global_pages: false, nx: true };
@@ -58,42 +73,89 @@ fn xen_pv_build_over_xens_boot_pagetable() {
     let reserved = [IMAGE, (Pfn(0x200), Pfn(0x206))];
     let mut alloc = BootAlloc::new(&mem, &map, Pfn(0x100), Pfn(2048), &reserved).unwrap();
     let pt = mm::pagetable_init(&xen, &mem, &mut alloc, &layout, caps, &mut |_| {}).unwrap();
+    let calls = xen.hc.calls();
+    assert_eq!(xen.strategy(), Strategy::Pvops, "the strategy was the build's only");
 
     // The live table maps every low page to itself, through machine
-    // frames, W^X in place.
+    // frames, W^X in place once mark_rodata_ro restricted what the build
+    // kept of Xen's initial mapping, every pagetable page read-only.
     let w = Walker::live(&xen, &mem, PagingMode::Pae, xen.read_cr3());
     assert_eq!(w.root, pt.root);
-    let report = check(&w, &layout, &caps, false, |_| {});
-    // Xen's initial mapping of the image was kept read-write: only
-    // mark_rodata_ro fixes that, which this test does not run.
-    assert!(
-        report.problems().all(|p| matches!(p, mm::check::Problem::Permission { .. })),
-        "{:?}",
-        report.first
-    );
+    mm::protect::mark_rodata_ro(&w, &layout, &caps, &pt.stats.kept).unwrap();
+    let report = check(&w, &layout, &caps, true, |_| {});
+    assert!(report.ok(), "{strategy:?}: {:?}", report.first);
     assert_eq!(report.mapped_pages, layout.max_low_pfn.0);
     let mut pfns = BTreeSet::new();
+    let mut live = Vec::new();
     w.for_each_mapping(PAGE_OFFSET, layout.direct_map_end() as u64, |m| {
         assert!(pfns.insert(m.pfn.unwrap()));
         assert_eq!(m.raw & 0x000F_FFFF_FFFF_F000, machine(m.pfn.unwrap().0));
+        live.push((m.va, m.raw));
     });
-    // The build kept Xen's four L1s and wrote nothing into them (they were
-    // full); everything it made was written with plain stores and then
-    // remapped read-only, exactly those pages, before the pin.
+    // Xen's L3 and slot-3 L2 are plain memory again.
+    for old in [l3, l2] {
+        assert_ne!(
+            mem.read_u64(Pfn(0x202 + old.0 / 512), old.0 % 512) & 2,
+            0,
+            "{strategy:?}: {old:?} writable"
+        );
+    }
     assert_eq!(pt.stats.pte_pages_kept, 4);
-    let calls = xen.hc.calls();
-    assert!(!calls.iter().any(|c| matches!(c, Call::MmuUpdate(_))), "no entry of Xen's tables had to change");
-    let remapped: BTreeSet<u32> = calls
+    XenBuild { calls, map: live, pt }
+}
+
+#[test]
+fn xen_pv_build_over_xens_boot_pagetable_is_one_trap() {
+    let b = xen_pv_build(Strategy::Pvops);
+    // The build kept Xen's four L1s and wrote nothing into them (they were
+    // full); everything it made was written with plain stores, then one
+    // multicall made exactly those pages read-only, pinned, switched and
+    // released Xen's tables.
+    assert_eq!(b.calls.len(), 1, "{:?}", b.calls);
+    let subs = b.calls[0].subs();
+    let [Sub::MmuUpdate(remaps), Sub::Mmuext(ops), Sub::MmuUpdate(release)] = &subs[..] else {
+        panic!("{subs:?}")
+    };
+    assert_eq!(remaps.len() as u32, b.pt.stats.fresh_pages);
+    assert_eq!((ops.len(), release.len()), (3, 2));
+}
+
+#[test]
+fn the_anchors_strategies_build_the_same_map_in_their_own_hypercalls() {
+    let ours = xen_pv_build(Strategy::Pvops);
+    let fresh = ours.pt.stats.fresh_pages as usize;
+    let writes = ours.pt.stats.ptes_written as usize;
+
+    // Mini-OS: each table page read-only at once (one update_va_mapping),
+    // every entry through Xen at once: the hooks one by one, the ptes 512
+    // at a time; then the pin, switch and unpin, and the release.
+    let minios = xen_pv_build(Strategy::MiniOs);
+    assert_eq!(minios.map, ours.map, "the same map");
+    let uvms = minios.calls.iter().filter(|c| matches!(c, Call::UpdateVaMapping { .. })).count();
+    assert_eq!(uvms, fresh, "one remap per table page");
+    let sizes: Vec<usize> = minios
+        .calls
         .iter()
-        .take_while(|c| matches!(c, Call::Multicall(_)))
-        .flat_map(|c| match c {
-            Call::Multicall(mc) => mc.iter().map(|e| (e.args[0] - PAGE_OFFSET) >> 12).collect::<Vec<_>>(),
-            _ => unreachable!(),
-        })
+        .filter_map(|c| if let Call::MmuUpdate(r) = c { Some(r.len()) } else { None })
         .collect();
-    assert_eq!(remapped.len() as u32, pt.stats.fresh_pages);
-    assert!(remapped.contains(&pt.root.0));
-    assert!(matches!(&calls[remapped.len().div_ceil(64)], Call::Mmuext(ops) if ops.len() == 3));
+    assert!(sizes.iter().all(|&n| n <= 512));
+    let hooks = sizes.iter().filter(|&&n| n == 1).count();
+    assert!(hooks >= fresh - 1, "a hook per table page: {hooks} for {fresh}");
+    assert_eq!(sizes.iter().sum::<usize>() - hooks, writes);
+    assert!(minios.calls.len() >= 2 * fresh + writes / 512, "{} hypercalls", minios.calls.len());
+
+    // Linux: the same remaps and entries, queued in multicalls of at most
+    // 32 calls, an mmu_update carrying at most 31 entries.
+    let linux = xen_pv_build(Strategy::Linux);
+    assert_eq!(linux.map, ours.map, "the same map");
+    let subs: Vec<Sub> = linux.calls.iter().flat_map(|c| c.subs()).collect();
+    assert!(linux.calls.iter().all(|c| matches!(c, Call::Multicall(s) if s.len() <= 32)));
+    let uvms = subs.iter().filter(|s| matches!(s, Sub::UpdateVaMapping { .. })).count();
+    assert_eq!(uvms, fresh + 2, "one per table page, and Xen's two released");
+    let entries: Vec<usize> =
+        subs.iter().filter_map(|s| if let Sub::MmuUpdate(r) = s { Some(r.len()) } else { None }).collect();
+    assert!(entries.iter().all(|&n| n <= 31));
+    assert!(linux.calls.len() >= writes / 31, "{} hypercalls", linux.calls.len());
 }
 
 #[test]

@@ -34,6 +34,9 @@ pub(crate) struct Row {
 }
 
 const MEMS: &[&str] = &["64M", "256M", "896M"];
+/// Xen PV's rows also at the largest dom0 the matrix boots: its
+/// pagetable hypercalls must not grow with memory.
+const XEN_MEMS: &[&str] = &["64M", "256M", "896M", "3G"];
 /// The bulk-update workload (`bench=remap`: every live pte rewritten),
 /// which measures batching, needs only one size.
 const REMAP: &[&str] = &["64M"];
@@ -61,7 +64,7 @@ pub(crate) const ROWS: &[Row] = &[
     Row { name: "native-pae-pse", env: Env::Qemu, cpu: "max", append: "", large: true, mems: MEMS },
     // QEMU's icount mode cannot serve x2APIC timer reads (rdmsr is not an
     // I/O instruction to TCG: "Bad icount read"), so Xen gets the xAPIC.
-    Row { name: "xen-pv", env: Env::Xen, cpu: "max,-x2apic", append: "", large: false, mems: MEMS },
+    Row { name: "xen-pv", env: Env::Xen, cpu: "max,-x2apic", append: "", large: false, mems: XEN_MEMS },
     Row { name: "xen-pvh", env: Env::XenPvh, cpu: "max,-x2apic", append: "", large: true, mems: ONE },
     Row { name: "lguest", env: Env::Lguest, cpu: "max", append: "", large: false, mems: MEMS },
     Row {
@@ -82,6 +85,28 @@ pub(crate) const ROWS: &[Row] = &[
     },
 ];
 const RUNS: usize = 3;
+
+/// The same Xen PV build the anchors' ways (`xen_pt_strategy=`,
+/// crates/backend-xen/src/strategy.rs), set beside `xen-pv`'s in their own
+/// table: reported, not gated.
+const XEN_STRATEGY_ROWS: &[Row] = &[
+    Row {
+        name: "xen-pv-minios",
+        env: Env::Xen,
+        cpu: "max,-x2apic",
+        append: "xen_pt_strategy=minios",
+        large: false,
+        mems: XEN_MEMS,
+    },
+    Row {
+        name: "xen-pv-linux",
+        env: Env::Xen,
+        cpu: "max,-x2apic",
+        append: "xen_pt_strategy=linux",
+        large: false,
+        mems: XEN_MEMS,
+    },
+];
 
 /// One row at one memory size.
 pub(crate) struct Result {
@@ -317,6 +342,13 @@ pub fn main(args: &[String]) -> u8 {
             return 1;
         }
     };
+    let strategies = match measure_strategies(&kernel, &xen, quick) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("xtask bench: {e}");
+            return 1;
+        }
+    };
     let dispatch = match dispatch() {
         Ok(d) => d,
         Err(e) => {
@@ -329,6 +361,7 @@ pub fn main(args: &[String]) -> u8 {
     misses.extend(crate::bench_domu::report(&domu, |row, mem| {
         results.iter().find(|r| r.row.name == row && r.mem == mem).map(|r| r.perf.clone())
     }));
+    misses.extend(xen_strategy_table(&results, &strategies));
     if let Some(r) = &reference {
         crate::bench_compare::print(r, &ref_results, &results);
     }
@@ -372,7 +405,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         "phase/pte",
         "entry/lg",
         "tables",
-        "hc/32pg-2",
+        "hc/build",
         "sync/64up",
         "wall/base",
         "calib",
@@ -380,7 +413,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
     );
     println!(
         "{:<18} {:>5} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>6} {:>4}",
-        "target", "", "<= 4/5", "", "1", "=min+k", "<= 1", "<= 1", "(report)", "3000", "yes"
+        "target", "", "<= 4/5", "", "1", "=min+k", "<= 3", "<= 1", "(report)", "3000", "yes"
     );
     let mut json = String::from("{\n  \"rows\": [\n");
     for (i, r) in results.iter().enumerate() {
@@ -391,11 +424,8 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         let per_large =
             if r.row.large { r.ratio("pagetable.large_written", "pagetable.large_pages") } else { None };
         let tables = format!("{}/{}", r.get("pagetable.table_pages"), r.get("pagetable.min_table_pages"));
-        // Hypercalls beyond a constant 2 (pin/switch/unpin and the
-        // release of Xen's tables), per 32 new pagetable pages.
-        let hc_page = (r.row.env == Env::Xen && r.get("pagetable.pages_allocated") > 0).then(|| {
-            (r.get("pagetable.hypercalls") - 2) as f64 * 32.0 / r.get("pagetable.pages_allocated") as f64
-        });
+        // Xen PV: hypercalls (traps) for the whole pagetable build.
+        let hc_build = (r.row.env == Env::Xen).then(|| r.get("pagetable.hypercalls") as f64);
         // Synchronous hypercalls per 64 live-entry updates, in the bulk
         // update workload.
         let sync64 = (r.get("remap.updates") > 0)
@@ -404,9 +434,9 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         // Targets: the native bulk path within 4 instructions per pte, Xen's
         // within 5; one entry per large page; no more table pages than the
         // minimum plus the pte pages the idempotent build kept where a
-        // large page could have gone; at most one hypercall per 32 new
-        // table pages beyond a constant two, one synchronous hypercall per
-        // 64 live updates; the TSC counting instructions; every figure the
+        // large page could have gone; at most three hypercalls for Xen's
+        // whole build at any memory size, one synchronous hypercall per 64
+        // live updates; the TSC counting instructions; every figure the
         // same in every run. Wall time is reported, never gated.
         let bulk_target = if r.row.env == Env::Xen { 5.0 } else { 4.0 };
         gate(
@@ -429,7 +459,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
             |v| v <= tables_min as f64,
             &format!("<= {tables_min}"),
         );
-        gate(&mut misses, r, "hc/32pg-2", hc_page, |v| v <= 1.0, "<= 1");
+        gate(&mut misses, r, "hc/build", hc_build, |v| v <= 3.0, "<= 3");
         gate(&mut misses, r, "sync/64up", sync64, |v| v <= 1.0, "<= 1");
         gate(&mut misses, r, "calibration", Some(r.get("calibration") as f64), |v| v == 3000.0, "3000");
         if !r.deterministic {
@@ -443,7 +473,7 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
             fmt_opt(phase_per_pte, 2),
             fmt_opt(per_large, 2),
             tables,
-            fmt_opt(hc_page, 3),
+            fmt_opt(hc_build, 0),
             fmt_opt(sync64, 2),
             wall,
             r.get("calibration"),
@@ -451,14 +481,14 @@ fn report(results: &[Result], dispatch: &BTreeMap<String, f64>, file: u64, loade
         );
         let _ = write!(
             json,
-            "    {{\"row\": \"{}\", \"mem\": \"{}\", \"insns_per_pte\": {}, \"phase_insns_per_pte\": {}, \"tables\": {}, \"min_tables\": {}, \"hypercalls_beyond_2_per_32_pages\": {}, \"sync_per_64_updates\": {}, \"wall_s\": {:.3}, \"baseline_wall_s\": {:.3}, \"wall_ratio\": {:.3}, \"deterministic\": {}, \"perf\": {{",
+            "    {{\"row\": \"{}\", \"mem\": \"{}\", \"insns_per_pte\": {}, \"phase_insns_per_pte\": {}, \"tables\": {}, \"min_tables\": {}, \"hypercalls_per_build\": {}, \"sync_per_64_updates\": {}, \"wall_s\": {:.3}, \"baseline_wall_s\": {:.3}, \"wall_ratio\": {:.3}, \"deterministic\": {}, \"perf\": {{",
             r.row.name,
             r.mem,
             fmt_json(insns_per_pte),
             fmt_json(phase_per_pte),
             r.get("pagetable.table_pages"),
             r.get("pagetable.min_table_pages"),
-            fmt_json(hc_page),
+            fmt_json(hc_build),
             fmt_json(sync64),
             r.wall.as_secs_f64(),
             r.baseline.as_secs_f64(),
@@ -621,5 +651,128 @@ fn process_table(results: &[Result], misses: &mut Vec<String>) {
                 "< 64 (batched)",
             );
         }
+    }
+}
+
+/// Boots the strategy rows (Xen PV's build the anchors' ways).
+fn measure_strategies(kernel: &Path, xen: &Path, quick: bool) -> std::result::Result<Vec<Result>, String> {
+    let xen = xen.to_path_buf();
+    let mut out = Vec::new();
+    for row in XEN_STRATEGY_ROWS {
+        let mems = if quick { &row.mems[..1] } else { row.mems };
+        for &mem in mems {
+            println!("xtask: bench {} {} ({} boots)", row.name, mem, RUNS);
+            let mut figures: Option<BTreeMap<String, i64>> = None;
+            let mut same = true;
+            let mut wall = Duration::MAX;
+            for _ in 0..RUNS {
+                let r = boot_row(kernel, Some(&xen), row.env, row.cpu, mem, row.append);
+                if !r.outcome.is_success() {
+                    return Err(format!("{} {mem} {}: {:?}\n{}", row.name, row.append, r.outcome, r.log));
+                }
+                wall = wall.min(r.elapsed);
+                let p = perf_lines(&r.log);
+                match &figures {
+                    None => figures = Some(p),
+                    // Only the build's figures, which the table shows: the
+                    // process benchmark after it can see an idle stretch
+                    // warp -icount's clock.
+                    Some(f) => same &= STRATEGY_FIGURES.iter().all(|k| f.get(*k) == p.get(*k)),
+                }
+            }
+            let perf = figures.unwrap_or_default();
+            out.push(Result { row, mem, perf, wall, baseline: wall, deterministic: same });
+        }
+    }
+    Ok(out)
+}
+
+/// The figures the strategies table is made of.
+const STRATEGY_FIGURES: &[&str] = &[
+    "insns.setup_start",
+    "insns.direct_map",
+    "insns.fixmap_pkmap",
+    "insns.setup_done",
+    "pagetable.hypercalls",
+    "pagetable.mmu_update_entries",
+    "pagetable.multicall_entries",
+    "bulk.insns",
+    "bulk.ptes",
+    "calibration",
+];
+
+/// Instructions of the pagetable build's phases: `pagetable_setup_start`
+/// (under Xen PV, ours includes the scan of the p2m for machine-contiguous
+/// runs), the direct map, the fixmap and pkmap tables, and
+/// `pagetable_setup_done` (the remaps, and Xen validating the whole tree
+/// at the pin).
+fn pagetable_insns(r: &Result) -> i64 {
+    ["insns.setup_start", "insns.direct_map", "insns.fixmap_pkmap", "insns.setup_done"]
+        .iter()
+        .map(|k| r.get(k))
+        .sum()
+}
+
+/// The strategies table: at each memory size, Xen PV's pagetable build
+/// ours, Mini-OS's and Linux's way (the same map): hypercalls and
+/// instructions of the pagetable phases, and each as a multiple of ours.
+/// Reported, not gated; a strategy row's figures must still agree across
+/// its boots and its TSC count instructions. Also writes
+/// target/bench-xen-strategies.json.
+fn xen_strategy_table(results: &[Result], strategies: &[Result]) -> Vec<String> {
+    let mut misses = Vec::new();
+    println!(
+        "\n{:<18} {:>5} {:>11} {:>8} {:>12} {:>8} {:>9} {:>10}",
+        "xen strategies", "mem", "hypercalls", "x pvops", "pt insns", "x pvops", "bulk/pte", "mmu ents"
+    );
+    let mut json = String::from("{\n  \"rows\": [\n");
+    let ours: Vec<&Result> = results.iter().filter(|r| r.row.name == "xen-pv").collect();
+    let mut first = true;
+    for o in &ours {
+        let same_mem = strategies.iter().filter(|s| s.mem == o.mem);
+        for (name, r) in std::iter::once(("pvops", *o)).chain(same_mem.map(|s| (s.row.append_value(), s))) {
+            let (hc, insns) = (r.get("pagetable.hypercalls"), pagetable_insns(r));
+            let x = |v: i64, base: i64| (base != 0).then(|| v as f64 / base as f64);
+            let (xhc, xinsns) = (x(hc, o.get("pagetable.hypercalls")), x(insns, pagetable_insns(o)));
+            println!(
+                "{:<18} {:>5} {:>11} {:>8} {:>12} {:>8} {:>9} {:>10}",
+                name,
+                r.mem,
+                hc,
+                fmt_opt(xhc, 1),
+                insns,
+                fmt_opt(xinsns, 2),
+                fmt_opt(r.ratio("bulk.insns", "bulk.ptes"), 2),
+                r.get("pagetable.mmu_update_entries")
+            );
+            if !r.deterministic {
+                misses.push(format!("{} {}: figures differ between runs", r.row.name, r.mem));
+            }
+            gate(&mut misses, r, "calibration", Some(r.get("calibration") as f64), |v| v == 3000.0, "3000");
+            let _ = write!(
+                json,
+                "{}    {{\"strategy\": \"{name}\", \"mem\": \"{}\", \"hypercalls\": {hc}, \"pagetable_insns\": {insns}, \"hypercalls_x_pvops\": {}, \"insns_x_pvops\": {}, \"mmu_update_entries\": {}, \"multicall_entries\": {}}}",
+                if first { "" } else { ",\n" },
+                r.mem,
+                fmt_json(xhc),
+                fmt_json(xinsns),
+                r.get("pagetable.mmu_update_entries"),
+                r.get("pagetable.multicall_entries")
+            );
+            first = false;
+        }
+    }
+    json.push_str("\n  ]\n}\n");
+    let path = build::root().join("target/bench-xen-strategies.json");
+    if let Err(e) = std::fs::write(&path, json) {
+        misses.push(format!("writing {}: {e}", path.display()));
+    }
+    misses
+}
+
+impl Row {
+    /// The value of a row's `xen_pt_strategy=` switch.
+    fn append_value(&self) -> &'static str {
+        self.append.split_once('=').map(|(_, v)| v).unwrap_or(self.append)
     }
 }

@@ -211,7 +211,7 @@ pub fn xen_chart(rows: &[Value]) -> String {
             left,
             top + height + 40.0,
             r#"class="note""#,
-            "one memory size in target/bench.json: cargo xtask bench without --quick measures 64M, 256M and 896M",
+            "one memory size in target/bench.json: cargo xtask bench without --quick measures 64M, 256M, 896M and 3G",
         );
     }
     for (j, (name, f)) in series.iter().enumerate() {

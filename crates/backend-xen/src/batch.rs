@@ -12,8 +12,8 @@
 
 use paravirt::{HvError, HvResult};
 
-use crate::abi::{MmuUpdate, MmuextOp, MulticallEntry};
-use crate::transport::{Hypercalls, BOGUS_MFN};
+use crate::abi::{MmuUpdate, MmuextOp};
+use crate::transport::{Hypercalls, SubCall, SubResult, BOGUS_MFN};
 
 /// Entries per mmu_update hypercall.
 pub const MMU_BATCH: usize = 128;
@@ -71,20 +71,43 @@ impl Queue {
         }
         let n = self.n;
         self.n = 0;
-        if hc.sabotage_next() {
-            self.mmu[n - 1].ptr = (BOGUS_MFN as u64) << 12;
-        }
-        let mut done = 0;
-        let rc = hc.mmu_update(&mut self.mmu[..n], &mut done);
-        if rc >= 0 {
-            return Ok(());
-        }
-        // `done` entries went through; the next one failed. (Xen reads the
-        // requests, it does not write them.)
-        let i = (done as usize).min(n - 1);
-        let failed = self.mmu[i];
-        Err(HvError::batch_entry("mmu_update", i as u32, n as u32, &[failed.ptr, failed.val], rc as i64))
+        mmu_update(hc, &mut self.mmu[..n])
     }
+}
+
+/// Sends one `mmu_update` of `reqs` (the caller has drained the queue, if
+/// order matters) and names the entry Xen stopped at if it refuses one.
+pub fn mmu_update<T: Hypercalls + ?Sized>(hc: &T, reqs: &mut [MmuUpdate]) -> HvResult {
+    let n = reqs.len();
+    if n == 0 {
+        return Ok(());
+    }
+    if hc.sabotage_next() {
+        reqs[n - 1].ptr = (BOGUS_MFN as u64) << 12;
+    }
+    let mut done = 0;
+    let rc = hc.mmu_update(reqs, &mut done);
+    if rc >= 0 {
+        return Ok(());
+    }
+    // `done` entries went through; the next one failed. (Xen reads the
+    // requests, it does not write them.)
+    let i = (done as usize).min(n - 1);
+    let failed = reqs[i];
+    Err(HvError::batch_entry("mmu_update", i as u32, n as u32, &[failed.ptr, failed.val], rc as i64))
+}
+
+/// One `update_va_mapping(va, val, flags)`: the direct-map pte of `va`,
+/// found and written by Xen.
+pub fn update_va_mapping<T: Hypercalls + ?Sized>(hc: &T, va: u32, mut val: u64, flags: u32) -> HvResult {
+    if hc.sabotage_next() {
+        val |= 0x000F_FFFF << 32;
+    }
+    let rc = hc.update_va_mapping(va, val, flags);
+    if rc < 0 {
+        return Err(HvError::refused("update_va_mapping", &[va as u64, val, flags as u64], rc as i64));
+    }
+    Ok(())
 }
 
 /// Runs mmuext operations (the caller has drained the queue).
@@ -111,34 +134,71 @@ pub fn mmuext<T: Hypercalls + ?Sized>(hc: &T, ops: &mut [MmuextOp]) -> HvResult 
 }
 
 /// Runs a multicall (the caller has drained the queue) and checks every
-/// entry's result: Xen does not stop at a failing one. `op` names the
-/// sub-call for the error message.
+/// sub-call's result: Xen does not stop at a failing one, so the error is
+/// the first sub-call that failed, naming its failing entry (the later
+/// ones may have failed only because of it). `results` tells the caller
+/// what each sub-call did, e.g. whether a switch went through.
 pub fn multicall<T: Hypercalls + ?Sized>(
     hc: &T,
-    entries: &mut [MulticallEntry],
-    op: &'static str,
+    calls: &mut [SubCall],
+    results: &mut [SubResult],
 ) -> HvResult {
-    assert!(entries.len() <= MULTICALL_MAX);
+    assert!(!calls.is_empty() && calls.len() <= MULTICALL_MAX && results.len() == calls.len());
     if hc.sabotage_next() {
-        if let Some(last) = entries.last_mut() {
-            // update_va_mapping's high half: address bits no machine has.
-            last.args[2] = 0x000F_FFFF;
+        // The last entry of the first sub-call: what Xen does with the
+        // sub-calls after it is then its own business, as in a real
+        // failure.
+        match &mut calls[0] {
+            SubCall::MmuUpdate(r) => {
+                if let Some(last) = r.last_mut() {
+                    last.ptr = (BOGUS_MFN as u64) << 12;
+                }
+            }
+            SubCall::Mmuext(o) => {
+                if let Some(last) = o.last_mut() {
+                    last.arg1 = BOGUS_MFN;
+                }
+            }
+            // Address bits no machine has in the entry's high half.
+            SubCall::UpdateVaMapping { val, .. } => *val |= 0x000F_FFFF << 32,
         }
     }
-    // Debug builds of Xen scribble over processed entries' arguments:
-    // keep a copy (of what is sent) for the error message.
-    let mut copy = [MulticallEntry::default(); MULTICALL_MAX];
-    copy[..entries.len()].copy_from_slice(entries);
-    let rc = hc.multicall(entries);
+    let rc = hc.multicall(calls, results);
     if rc < 0 {
-        return Err(HvError::refused("multicall", &[entries.len() as u64], rc as i64));
+        return Err(HvError::refused("multicall", &[calls.len() as u64], rc as i64));
     }
-    for (i, (e, orig)) in entries.iter().zip(&copy).enumerate() {
-        let r = e.result as i32;
-        if r < 0 {
-            let a = orig.args;
-            let args = [a[0] as u64, a[1] as u64, a[2] as u64, a[3] as u64];
-            return Err(HvError::batch_entry(op, i as u32, entries.len() as u32, &args, r as i64));
+    let uvms = calls.iter().filter(|c| matches!(c, SubCall::UpdateVaMapping { .. })).count() as u32;
+    let mut uvm = 0;
+    for (c, r) in calls.iter().zip(results.iter()) {
+        let code = r.rc as i64;
+        // Xen reads the requests, it does not write them: what is in our
+        // arrays is what it was sent.
+        match c {
+            SubCall::MmuUpdate(reqs) if r.rc < 0 => {
+                let i = (r.done as usize).min(reqs.len() - 1);
+                let e = reqs[i];
+                return Err(HvError::batch_entry(
+                    "mmu_update",
+                    i as u32,
+                    reqs.len() as u32,
+                    &[e.ptr, e.val],
+                    code,
+                ));
+            }
+            SubCall::Mmuext(ops) if r.rc < 0 => {
+                let i = (r.done as usize).min(ops.len() - 1);
+                let o = ops[i];
+                let args = [o.cmd as u64, o.arg1 as u64];
+                return Err(HvError::batch_entry("mmuext_op", i as u32, ops.len() as u32, &args, code));
+            }
+            // update_va_mappings are numbered among themselves: a batch
+            // of them is one multicall.
+            SubCall::UpdateVaMapping { va, val, flags } if r.rc < 0 => {
+                let args = [*va as u64, *val as u32 as u64, *val >> 32, *flags as u64];
+                return Err(HvError::batch_entry("update_va_mapping", uvm, uvms, &args, code));
+            }
+            SubCall::UpdateVaMapping { .. } => uvm += 1,
+            _ => {}
         }
     }
     Ok(())
@@ -149,6 +209,7 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::fake::{Call, FakeXen};
+    use crate::transport::{SubCall, SubResult};
     use std::format;
 
     #[test]
@@ -206,16 +267,39 @@ mod tests {
     fn a_multicall_reports_its_failing_entry_with_its_own_arguments() {
         let xen = FakeXen::new();
         xen.refuse_entry(1, 5, -14);
-        let mut mc = [MulticallEntry::default(); 8];
-        for (i, e) in mc.iter_mut().enumerate() {
-            e.op = crate::abi::nr::UPDATE_VA_MAPPING;
-            e.args = [0xC000_0000 + i as u32 * 4096, 0x1061, 0, 2, 0, 0];
-        }
-        let e = multicall(&xen, &mut mc, "update_va_mapping").unwrap_err();
+        let mut mc: std::vec::Vec<SubCall> = (0..8)
+            .map(|i| SubCall::UpdateVaMapping { va: 0xC000_0000 + i * 4096, val: 0x1061, flags: 2 })
+            .collect();
+        let mut results = [SubResult::default(); 8];
+        let e = multicall(&xen, &mut mc, &mut results).unwrap_err();
         assert_eq!(
             format!("{e}"),
             "update_va_mapping entry 5 of 8 (0xc0005000, 0x1061, 0x0, 0x2) failed: -14 (EFAULT)"
         );
+    }
+
+    #[test]
+    fn in_a_mixed_multicall_the_first_failing_sub_call_names_its_entry() {
+        // Entries are numbered across the sub-calls: 0-9 the first
+        // mmu_update, 10-12 the mmuext_op, 13-14 the second mmu_update.
+        // Entry 6 fails; Xen runs the rest anyway, and the pin fails as a
+        // consequence: the report is the cause.
+        let xen = FakeXen::new();
+        xen.refuse_entry(1, 6, -22);
+        xen.refuse_entry(1, 10, -22);
+        let mut remaps: std::vec::Vec<MmuUpdate> =
+            (0..10u64).map(|i| MmuUpdate { ptr: 0x5000 + i * 8, val: i << 12 | 0x61 }).collect();
+        let mut ops = [MmuextOp { cmd: 2, arg1: 0x100, arg2: 0 }, MmuextOp { cmd: 5, arg1: 0x100, arg2: 0 }];
+        let mut release = [MmuUpdate { ptr: 0x6000, val: 0x63 }, MmuUpdate { ptr: 0x6008, val: 0x63 }];
+        let mut calls =
+            [SubCall::MmuUpdate(&mut remaps), SubCall::Mmuext(&mut ops), SubCall::MmuUpdate(&mut release)];
+        let mut results = [SubResult::default(); 3];
+        let e = multicall(&xen, &mut calls, &mut results).unwrap_err();
+        assert_eq!(format!("{e}"), "mmu_update entry 6 of 10 (0x5030, 0x6061) failed: -22 (EINVAL)");
+        assert_eq!(results[0], SubResult { rc: -22, done: 6 });
+        assert_eq!(results[1], SubResult { rc: -22, done: 0 }, "the pin did not go through");
+        assert_eq!(results[2], SubResult { rc: 0, done: 2 });
+        assert_eq!(xen.calls().len(), 1, "one trap");
     }
 
     #[test]

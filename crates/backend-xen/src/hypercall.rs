@@ -14,7 +14,8 @@ use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use paravirt::Counters;
 
 use crate::abi::{nr, MmuUpdate, MmuextOp, MulticallEntry, DOMID_SELF};
-use crate::transport::Hypercalls;
+use crate::batch::MULTICALL_MAX;
+use crate::transport::{Hypercalls, SubCall, SubResult};
 
 #[cfg(target_arch = "x86")]
 core::arch::global_asm!(
@@ -127,7 +128,8 @@ pub struct HypercallPage {
     mmuext_entries: AtomicU32,
     multicall_entries: AtomicU32,
     /// `xen_fail_hypercall=N`: the Nth pagetable hypercall (mmu_update,
-    /// mmuext_op, multicall, counted from 1) is sent with its last entry
+    /// mmuext_op, update_va_mapping, multicall, counted from 1) is sent
+    /// with its last entry (a multicall's first sub-call's last entry)
     /// naming a machine frame that does not exist, so Xen itself refuses
     /// it. 0: off.
     fail_at: AtomicU32,
@@ -208,9 +210,43 @@ impl Hypercalls for HypercallPage {
         self.call(nr::MMUEXT_OP, args)
     }
 
-    fn multicall(&self, calls: &mut [MulticallEntry]) -> i32 {
-        self.multicall_entries.fetch_add(calls.len() as u32, Ordering::Relaxed);
-        self.call(nr::MULTICALL, [calls.as_ptr() as u32, calls.len() as u32, 0, 0, 0])
+    fn update_va_mapping(&self, va: u32, val: u64, flags: u32) -> i32 {
+        self.call(nr::UPDATE_VA_MAPPING, [va, val as u32, (val >> 32) as u32, flags, 0])
+    }
+
+    fn multicall(&self, calls: &mut [SubCall], results: &mut [SubResult]) -> i32 {
+        assert!(calls.len() <= MULTICALL_MAX && results.len() == calls.len());
+        let mut mc = [MulticallEntry::default(); MULTICALL_MAX];
+        for ((e, c), r) in mc.iter_mut().zip(calls.iter_mut()).zip(results.iter_mut()) {
+            // A 32-bit guest's pointers are its addresses: Xen reads the
+            // arrays and writes `done` through them while it runs the call.
+            let done = &raw mut r.done as u32;
+            *r = SubResult::default();
+            *e = match c {
+                SubCall::MmuUpdate(reqs) => {
+                    self.mmu_update_entries.fetch_add(reqs.len() as u32, Ordering::Relaxed);
+                    let args = [reqs.as_mut_ptr() as u32, reqs.len() as u32, done, DOMID_SELF, 0, 0];
+                    MulticallEntry { op: nr::MMU_UPDATE, result: 0, args }
+                }
+                SubCall::Mmuext(ops) => {
+                    self.mmuext_entries.fetch_add(ops.len() as u32, Ordering::Relaxed);
+                    let args = [ops.as_mut_ptr() as u32, ops.len() as u32, done, DOMID_SELF, 0, 0];
+                    MulticallEntry { op: nr::MMUEXT_OP, result: 0, args }
+                }
+                SubCall::UpdateVaMapping { va, val, flags } => MulticallEntry {
+                    op: nr::UPDATE_VA_MAPPING,
+                    result: 0,
+                    args: [*va, *val as u32, (*val >> 32) as u32, *flags, 0, 0],
+                },
+            };
+        }
+        let n = calls.len();
+        self.multicall_entries.fetch_add(n as u32, Ordering::Relaxed);
+        let rc = self.call(nr::MULTICALL, [mc.as_ptr() as u32, n as u32, 0, 0, 0]);
+        for (r, e) in results.iter_mut().zip(&mc[..n]) {
+            r.rc = e.result as i32;
+        }
+        rc
     }
 
     fn sabotage_following(&self) -> bool {

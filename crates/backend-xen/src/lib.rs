@@ -44,6 +44,7 @@ pub mod p2m;
 pub mod pagetable;
 pub mod pvclock;
 pub mod shared_info;
+pub mod strategy;
 mod time;
 pub mod transport;
 
@@ -182,6 +183,15 @@ impl Hypervisor for XenPv {
         match boot.cmdline.get_u32("xen_fail_hypercall") {
             Ok(n) => self.hc().fail_at(n.unwrap_or(0)),
             Err(_) => return Err(HvError::local("xen: xen_fail_hypercall= takes a number", &[])),
+        }
+        // How the pagetable build talks to Xen: ours, or an anchor's, for
+        // `cargo xtask bench` to compare (strategy.rs).
+        match boot.cmdline.get_choice("xen_pt_strategy", strategy::Strategy::NAMES, "pvops, minios or linux")
+        {
+            Ok(name) => self.mmu.set_strategy(
+                name.and_then(strategy::Strategy::from_name).unwrap_or(strategy::Strategy::Pvops),
+            ),
+            Err(_) => return Err(HvError::local("xen: xen_pt_strategy= takes pvops, minios or linux", &[])),
         }
         // A PV domain's memory is simply pfn 0..nr_pages (XENMEM_memory_map
         // answers -ENOSYS for a PV dom0).

@@ -11,7 +11,44 @@
 //! Xen fills: `done` (entries processed before a failure) or each
 //! multicall entry's `result`.
 
-use crate::abi::{MmuUpdate, MmuextOp, MulticallEntry};
+use crate::abi::{MmuUpdate, MmuextOp};
+
+/// One sub-call of a multicall, as the backend builds it. The kernel's
+/// transport turns each into a `multicall_entry` (its arrays and its
+/// `done` counter passed by address); the fake Xen reads them as they are.
+#[derive(Debug)]
+pub enum SubCall<'a> {
+    /// `mmu_update(reqs, reqs.len(), &done, DOMID_SELF)`.
+    MmuUpdate(&'a mut [MmuUpdate]),
+    /// `mmuext_op(ops, ops.len(), &done, DOMID_SELF)`.
+    Mmuext(&'a mut [MmuextOp]),
+    /// `update_va_mapping(va, val, flags)`: Xen finds the pte itself.
+    UpdateVaMapping { va: u32, val: u64, flags: u32 },
+}
+
+impl SubCall<'_> {
+    /// Entries the sub-call carries (an update_va_mapping is one).
+    pub fn len(&self) -> usize {
+        match self {
+            SubCall::MmuUpdate(r) => r.len(),
+            SubCall::Mmuext(o) => o.len(),
+            SubCall::UpdateVaMapping { .. } => 1,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What Xen wrote back for one sub-call: its result (0 or a negative
+/// errno) and, for mmu_update and mmuext_op, how many entries it
+/// processed before stopping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubResult {
+    pub rc: i32,
+    pub done: u32,
+}
 
 pub trait Hypercalls: Sync + 'static {
     /// `mmu_update(reqs, reqs.len(), &done, DOMID_SELF)`: checked writes of
@@ -22,13 +59,20 @@ pub trait Hypercalls: Sync + 'static {
     /// baseptr, TLB flushes.
     fn mmuext_op(&self, ops: &mut [MmuextOp], done: &mut u32) -> i32;
 
-    /// `multicall(calls, calls.len())`: several hypercalls in one trap;
-    /// Xen writes each entry's result and does not stop at a failing one.
-    fn multicall(&self, calls: &mut [MulticallEntry]) -> i32;
+    /// `update_va_mapping(va, val, flags)`: Xen walks the live pagetable to
+    /// the pte of `va` and writes `val` there, checked.
+    fn update_va_mapping(&self, va: u32, val: u64, flags: u32) -> i32;
+
+    /// `multicall(calls, calls.len())`: several hypercalls in one trap
+    /// (at most [`crate::batch::MULTICALL_MAX`]); Xen runs them in order,
+    /// writes each one's result into `results` (as long as `calls`), and
+    /// does not stop at a failing one.
+    fn multicall(&self, calls: &mut [SubCall], results: &mut [SubResult]) -> i32;
 
     /// Should the pagetable hypercall about to be made be sabotaged (its
-    /// last entry made to name a machine frame that does not exist, so Xen
-    /// refuses it)? Asked once per mmu_update, mmuext_op and multicall;
+    /// last entry, a multicall's first sub-call's last entry, made to name
+    /// a machine frame that does not exist, so Xen refuses it)? Asked once
+    /// per mmu_update, mmuext_op, update_va_mapping and multicall;
     /// the `xen_fail_hypercall=N` test switch answers yes for the Nth.
     fn sabotage_next(&self) -> bool {
         false
