@@ -16,8 +16,13 @@ use mm::space::AddressSpace;
 pub const MAX_TASKS: usize = 160;
 /// Regions a process may have.
 pub const MAX_VMAS: usize = 16;
-/// Pages of a kernel stack.
-pub const KSTACK_PAGES: u32 = 2;
+/// Pages of a kernel stack. Four: under Xen PV a fork's path reaches a
+/// multicall with its 64-entry arrays on the stack (about 3.5 KiB in
+/// `remap`'s chain) from inside kmap_atomic_pte, and with 8 KiB a release
+/// kernel ran off its stack's bottom into the page below (at 64 MiB a pte
+/// page of another process, which Xen keeps read-only: the next push
+/// faulted).
+pub const KSTACK_PAGES: u32 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
