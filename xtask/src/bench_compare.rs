@@ -97,8 +97,8 @@ fn delta(old: i64, new: i64) -> String {
 
 /// Prints, row by row, every figure whose value differs between the ref
 /// and the work tree (and those only one of them prints), and the wall
-/// ratio.
-pub fn print(r: &Ref, old: &[Result], new: &[Result]) {
+/// ratio; a row the ref could not boot, with why.
+pub fn print(r: &Ref, old: &[std::result::Result<Result, String>], new: &[Result]) {
     println!("\ncompare: {} ({}) -> the work tree", r.name, &r.commit[..12.min(r.commit.len())]);
     println!(
         "{:<18} {:>5} {:<36} {:>14} {:>14} {:>24}",
@@ -106,6 +106,13 @@ pub fn print(r: &Ref, old: &[Result], new: &[Result]) {
     );
     let mut same = 0;
     for (a, b) in old.iter().zip(new) {
+        let a = match a {
+            Ok(a) => a,
+            Err(e) => {
+                println!("{:<18} {:>5} the ref did not boot: {e}", b.row.name, b.mem);
+                continue;
+            }
+        };
         let keys: BTreeSet<&String> = a.perf.keys().chain(b.perf.keys()).collect();
         for k in keys {
             let show = |v: Option<&i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
