@@ -5,7 +5,9 @@
 //!   the smallest memory size measured (log scale: the phases span five
 //!   orders of magnitude);
 //! - `bench-xen-hypercalls.svg`: Xen PV's pagetable hypercalls, and the
-//!   entries they carried, against dom0's memory.
+//!   entries they carried, against dom0's memory, next to the same build
+//!   made the anchors' ways (Mini-OS's and Linux's strategies, from
+//!   target/bench-xen-strategies.json, where the bench measured them).
 //!
 //! Under `-icount` the figures are exact instruction counts, so the charts
 //! change only when the code does.
@@ -154,8 +156,23 @@ fn xen_rows(rows: &[Value]) -> Vec<&Value> {
     out
 }
 
-pub fn xen_chart(rows: &[Value]) -> String {
+/// The hypercalls of the pagetable build made with an anchor's strategy at
+/// `r`'s memory size, if the bench measured it there.
+fn strategy_hypercalls(strategies: &[Value], strategy: &str, r: &Value) -> Option<f64> {
+    let mem = r.get("mem").and_then(Value::as_str);
+    strategies
+        .iter()
+        .find(|s| {
+            s.get("strategy").and_then(Value::as_str) == Some(strategy)
+                && s.get("mem").and_then(Value::as_str) == mem
+        })
+        .and_then(|s| s.get("hypercalls")?.as_f64())
+}
+
+pub fn xen_chart(rows: &[Value], strategies: &[Value]) -> String {
     let rows = xen_rows(rows);
+    let minios = strategies.to_vec();
+    let linux = strategies.to_vec();
     let carried = |r: &Value| {
         ["mmu_update_entries", "mmuext_entries", "multicall_entries"]
             .iter()
@@ -169,6 +186,14 @@ pub fn xen_chart(rows: &[Value]) -> String {
         ("mark_rodata_ro: hypercalls", Box::new(|r| perf(r, "mark_rodata_ro.hypercalls"))),
         ("mark_rodata_ro: mmu_update entries", Box::new(|r| perf(r, "mark_rodata_ro.mmu_update_entries"))),
         ("pagetable pages", Box::new(|r| perf(r, "pagetable.table_pages"))),
+        (
+            "pagetable_init as Mini-OS would: hypercalls",
+            Box::new(move |r| strategy_hypercalls(&minios, "minios", r)),
+        ),
+        (
+            "pagetable_init as Linux would: hypercalls",
+            Box::new(move |r| strategy_hypercalls(&linux, "linux", r)),
+        ),
     ];
     let (left, width, top, height) = (70.0, 520.0, 60.0, 300.0);
     let mems: Vec<f64> =
@@ -257,8 +282,14 @@ pub fn main(bench_json: &Path, out_dir: &Path) -> u8 {
         }
     };
     let rows = v.get("rows").map(Value::as_array).unwrap_or(&[]);
+    // The anchors' strategies are optional: an older bench run has none.
+    let strategies = std::fs::read_to_string(bench_json.with_file_name("bench-xen-strategies.json"))
+        .ok()
+        .and_then(|t| json::parse(&t).ok())
+        .map(|v| v.get("rows").map(Value::as_array).unwrap_or(&[]).to_vec())
+        .unwrap_or_default();
     for (name, svg) in
-        [("bench-phases.svg", phases_chart(rows)), ("bench-xen-hypercalls.svg", xen_chart(rows))]
+        [("bench-phases.svg", phases_chart(rows)), ("bench-xen-hypercalls.svg", xen_chart(rows, &strategies))]
     {
         let path = out_dir.join(name);
         if let Err(e) = std::fs::write(&path, svg) {
@@ -297,10 +328,30 @@ mod tests {
     #[test]
     fn xen_hypercalls_follow_memory_and_zeros_are_left_out() {
         let v = json::parse(BENCH).unwrap();
-        let svg = xen_chart(v.get("rows").unwrap().as_array());
+        let svg = xen_chart(v.get("rows").unwrap().as_array(), &[]);
         assert!(svg.contains(">120</text>"), "the entries carried at 256M: {svg}");
         assert!(svg.contains(">60</text>"));
         assert!(svg.find(">64M</text>").unwrap() < svg.find(">256M</text>").unwrap());
         assert!(!svg.contains("one memory size"));
+        assert!(!svg.contains(">487</text>"));
+    }
+
+    #[test]
+    fn the_anchors_strategies_are_drawn_at_the_sizes_measured() {
+        let v = json::parse(BENCH).unwrap();
+        let strategies = json::parse(
+            r#"{"rows": [
+              {"strategy": "minios", "mem": "64M", "hypercalls": 100},
+              {"strategy": "linux", "mem": "64M", "hypercalls": 487},
+              {"strategy": "linux", "mem": "2G", "hypercalls": 9999}
+            ]}"#,
+        )
+        .unwrap();
+        let svg = xen_chart(v.get("rows").unwrap().as_array(), strategies.get("rows").unwrap().as_array());
+        assert!(svg.contains(">487</text>"), "{svg}");
+        assert!(svg.contains(">100</text>"));
+        assert!(svg.contains("as Linux would"));
+        // No xen-pv row at 2G: nothing to draw it against.
+        assert!(!svg.contains(">10.0k</text>") && !svg.contains(">9999</text>"));
     }
 }
