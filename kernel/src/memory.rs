@@ -206,12 +206,9 @@ impl paravirt::Services for Memory {
         if phys & 0xFFF != 0 || phys >> 12 > u32::MAX as u64 {
             return Err(paravirt::HvError::local("map_device: not a page address", &[phys]));
         }
-        let mut flags = PteFlags::RW | PteFlags::ACCESSED | PteFlags::DIRTY;
+        let mut flags = mm::fixmap::kernel_data(self.nx);
         if uncached {
             flags |= PteFlags::PCD | PteFlags::PWT;
-        }
-        if self.nx {
-            flags |= PteFlags::NX;
         }
         let w = self.kernel();
         match mm::fixmap::set_fixmap(&w, &self.layout, slot, Pfn((phys >> 12) as u32), flags) {

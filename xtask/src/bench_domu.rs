@@ -96,8 +96,8 @@ pub fn measure(kernel: &Path, xen: &Path) -> Result<Vec<Figures>, String> {
         }
         let first = perfs[0].clone();
         let counts_agree = perfs.iter().all(|p| counts(p) == counts(&first));
-        let spread = perfs.iter().map(build_insns).max().unwrap_or(0)
-            - perfs.iter().map(build_insns).min().unwrap_or(0);
+        let insns: Vec<i64> = perfs.iter().map(build_insns).collect();
+        let spread = insns.iter().max().unwrap_or(&0) - insns.iter().min().unwrap_or(&0);
         out.push(Figures {
             name: c.name,
             mem_mib: c.mem_mib,

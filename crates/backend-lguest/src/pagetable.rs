@@ -288,6 +288,24 @@ mod tests {
     }
 
     /// A guest booted on a Launcher-style linear map of all 16 MiB.
+    /// Entry 7 of pte page `table` in `mem` (it maps 0xC000_7000 in the
+    /// pgdir at PGDIR).
+    fn entry7(mem: &Pages, table: u32, pinning: Pinning) -> EntryRef {
+        // SAFETY: entry 7 of a page of `mem`, which outlives the test's use.
+        unsafe {
+            EntryRef::new(
+                PagingMode::TwoLevel,
+                Level::Pte,
+                Pfn(table),
+                7,
+                mem.page(Pfn(table)).add(28),
+                VirtAddr(0xC000_7000),
+                Pfn(PGDIR),
+                pinning,
+            )
+        }
+    }
+
     fn launched() -> (Lguest<FakeHost>, Pages) {
         let mem = Pages::new(PAGES);
         for p in 0..PAGES {
@@ -351,21 +369,7 @@ mod tests {
     #[test]
     fn only_writes_the_host_may_shadow_are_announced_batched_on_the_ring() {
         let (lg, mem) = launched();
-        let e = |table: u32, pinning| {
-            // SAFETY: entry 7 of a page of `mem`.
-            unsafe {
-                EntryRef::new(
-                    PagingMode::TwoLevel,
-                    Level::Pte,
-                    Pfn(table),
-                    7,
-                    mem.page(Pfn(table)).add(28),
-                    VirtAddr(0xC000_7000),
-                    Pfn(PGDIR),
-                    pinning,
-                )
-            }
-        };
+        let e = |table: u32, pinning| entry7(&mem, table, pinning);
         lg.set_pte(&e(0x500, Pinning::Unpinned), 0x0123_4003).unwrap();
         assert!(lg.hc.host.done().iter().all(|c| c.0 == nr::LGUEST_INIT), "plain store, host not told");
         lg.enter_lazy_mmu();
@@ -384,21 +388,7 @@ mod tests {
     #[test]
     fn a_flush_inside_lazy_mode_sends_the_queue_and_stays_lazy() {
         let (lg, mem) = launched();
-        let e = |table: u32, pinning| {
-            // SAFETY: entry 7 of a page of `mem`.
-            unsafe {
-                EntryRef::new(
-                    PagingMode::TwoLevel,
-                    Level::Pte,
-                    Pfn(table),
-                    7,
-                    mem.page(Pfn(table)).add(28),
-                    VirtAddr(0xC000_7000),
-                    Pfn(PGDIR),
-                    pinning,
-                )
-            }
-        };
+        let e = |table: u32, pinning| entry7(&mem, table, pinning);
         lg.enter_lazy_mmu();
         lg.set_pte(&e(FIRST_PTE, Pinning::Pinned), 0x0123_4003).unwrap();
         assert!(lg.hc.host.done().iter().all(|c| c.0 != nr::SET_PTE), "queued");

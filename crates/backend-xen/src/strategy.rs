@@ -54,12 +54,8 @@ impl Strategy {
     pub const NAMES: &'static [&'static str] = &["pvops", "minios", "linux"];
 
     pub fn from_name(name: &str) -> Option<Strategy> {
-        match name {
-            "pvops" => Some(Strategy::Pvops),
-            "minios" => Some(Strategy::MiniOs),
-            "linux" => Some(Strategy::Linux),
-            _ => None,
-        }
+        let i = Strategy::NAMES.iter().position(|n| *n == name)?;
+        Some(Strategy::from_u8(i as u8))
     }
 
     pub fn from_u8(v: u8) -> Strategy {

@@ -49,6 +49,17 @@ pub fn fix_to_virt(layout: &Layout, slot: FixSlot) -> VirtAddr {
     VirtAddr(layout.fixaddr_top - (idx << 12))
 }
 
+/// The rights of a kernel data mapping (Linux's `PAGE_KERNEL` without
+/// the present bit, which [`set_fixmap`] adds): writable, accessed and
+/// dirty, and not executable where NX exists.
+pub fn kernel_data(nx: bool) -> PteFlags {
+    let mut flags = PteFlags::RW | PteFlags::ACCESSED | PteFlags::DIRTY;
+    if nx {
+        flags |= PteFlags::NX;
+    }
+    flags
+}
+
 /// Maps `pfn` at `slot` with `flags` (kernel, present).
 pub fn set_fixmap<M: Mmu + ?Sized>(
     w: &Walker<M>,
@@ -88,11 +99,7 @@ impl KmapAtomic {
         pfn: Pfn,
         nx: bool,
     ) -> Result<KmapAtomic, MmError> {
-        let mut flags = PteFlags::RW | PteFlags::ACCESSED | PteFlags::DIRTY;
-        if nx {
-            flags |= PteFlags::NX;
-        }
-        let va = set_fixmap(w, layout, slot, pfn, flags)?;
+        let va = set_fixmap(w, layout, slot, pfn, kernel_data(nx))?;
         Ok(KmapAtomic { va, slot })
     }
 

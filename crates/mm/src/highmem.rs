@@ -76,12 +76,9 @@ impl HighMem {
         slot: PteSlot,
         pinning: Pinning,
     ) -> Result<*mut u8, MmError> {
-        let mut flags = PteFlags::ACCESSED;
-        if !(pinning == Pinning::Pinned && self.readonly_tables) {
-            flags |= PteFlags::RW | PteFlags::DIRTY;
-        }
-        if self.nx {
-            flags |= PteFlags::NX;
+        let mut flags = fixmap::kernel_data(self.nx);
+        if pinning == Pinning::Pinned && self.readonly_tables {
+            flags.remove(PteFlags::RW | PteFlags::DIRTY);
         }
         let va = fixmap::set_fixmap(&self.kernel(mmu, mem), &self.layout, slot.fix(), pt, flags)?;
         // Inside a lazy batch (fork) the entry may still be queued: it must
@@ -153,11 +150,7 @@ pub struct Pkmap<'a> {
 /// The flags of a pkmap entry: a kernel data mapping, not global (so a
 /// user TLB flush would drop it too; the lazy flush drops all anyway).
 fn pkmap_flags(hm: &HighMem) -> PteFlags {
-    let mut f = PteFlags::PRESENT | PteFlags::RW | PteFlags::ACCESSED | PteFlags::DIRTY;
-    if hm.nx {
-        f |= PteFlags::NX;
-    }
-    f
+    PteFlags::PRESENT | fixmap::kernel_data(hm.nx)
 }
 
 impl<'a> Pkmap<'a> {
@@ -170,6 +163,17 @@ impl<'a> Pkmap<'a> {
 
     fn va(hm: &HighMem, i: usize) -> VirtAddr {
         VirtAddr(hm.layout.pkmap_base + ((i as u32) << 12))
+    }
+
+    /// Slot `i`'s entry in the pkmap pte page, and its address.
+    fn entry<'w, M: Mmu + ?Sized>(
+        hm: &HighMem,
+        w: &'w Walker<'w, M>,
+        i: usize,
+    ) -> Result<(paravirt::EntryRef, VirtAddr), MmError> {
+        let va = Self::va(hm, i);
+        let e = w.pte(va.0).ok_or(MmError::LargePage { va, what: "pkmap area" })?;
+        Ok((e, va))
     }
 
     fn slot_of(&self, pfn: Pfn) -> Option<usize> {
@@ -217,8 +221,7 @@ impl<'a> Pkmap<'a> {
             if self.slots[self.last].count == 0 {
                 let i = self.last;
                 let w = hm.kernel(mmu, mem);
-                let va = Self::va(hm, i);
-                let e = w.pte(va.0).ok_or(MmError::LargePage { va, what: "pkmap area" })?;
+                let (e, _) = Self::entry(hm, &w, i)?;
                 mmu.set_pte(&e, mmu.make_pte(pfn, pkmap_flags(hm)))?;
                 mmu.flush_lazy_mmu()?;
                 self.slots[i] = PkmapSlot { count: 1, pfn: pfn.0 };
@@ -241,8 +244,7 @@ impl<'a> Pkmap<'a> {
         let mut cleared = false;
         for i in 0..self.slots.len() {
             if self.slots[i].count == 1 {
-                let va = Self::va(hm, i);
-                let e = w.pte(va.0).ok_or(MmError::LargePage { va, what: "pkmap area" })?;
+                let (e, _) = Self::entry(hm, &w, i)?;
                 mmu.set_pte(&e, 0)?;
                 self.slots[i].count = 0;
                 cleared = true;
@@ -285,9 +287,8 @@ impl<'a> Pkmap<'a> {
         if self.slots[i].count != 1 {
             return Err(MmError::PkmapCount { pfn });
         }
-        let va = Self::va(hm, i);
         let w = hm.kernel(mmu, mem);
-        let e = w.pte(va.0).ok_or(MmError::LargePage { va, what: "pkmap area" })?;
+        let (e, va) = Self::entry(hm, &w, i)?;
         mmu.set_pte(&e, 0)?;
         mmu.flush_tlb_single(va)?;
         self.slots[i].count = 0;

@@ -96,9 +96,7 @@ pub fn pagetable_init<M: Mmu + ?Sized>(
     probe: &mut dyn FnMut(Phase),
 ) -> Result<Pagetable, MmError> {
     let mode = layout.mode;
-    let mut build = PagetableBuild::new(mode, mem, alloc, caps, layout.direct_map_end())
-        .map_err(|e| MmError::table_alloc(e, "pgd", 0))?;
-    mmu.alloc_pd(build.root, Pinning::Unpinned)?;
+    let mut build = new_build(mmu, mem, alloc, layout, caps)?;
     mmu.pagetable_setup_start(&mut build)?;
     probe(Phase::SetupStart);
     let (stats, pkmap_table, fixmap_tables) = build_kernel_half(mmu, &mut build, layout, probe)?;
@@ -126,11 +124,23 @@ pub fn build_detached<M: Mmu + ?Sized>(
     caps: Caps,
     probe: &mut dyn FnMut(Phase),
 ) -> Result<(Pfn, BuildStats), MmError> {
-    let mut build = PagetableBuild::new(layout.mode, mem, alloc, caps, layout.direct_map_end())
-        .map_err(|e| MmError::table_alloc(e, "pgd", 0))?;
-    mmu.alloc_pd(build.root, Pinning::Unpinned)?;
+    let mut build = new_build(mmu, mem, alloc, layout, caps)?;
     let (stats, _, _) = build_kernel_half(mmu, &mut build, layout, probe)?;
     Ok((build.root, stats))
+}
+
+/// A build in a fresh root, announced to the backend (`alloc_pd`).
+fn new_build<'a, M: Mmu + ?Sized>(
+    mmu: &M,
+    mem: &'a dyn PhysMem,
+    alloc: &'a mut dyn PageAlloc,
+    layout: &Layout,
+    caps: Caps,
+) -> Result<PagetableBuild<'a>, MmError> {
+    let build = PagetableBuild::new(layout.mode, mem, alloc, caps, layout.direct_map_end())
+        .map_err(|e| MmError::table_alloc(e, "pgd", 0))?;
+    mmu.alloc_pd(build.root, Pinning::Unpinned)?;
+    Ok(build)
 }
 
 /// The direct map, then the fixmap's and pkmap's pte pages, in lazy-MMU
