@@ -14,6 +14,10 @@
 //!   because all roots share the kernel's pte pages. Set with init live,
 //!   then read through each other root by a software walk.
 //!
+//! The check also prints the ptdump of init's user half, for `cargo
+//! xtask ptdump` (a grandchild's, copy-on-write, is printed at its exit:
+//! `sched.rs`).
+//!
 //! After the workload, every free frame must be mapped writable in the
 //! direct map: under Xen a pagetable page is read-only while Xen knows it
 //! as one, and one left so would be a page the workload leaked to Xen.
@@ -80,6 +84,10 @@ pub fn processes(p: &mut Procs) {
         if p.mem.frames.free(first.add(i)).is_err() {
             fail!("process check: its bitmap freed twice");
         }
+    }
+    if let Some(space) = p.tasks[p.current].as_ref().and_then(|t| t.space.as_ref()) {
+        let w = space.walker(hv.mmu(), &p.mem.mem);
+        crate::selfcheck::user_half(&w, &p.mem.layout, format_args!("process 1 (init) at its first wait"));
     }
     let (high, high_writable, high_wrong) = high_pte_pages(p);
     let subtle = shared_kernel_ptes(p);

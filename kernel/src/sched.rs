@@ -65,6 +65,9 @@ pub struct Procs {
     pub fail_fork: u32,
     /// The process checks ran (once, at init's first wait).
     pub checked: bool,
+    /// A grandchild's user half was dumped at its exit (once: its
+    /// region is part copied, part still shared copy-on-write).
+    cow_dumped: bool,
 }
 
 static PROCS: Mutex<Option<Procs>> = Mutex::new(None);
@@ -349,10 +352,16 @@ impl Procs {
         if let Err(e) = unsafe { self.mem.hv.mmu().write_cr3(root) } {
             fail!("leaving an exiting process's address space: {}", e);
         }
+        let (pid, ppid) = (self.task(slot).pid, self.task(slot).ppid);
         if let Some(space) = self.task(slot).space.take() {
+            if !self.cow_dumped && pid != 1 && ppid > 1 {
+                self.cow_dumped = true;
+                let w = space.walker(self.mem.hv.mmu(), &self.mem.mem);
+                let whose = format_args!("process {} (a grandchild) at its exit", pid);
+                crate::selfcheck::user_half(&w, &self.mem.layout, whose);
+            }
             self.destroy_space(space);
         }
-        let (pid, ppid) = (self.task(slot).pid, self.task(slot).ppid);
         // Orphans go to init (init's own, to the kernel).
         let heir = if pid == 1 { 0 } else { 1 };
         for t in self.tasks.iter_mut().flatten() {
@@ -572,6 +581,7 @@ pub fn start(mem: Memory, refs: FrameRefs<'static>, fail_fork: u32) {
         stats: Stats::default(),
         fail_fork,
         checked: false,
+        cow_dumped: false,
     });
 }
 

@@ -1,9 +1,10 @@
 //! Prints the self-check: a ptdump-style summary of the kernel half (its
 //! mappings, what the build kept, the pagetable pages: what `cargo xtask
-//! ptdump` draws), the table counts, and every problem found.
+//! ptdump` draws), the table counts, and every problem found; and the
+//! same summary of a process's user half.
 
 use mm::check::{check, Report};
-use mm::ptdump::{table_runs, KeptRange};
+use mm::ptdump::{table_runs, user_ranges, user_table_runs, KeptRange};
 use mm::walk::Walker;
 use mm::{Caps, Layout, Pagetable};
 
@@ -44,4 +45,18 @@ pub fn run(w: &Walker, layout: &Layout, caps: &Caps, readonly_tables: bool, pt: 
         );
     }
     r
+}
+
+/// Most runs of a user half printed: a copy-on-write region alternates
+/// writable and read-only pages, and would otherwise fill the log.
+const USER_RUNS: usize = 12;
+
+/// Prints the ptdump of the user half `w` walks; `whose` says whose.
+pub fn user_half(w: &Walker, layout: &Layout, whose: core::fmt::Arguments) {
+    kprintln!("ptdump: user half of {} (root pfn {:#x}):", whose, w.root.0);
+    let more = user_ranges(w, USER_RUNS, |d| kprintln!("ptdump: {}", d));
+    if more > 0 {
+        kprintln!("ptdump: {} more runs, not listed", more);
+    }
+    user_table_runs(w, layout, |t| kprintln!("ptdump: {}", t));
 }

@@ -181,6 +181,9 @@ pub const PROCESS_LINES: &[&str] = &[
     "(bad-ud2) killed: #UD (vector 6)",
     "init: 8 children ok, 0 failed, 0 forks refused, 2 of 2 faults as expected, spinner killed: ok",
     "processes: SUCCESS",
+    // The ptdump of two user halves (`cargo xtask ptdump` draws them).
+    "ptdump: user half of process 1 (init) at its first wait",
+    "(a grandchild) at its exit (root pfn",
 ];
 
 /// `fault=irq`: the result, and the report of the interrupt itself.

@@ -1,7 +1,7 @@
 //! The kernel's `ptdump:` lines, read back for the picture
 //! (`ptdump_svg.rs`). The kernel prints, per half of an address space it
-//! dumps (today the kernel half of the live pagetable; a process's user
-//! half once one is dumped):
+//! dumps (the kernel half of the live pagetable, then the user halves of
+//! init and of a grandchild at its exit):
 //!
 //! ```text
 //! ptdump: kernel half of the live pagetable (root pfn 0x1ac):
@@ -35,6 +35,9 @@ pub struct Half {
     /// Virtual ranges whose entries were kept from the boot pagetable.
     pub kept: Vec<(u64, u64)>,
     pub tables: Vec<Tables>,
+    /// Runs the kernel counted but did not list (a user half's, past its
+    /// limit): they lie above the last listed one.
+    pub unlisted: u64,
 }
 
 /// A run of mappings alike in permissions and page size.
@@ -151,6 +154,9 @@ pub fn parse(log: &str) -> Result<Dump, String> {
             Some(w) if w.starts_with("0x") => {
                 half.ranges.push(range(&words).ok_or(format!("bad line: {line}"))?)
             }
+            Some(n) if rest.ends_with(" more runs, not listed") => {
+                half.unlisted = n.parse().map_err(|_| format!("bad line: {line}"))?
+            }
             _ => {}
         }
     }
@@ -177,6 +183,7 @@ ptdump: tables pte pfn 0x1ae-0x1ea (60) ro built
 ptdump: tables pmd pfn 0x3d0-0x3d3 (3) RW kept
 ptdump: user half of process 1 (root pfn 0x2000):
 ptdump: 0x08048000-0x0804a000     8K ro x  USR      4K -> pfn 0x5000
+ptdump: 55 more runs, not listed
 ptdump: something new the reader does not know
 selfcheck: ok
 ";
@@ -220,6 +227,7 @@ selfcheck: ok
         assert!(!k.tables[1].built && k.tables[1].readonly == Some(false));
         assert_eq!(d.halves[1].what, "user half of process 1");
         assert_eq!(d.halves[1].ranges.len(), 1);
+        assert_eq!((d.halves[0].unlisted, d.halves[1].unlisted), (0, 55));
     }
 
     #[test]

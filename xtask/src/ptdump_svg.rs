@@ -199,12 +199,13 @@ fn draw_half(svg: &mut Svg, d: &Dump, half: &Half, x: f64, mut y: f64) -> f64 {
                     matches!(q, Piece::Mapped { r, .. }
                         if r.end == *start && r.start >= PAGE_OFFSET && r.start - PAGE_OFFSET == r.pfn << 12)
                 });
-                svg.text(
-                    x + BAR_X + 5.0,
-                    y + h / 2.0 + 4.0,
-                    r#"class="hole""#,
-                    &hole_label(d, *start, *end, above_direct_map),
-                );
+                // Runs counted but not listed lie above the last listed.
+                let label = if half.unlisted > 0 && *end == span_of(half).1 {
+                    format!("{} more runs, not listed", half.unlisted)
+                } else {
+                    hole_label(d, *start, *end, above_direct_map)
+                };
+                svg.text(x + BAR_X + 5.0, y + h / 2.0 + 4.0, r#"class="hole""#, &label);
             }
         }
         y += h;
@@ -316,7 +317,7 @@ pub fn draw(columns: &[Column]) -> String {
         MARGIN,
         24.0,
         r#"class="title""#,
-        "The kernel half of the live pagetable, as each kernel reports it (cargo xtask ptdump)",
+        "The kernel half of the live pagetable and two user halves (init, and a grandchild sharing its parent's pages copy-on-write), as each kernel reports them (cargo xtask ptdump)",
     );
     let mut bottom: f64 = 0.0;
     for (i, c) in columns.iter().enumerate() {
@@ -332,7 +333,11 @@ pub fn draw(columns: &[Column]) -> String {
             &format!("backend {}, {} paging, root pfn {root:#x}", c.dump.backend, c.dump.paging),
         );
         y += 10.0;
-        for half in &c.dump.halves {
+        // The kernel half first, then init's, then the grandchild's,
+        // whichever the kernel printed first.
+        let mut halves: Vec<&Half> = c.dump.halves.iter().collect();
+        halves.sort_by_key(|h| (h.what.starts_with("user"), !h.what.contains("(init)")));
+        for half in halves {
             y = draw_half(&mut svg, &c.dump, half, x, y);
             for line in table_summary(half) {
                 svg.text(x + BAR_X, y + 2.0, r#"class="tables""#, &line);
@@ -404,5 +409,25 @@ ptdump: tables pte pfn 0x195-0x197 (2) RW kept
         assert!(svg.contains("tables built: pgd 1, writable"), "{svg}");
         assert!(svg.contains("tables kept: pte 2, writable"), "{svg}");
         assert!(svg.contains(r#"fill="url(#kept)""#));
+    }
+
+    #[test]
+    fn a_user_half_is_drawn_below_the_kernel_half_with_what_it_did_not_list() {
+        let log = std::format!(
+            "{LOG}ptdump: user half of process 7 (a grandchild) at its exit (root pfn 0x300):
+ptdump: 0x08048000-0x0804c000    16K ro x  USR      4K -> pfn 0x1ed
+ptdump: 0x40000000-0x40001000     4K RW x  USR      4K -> pfn 0x1603
+ptdump: 3 more runs, not listed
+ptdump: tables pte pfn 0x301-0x302 (1) unmapped built
+ptdump: user half of process 1 (init) at its first wait (root pfn 0x200):
+ptdump: 0x08048000-0x0804c000    16K ro x  USR      4K -> pfn 0x1ed
+"
+        );
+        let svg = draw(&[Column { title: "native".into(), dump: parse(&log).unwrap() }]);
+        let at = |s: &str| svg.find(s).unwrap_or_else(|| panic!("no {s} in {svg}"));
+        assert!(at("kernel half of") < at("process 1 (init)") && at("(init)") < at("(a grandchild)"));
+        assert!(svg.contains("3 more runs, not listed"));
+        assert!(svg.contains("not mapped: 128 MiB"), "below the text");
+        assert!(svg.contains("tables built: pte 1, not in the direct map"));
     }
 }

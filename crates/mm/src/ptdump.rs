@@ -1,8 +1,9 @@
-//! What the ptdump says beyond the mappings (`check::DumpRange`): which
-//! direct-map entries the build kept from the pagetable it booted on, and
-//! the pagetable pages themselves (level, read-only or not in the kernel's
-//! map, made by the build or kept). `cargo xtask ptdump` draws its picture
-//! from these lines and the mappings'.
+//! What the ptdump says beyond the kernel half's mappings
+//! (`check::DumpRange`): which direct-map entries the build kept from the
+//! pagetable it booted on, the pagetable pages themselves (level,
+//! read-only or not in the kernel's map, made by the build or kept), and a
+//! process's user half. `cargo xtask ptdump` draws its picture from these
+//! lines.
 //!
 //! Kept entries are known only while building (the build fills only empty
 //! entries, so an entry present then was the boot pagetable's), so the
@@ -16,6 +17,7 @@ use arch_i386::{Level, Pfn, PteFlags};
 use paravirt::pfnset::PfnRuns;
 use paravirt::Mmu;
 
+use crate::check::DumpRange;
 use crate::layout::Layout;
 use crate::walk::Walker;
 
@@ -123,16 +125,35 @@ pub fn table_runs<M: Mmu + ?Sized>(
     w: &Walker<M>,
     layout: &Layout,
     fresh: &PfnRuns,
+    dump: impl FnMut(&TableRun),
+) {
+    let top = layout.fixaddr_top as u64 + 4096;
+    table_runs_in(w, layout, PAGE_OFFSET, top, |pfn| fresh.contains(pfn), dump);
+}
+
+/// Calls `dump` with the pagetable pages of a process's user half (its
+/// pgd, the pmd pages under PAE, its pte pages: in high memory, not in
+/// the direct map, under HIGHPTE), in runs. The kernel made every one.
+pub fn user_table_runs<M: Mmu + ?Sized>(w: &Walker<M>, layout: &Layout, dump: impl FnMut(&TableRun)) {
+    table_runs_in(w, layout, 0, PAGE_OFFSET as u64, |_| true, dump);
+}
+
+fn table_runs_in<M: Mmu + ?Sized>(
+    w: &Walker<M>,
+    layout: &Layout,
+    start: u32,
+    end: u64,
+    built: impl Fn(Pfn) -> bool,
     mut dump: impl FnMut(&TableRun),
 ) {
     let mut run: Option<TableRun> = None;
-    w.for_each_table(PAGE_OFFSET, layout.fixaddr_top as u64 + 4096, |pfn, level| {
+    w.for_each_table(start, end, |pfn, level| {
         let page = TableRun {
             level,
             first: pfn,
             end: Pfn(pfn.0 + 1),
             readonly: mapped_readonly(w, layout, pfn),
-            built: fresh.contains(pfn),
+            built: built(pfn),
         };
         match run.as_mut() {
             Some(r)
@@ -153,6 +174,47 @@ pub fn table_runs<M: Mmu + ?Sized>(
     if let Some(r) = run {
         dump(&r);
     }
+}
+
+/// The bits a user-half run is alike in: what the page allows, not the
+/// accessed and dirty bits the CPU sets as the process runs.
+const USER_RUN_BITS: PteFlags =
+    PteFlags::PRESENT.union(PteFlags::RW).union(PteFlags::USER).union(PteFlags::NX).union(PteFlags::GLOBAL);
+
+/// Calls `dump` with the user half of a process's pagetable in runs of
+/// virtually contiguous pages alike in what they allow, as Linux's ptdump
+/// merges: a process's frames are scattered, so a run's `pfn` is only its
+/// first page's. At most `max` runs; returns how many more there were.
+pub fn user_ranges<M: Mmu + ?Sized>(w: &Walker<M>, max: usize, mut dump: impl FnMut(&DumpRange)) -> usize {
+    let (mut shown, mut more) = (0, 0);
+    let mut run: Option<DumpRange> = None;
+    let mut emit = |d: DumpRange| {
+        if shown < max {
+            shown += 1;
+            dump(&d);
+        } else {
+            more += 1;
+        }
+    };
+    w.for_each_mapping(0, PAGE_OFFSET as u64, |m| {
+        // An unreachable pte page (pfn None, size 0) is not a mapping.
+        let (Some(pfn), true) = (m.pfn, m.size > 0) else { return };
+        let flags = m.flags.intersection(USER_RUN_BITS);
+        if let Some(d) = run.as_mut() {
+            if d.end == m.va as u64 && d.flags == flags && d.size == m.size {
+                d.end += m.size as u64;
+                return;
+            }
+        }
+        let next = DumpRange { start: m.va, end: m.va as u64 + m.size as u64, pfn, flags, size: m.size };
+        if let Some(d) = run.replace(next) {
+            emit(d);
+        }
+    });
+    if let Some(d) = run {
+        emit(d);
+    }
+    more
 }
 
 #[cfg(test)]

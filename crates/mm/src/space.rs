@@ -758,6 +758,56 @@ mod tests {
         assert_eq!(pins, [&Event::Pin(s_root(&ev), tables), &Event::Unpin(s_root(&ev), tables)]);
     }
 
+    /// The ptdump of a user half: runs of pages alike in what they allow,
+    /// whatever frames they map (a process's frames are scattered), and
+    /// the space's own pagetable pages.
+    #[test]
+    fn a_user_half_dumps_in_runs_of_what_pages_allow() {
+        let mode = PagingMode::Pae;
+        let sim = SimMem::new(8192);
+        let rec = Recorder::new(None);
+        let (pt, layout) = built(&sim, &rec, mode);
+        let mut bits = vec![0u32; FrameAllocator::words_for(Pfn(8192))];
+        let mut frames = FrameAllocator::new(&mut bits, Pfn(8192), Pfn(8192));
+        frames.add_free(Pfn(4096), Pfn(8192));
+        let mut ctx = Ctx {
+            mmu: &rec,
+            mem: &sim,
+            frames: &mut frames,
+            mode,
+            kernel_root: pt.root,
+            shared_kernel_pmd: true,
+            kernel_top: layout.fixaddr_top as u64 + 4096,
+            high: None,
+            pkmap: None,
+        };
+        let mut s = AddressSpace::new(&mut ctx).unwrap();
+        let a = ctx.frames.alloc(Zone::Low).unwrap();
+        let b = ctx.frames.alloc(Zone::Low).unwrap();
+        let c = ctx.frames.alloc(Zone::Low).unwrap();
+        // Text read-only; two data pages whose frames are not in order;
+        // a stack page far away.
+        s.map(&mut ctx, 0x0804_8000, a, PteFlags::empty()).unwrap();
+        s.map(&mut ctx, 0x0804_9000, c, PteFlags::RW | PteFlags::NX).unwrap();
+        s.map(&mut ctx, 0x0804_A000, b, PteFlags::RW | PteFlags::NX | PteFlags::ACCESSED).unwrap();
+        s.map(&mut ctx, 0xBFFF_F000, a, PteFlags::RW | PteFlags::NX).unwrap();
+        let w = s.walker(&rec, &sim);
+        let mut runs = Vec::new();
+        let more = crate::ptdump::user_ranges(&w, 2, |d| runs.push(std::string::ToString::to_string(d)));
+        assert_eq!(
+            runs,
+            [
+                std::format!("0x08048000-0x08049000     4K ro x  USR      4K -> pfn {:#x}", a.0),
+                std::format!("0x08049000-0x0804b000     8K RW NX USR      4K -> pfn {:#x}", c.0),
+            ]
+        );
+        assert_eq!(more, 1, "the stack's run is counted, not listed");
+        let mut tables = Vec::new();
+        crate::ptdump::user_table_runs(&w, &layout, |t| tables.push((t.level, t.end.0 - t.first.0)));
+        let count = |l: Level| tables.iter().filter(|t| t.0 == l).map(|t| t.1).sum::<u32>();
+        assert_eq!((count(Level::Pgd), count(Level::Pmd), count(Level::Pte)), (1, 3, 2));
+    }
+
     fn s_root(ev: &[Event]) -> Pfn {
         ev.iter().find_map(|e| if let Event::Pin(r, _) = e { Some(*r) } else { None }).unwrap()
     }
