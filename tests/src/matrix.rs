@@ -833,8 +833,8 @@ fn xen_rows() -> Vec<BootCase> {
             "mark_rodata_ro: mmu_update entry 127 of 128 (0xfffffff000, ",
         ),
         xen_fail(
-            "xen-fail-hypercall-26",
-            "xen_fail_hypercall=26",
+            "xen-fail-hypercall-24",
+            "xen_fail_hypercall=24",
             "runtime memory self-test: mmuext_op entry 0 of 1 (0x2, 0xfffffff) failed: -22 (EINVAL)",
         ),
         // hypervisor= is read from start_info before any backend is

@@ -64,6 +64,26 @@ impl Queue {
         Ok(())
     }
 
+    /// Sends whatever is queued, then `update_va_mapping(va, val,
+    /// flags)`: one hypercall either way, a multicall of both when
+    /// something was queued (Linux's xen_mc_issue of a batch that ends in
+    /// a kunmap_atomic).
+    pub fn flush_then_va_mapping<T: Hypercalls + ?Sized>(
+        &mut self,
+        hc: &T,
+        va: u32,
+        val: u64,
+        flags: u32,
+    ) -> HvResult {
+        if self.n == 0 {
+            return update_va_mapping(hc, va, val, flags);
+        }
+        let n = self.n;
+        self.n = 0;
+        let mut calls = [SubCall::MmuUpdate(&mut self.mmu[..n]), SubCall::UpdateVaMapping { va, val, flags }];
+        multicall(hc, &mut calls, &mut [SubResult::default(); 2])
+    }
+
     /// Sends whatever is queued.
     pub fn flush<T: Hypercalls + ?Sized>(&mut self, hc: &T) -> HvResult {
         if self.n == 0 {

@@ -88,6 +88,7 @@ pub struct XenMmu<T> {
     /// kernel mapping to make read-only: the kernel reaches it only through
     /// kmap_atomic_pte, read-only while pinned, unmapped after each use
     /// (Linux's xen_alloc_ptpage checks PageHighMem the same way).
+    /// u32::MAX until `pagetable_setup_done`: the kernel's table not live.
     low_end: AtomicU32,
     /// The machine-contiguous runs of low memory, for the bulk path.
     runs: Mutex<Runs>,
@@ -555,6 +556,27 @@ impl<T: Hypercalls> Mmu for XenMmu<T> {
         self.remap(&mut tables.chain(core::iter::once(root)), true).map(|_| ())
     }
 
+    fn pte_clear_flush(&self, at: &EntryRef) -> HvResult {
+        let va = at.vaddr();
+        // A kernel mapping once the kernel's table is live (the fixmap
+        // slots of kmap_atomic and kmap_atomic_pte): every root shares the
+        // kernel's pte pages, so update_va_mapping, which walks whichever
+        // root is loaded, reaches this very entry, clears it and drops its
+        // TLB entry in one call instead of an mmu_update and an invlpg.
+        // What a lazy batch queued goes first, in the same multicall.
+        let live = self.low_end.load(Ordering::Relaxed) != u32::MAX;
+        if live
+            && at.level() == Level::Pte
+            && at.pinning() == Pinning::Pinned
+            && va.0 >= PAGE_OFFSET
+            && self.strategy() == Strategy::Pvops
+        {
+            return self.queue.lock().flush_then_va_mapping(&self.hc, va.0, 0, UVMF_INVLPG);
+        }
+        self.set_pte(at, 0)?;
+        self.flush_tlb_single(va)
+    }
+
     fn flush_tlb_single(&self, va: VirtAddr) -> HvResult {
         self.mmuext(&mut [MmuextOp { cmd: mmuext::INVLPG_LOCAL, arg1: va.0, arg2: 0 }])
     }
@@ -799,6 +821,56 @@ mod tests {
         let ptr = ((OLD_L1.0 + MFN_BASE) as u64) << 12 | 40;
         assert_eq!(mmu.hc.calls(), [Call::MmuUpdate(std::vec![crate::abi::MmuUpdate { ptr, val }])]);
         assert_eq!(mem.read_u64(OLD_L1, 5), 0, "Xen writes pinned tables, not the guest");
+    }
+
+    /// kunmap_atomic's clear and invlpg: one update_va_mapping once the
+    /// kernel's table is live, after what a lazy batch queued in the same
+    /// multicall; the two steps during the build (the entry is not in the
+    /// loaded table yet).
+    #[test]
+    fn a_kernel_pte_is_cleared_and_flushed_in_one_call_once_live() {
+        let (mmu, mem) = setup();
+        // SAFETY: OLD_L1 is a page of `mem`, index 5 is inside it.
+        let slot = unsafe {
+            EntryRef::new(
+                PagingMode::Pae,
+                arch_i386::Level::Pte,
+                OLD_L1,
+                5,
+                mem.page(OLD_L1).add(40),
+                VirtAddr(0xC000_5000),
+                OLD_L3,
+                Pinning::Pinned,
+            )
+        };
+        let two_steps = |calls: &[Call]| {
+            matches!(calls, [Call::MmuUpdate(u), Call::Mmuext(o)]
+                if u[0].val == 0 && o[0].cmd == mmuext::INVLPG_LOCAL && o[0].arg1 == 0xC000_5000)
+        };
+        mmu.pte_clear_flush(&slot).unwrap();
+        assert!(two_steps(&mmu.hc.calls()), "during the build: {:?}", mmu.hc.calls());
+        let (mmu, mem) = setup();
+        build_of(&mmu, &mem, &mut Bump(100, PAGES), 4);
+        let before = mmu.hc.calls().len();
+        mmu.pte_clear_flush(&slot).unwrap();
+        assert_eq!(
+            mmu.hc.calls()[before..],
+            [Call::UpdateVaMapping { va: 0xC000_5000, val: 0, flags: UVMF_INVLPG }]
+        );
+        // In a batch: what was queued, then the clear, in one multicall.
+        mmu.enter_lazy_mmu();
+        let val = mmu.make_pte(Pfn(7), PteFlags::PRESENT);
+        mmu.set_pte(&slot.add(1), val).unwrap();
+        mmu.pte_clear_flush(&slot).unwrap();
+        mmu.leave_lazy_mmu().unwrap();
+        let ptr = ((OLD_L1.0 + MFN_BASE) as u64) << 12 | 48;
+        assert_eq!(
+            mmu.hc.calls()[before + 1..],
+            [Call::Multicall(std::vec![
+                Sub::MmuUpdate(std::vec![crate::abi::MmuUpdate { ptr, val }]),
+                Sub::UpdateVaMapping { va: 0xC000_5000, val: 0, flags: UVMF_INVLPG }
+            ])]
+        );
     }
 
     #[test]

@@ -78,8 +78,7 @@ pub fn set_fixmap<M: Mmu + ?Sized>(
 pub fn clear_fixmap<M: Mmu + ?Sized>(w: &Walker<M>, layout: &Layout, slot: FixSlot) -> Result<(), MmError> {
     let va = fix_to_virt(layout, slot);
     let e = w.pte(va.0).ok_or(MmError::LargePage { va, what: "fixmap" })?;
-    w.mmu.set_pte(&e, 0)?;
-    w.mmu.flush_tlb_single(va)?;
+    w.mmu.pte_clear_flush(&e)?;
     Ok(())
 }
 

@@ -319,6 +319,15 @@ pub trait Mmu: Sync + core::any::Any {
         Ok(())
     }
 
+    /// Clears a kernel pte and drops its TLB entry: Linux's
+    /// `kpte_clear_flush`, the end of every `kmap_atomic`. Natively two
+    /// steps; a backend that can do both in one call (Xen's
+    /// `update_va_mapping` with `UVMF_INVLPG`) overrides it.
+    fn pte_clear_flush(&self, at: &EntryRef) -> HvResult {
+        self.set_pte(at, 0)?;
+        self.flush_tlb_single(at.vaddr())
+    }
+
     // ---- TLB and CR3 ------------------------------------------------------
 
     fn flush_tlb_single(&self, va: VirtAddr) -> HvResult {
