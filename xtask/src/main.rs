@@ -19,6 +19,7 @@ mod domu;
 mod gdb;
 mod json;
 mod lint;
+mod miri;
 mod plot;
 mod preflight;
 mod progress;

@@ -17,7 +17,7 @@ use pvops_tests::{matrix, BootCase, Check, Env, Want};
 use crate::boot::{self, Boot, Outcome, Run};
 use crate::progress::{self, Progress};
 use crate::report::{self, Entry};
-use crate::{build, domu, gdb, setup_errors, toolchain, tools, EXIT_SETUP};
+use crate::{build, domu, gdb, miri, setup_errors, toolchain, tools, EXIT_SETUP};
 
 /// Per-boot timeouts. A native TCG boot takes well under a second and Xen
 /// with dom0 a few seconds, so these only bound hangs.
@@ -50,8 +50,10 @@ pub fn main(args: &[String]) -> u8 {
     let selected = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let mut entries = Vec::new();
     if host {
-        for args in HOST_TESTS {
-            match host_tests(args) {
+        let plain = HOST_TESTS.iter().map(|a| (a.iter().map(|s| s.to_string()).collect(), None));
+        let miri = (miri::args(), Some(("MIRIFLAGS", miri::flags())));
+        for (args, env) in plain.chain([miri]) {
+            match host_tests(&args, env) {
                 Ok(e) => entries.push(e),
                 Err(e) => {
                     eprintln!("xtask: {e}");
@@ -172,14 +174,23 @@ fn finish(entries: Vec<Entry>, started: Instant) -> u8 {
     }
 }
 
-/// One run of the host tests, its output shown as it comes and kept.
-fn host_tests(args: &[&str]) -> Result<Entry, String> {
+/// One run of the host tests (`env`: a variable it needs), its output
+/// shown as it comes and kept.
+fn host_tests(args: &[String], env: Option<(&str, String)>) -> Result<Entry, String> {
     let mut cargo = toolchain::cargo()?;
-    let line = format!("cargo {}", args.join(" "));
+    // The summary names a long Miri command by its first words.
+    let words = if args.len() > 12 { format!("{} ...", args[..12].join(" ")) } else { args.join(" ") };
+    let line = match &env {
+        Some((k, v)) => format!("{k}=\"{v}\" cargo {words}"),
+        None => format!("cargo {words}"),
+    };
     println!("xtask: host tests ({line})");
     let start = Instant::now();
     let (mut reader, writer) = std::io::pipe().map_err(|e| e.to_string())?;
     cargo.current_dir(build::root()).args(args);
+    if let Some((k, v)) = env {
+        cargo.env(k, v);
+    }
     cargo.stdout(writer.try_clone().map_err(|e| e.to_string())?).stderr(writer);
     let mut child = cargo.spawn().map_err(|e| format!("running cargo: {e}"))?;
     drop(cargo);

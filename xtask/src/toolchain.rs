@@ -16,8 +16,9 @@ use std::sync::OnceLock;
 pub const PINNED: &str = "nightly-2026-05-20";
 
 /// What that nightly needs beyond the minimal profile: core's source for
-/// build-std, lld for the link, and the linters.
-pub const COMPONENTS: &[&str] = &["rust-src", "llvm-tools", "rustfmt", "clippy"];
+/// build-std, lld for the link, the linters, and Miri for the host tests'
+/// unsafe code.
+pub const COMPONENTS: &[&str] = &["rust-src", "llvm-tools", "rustfmt", "clippy", "miri"];
 
 /// `cargo` on the pinned toolchain, installed first if missing. Through
 /// rustup's proxy, with the toolchain named explicitly: the proxy that

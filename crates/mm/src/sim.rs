@@ -26,9 +26,16 @@ pub fn image() -> crate::KernelImage {
     }
 }
 
+/// One simulated frame: page-aligned, as a real frame is, so the 4- and
+/// 8-byte entries in it are aligned for their width (Miri found the
+/// `[u8; 4096]` this was before aligned to 1, and every pte read through
+/// it undefined behaviour).
+#[repr(C, align(4096))]
+struct Frame(UnsafeCell<[u8; 4096]>);
+
 /// `pages` frames of zeroed memory, frame n at index n.
 pub struct SimMem {
-    frames: Box<[UnsafeCell<[u8; 4096]>]>,
+    frames: Box<[Frame]>,
     /// Frames from here on are "high": not in the direct map, so
     /// `reachable` says no and the kernel must map them to use them.
     low: usize,
@@ -41,7 +48,7 @@ impl SimMem {
     /// `pages` frames, those from `low` on beyond the direct map.
     pub fn with_highmem(pages: usize, low: usize) -> SimMem {
         let mut v = Vec::with_capacity(pages);
-        v.resize_with(pages, || UnsafeCell::new([0u8; 4096]));
+        v.resize_with(pages, || Frame(UnsafeCell::new([0u8; 4096])));
         SimMem { frames: v.into_boxed_slice(), low }
     }
     pub fn pages(&self) -> usize {
@@ -49,14 +56,15 @@ impl SimMem {
     }
 }
 
-// SAFETY: each frame is its own 4096-byte cell, alive as long as the
-// SimMem; `reachable` answers exactly for the low frames that exist, and
+// SAFETY: each frame is its own page-aligned 4096-byte cell, alive as
+// long as the SimMem; `reachable` answers exactly for the low frames that exist, and
 // `mapped_at` hands out a frame's own cell.
 unsafe impl PhysMem for SimMem {
     fn page(&self, pfn: Pfn) -> *mut u8 {
         self.frames
             .get(pfn.0 as usize)
             .unwrap_or_else(|| panic!("simulated access to pfn {:#x} beyond memory", pfn.0))
+            .0
             .get() as *mut u8
     }
     fn reachable(&self, pfn: Pfn) -> bool {

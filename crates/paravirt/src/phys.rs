@@ -12,12 +12,13 @@ use arch_i386::{Pfn, PhysAddr, VirtAddr};
 ///
 /// # Safety
 /// For every `pfn` with `reachable(pfn)`, `page(pfn)` must point at the 4096
-/// bytes of that frame, readable for as long as the `PhysMem` lives, and
+/// bytes of that frame, aligned to 4096 (entries are read at their width),
+/// readable for as long as the `PhysMem` lives, and
 /// writable unless the frame is a pagetable page the backend made
 /// read-only (writes to those go through the backend's hooks). Pagetable
 /// code relies on this to build `EntryRef`s and to zero pages. Likewise
 /// `mapped_at(va, pfn)`, right after the kernel mapped `pfn` at `va`, must
-/// point at that frame's 4096 bytes until the mapping goes.
+/// point at that frame's 4096 aligned bytes until the mapping goes.
 pub unsafe trait PhysMem {
     /// A pointer to the first byte of frame `pfn`; meaningful only if
     /// `reachable(pfn)`.

@@ -4,7 +4,6 @@
 extern crate std;
 
 use std::boxed::Box;
-use std::vec;
 
 use crate::abi::{self, off, STATUS_DONE};
 use crate::clock::Clock;
@@ -26,8 +25,26 @@ pub(crate) const PGDIR: u32 = GUEST - 4096;
 pub(crate) const PTE: u32 = GUEST - 8192;
 
 pub(crate) struct Machine {
-    _buf: Box<[u8]>,
+    _ram: Ram,
     pub(crate) vm: Vm,
+}
+
+/// One page of the test machine's RAM: page-aligned, as real RAM is (the
+/// host reads shadow entries and guest words at their width).
+#[repr(C, align(4096))]
+struct Frame([u8; 4096]);
+
+/// The test machine's RAM, held by a raw pointer: the host reaches it only
+/// through the address exposed when it was made, and a Box would be
+/// retagged (its old pointers invalidated) every time the Machine moves.
+/// Miri found both: a byte buffer aligned to 1, and the moved Box.
+struct Ram(*mut [Frame]);
+
+impl Drop for Ram {
+    fn drop(&mut self) {
+        // SAFETY: made by Box::into_raw in `machine`, freed only here.
+        drop(unsafe { Box::from_raw(self.0) })
+    }
 }
 
 std::thread_local! {
@@ -47,17 +64,18 @@ pub(crate) fn advance_ns(ns: u64) {
 const WALL: u64 = 1_750_000_000;
 
 pub(crate) fn machine() -> Machine {
-    let mut buf = vec![0u8; (GUEST + POOL) as usize].into_boxed_slice();
-    let origin = (buf.as_mut_ptr().expose_provenance()).wrapping_sub(BASE as usize);
+    let pages = ((GUEST + POOL) / 4096) as usize;
+    let ram = Ram(Box::into_raw((0..pages).map(|_| Frame([0; 4096])).collect::<Box<[Frame]>>()));
+    let origin = (ram.0 as *mut u8).expose_provenance().wrapping_sub(BASE as usize);
     // SAFETY: every host-physical address the host uses, [BASE, BASE +
-    // GUEST + POOL), is inside `buf` (exposed above), which outlives the
+    // GUEST + POOL), is inside the RAM (exposed above), which outlives the
     // Machine's Vm.
     let phys = unsafe { HostPhys::new(origin) };
     let mem = GuestMem { base: BASE, size: GUEST, phys };
     let pool = Pool::new(phys, BASE + GUEST, BASE + GUEST + POOL);
     let shadows = Shadows::new(mem, pool, 0, PGDIR).unwrap();
     let vm = Vm::new(GuestRegs::default(), mem, shadows, PGDIR, Clock::new(1_000_000, tsc, WALL));
-    Machine { _buf: buf, vm }
+    Machine { _ram: ram, vm }
 }
 
 /// Maps guest va 0xC0000000 + i * 4K to guest frame `frame` with `perm`
