@@ -384,7 +384,7 @@ pub fn matrix() -> Vec<BootCase> {
             ..native("bad-memory-2M", "max", "2M", "")
         },
         bad("bad-mmap-missing", "missing", "no memory map: multiboot flags bit 6 is clear"),
-        bad("bad-mmap-overlap", "overlap", "memory map entries 1 and 2 overlap"),
+        bad("bad-mmap-overlap", "overlap", "multiboot mmap_addr: entries 1 and 2 overlap"),
         bad("bad-mmap-zero-length", "zero", "has zero length"),
         bad("bad-mmap-above-4g", "above4g", "no RAM below 4 GiB"),
         bad("bad-mmap-wraps", "wrap", "runs past the end of the 64-bit address space"),
@@ -395,6 +395,38 @@ pub fn matrix() -> Vec<BootCase> {
             name: "mbloader-cross-4g",
             expect: Expect { lines: &["highmem 1024 MiB", "selfcheck: ok"], ..NATIVE_OK },
             ..bad("", "cross4g", "")
+        },
+        // The same loader lying through the PVH entry: a malformed
+        // hvm_start_info, each failure naming the field that lied.
+        bad("bad-pvh-version", "pvh-version0", "hvm_start_info.version = 0 carries no memory map"),
+        bad("bad-pvh-mmap-missing", "pvh-mmap-missing", "no memory map: hvm_start_info.memmap_paddr is 0"),
+        bad("bad-pvh-mmap-empty", "pvh-mmap-empty", "no memory map: hvm_start_info.memmap_entries is 0"),
+        bad("bad-pvh-mmap-overlap", "pvh-mmap-overlap", "hvm_start_info.memmap_paddr: entries 1 and 2 overlap"),
+        bad(
+            "bad-pvh-mmap-outside",
+            "pvh-mmap-outside",
+            "hvm_start_info.memmap_paddr at 0x3f000000 is outside readable memory",
+        ),
+        bad(
+            "bad-pvh-mmap-huge",
+            "pvh-mmap-huge",
+            "hvm_start_info.memmap_entries = 16777216: more than the 64 memory map entries allowed",
+        ),
+        bad(
+            "bad-pvh-cmdline",
+            "pvh-cmdline-nowhere",
+            "hvm_start_info.cmdline_paddr at 0x3f000000 is outside readable memory",
+        ),
+        BootCase {
+            name: "mbloader-pvh-control",
+            expect: Expect { lines: &["entered via pvh in ring 0"], ..NATIVE_OK },
+            ..bad("", "pvh-ok", "")
+        },
+        // A version newer than 1 is read as version 1, as Linux does.
+        BootCase {
+            name: "mbloader-pvh-version-new",
+            expect: Expect { lines: &["entered via pvh in ring 0"], ..NATIVE_OK },
+            ..bad("", "pvh-version-new", "")
         },
     ]);
     m.extend(xen_rows());
