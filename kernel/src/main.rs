@@ -187,6 +187,12 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
                     // names it, not a SKIP.
                     let subarch = boot.hardware_subarch().filter(|&s| boot.cpl != 0 && s != SUBARCH_LGUEST);
                     if let Some(value) = subarch {
+                        // Whoever entered us in ring 1 with a boot_params
+                        // is a Launcher; lguest's console reaches it, and
+                        // works before lguest's init.
+                        if let Some((h, _)) = cands.find("lguest") {
+                            console::set_backend(h, Some(boot));
+                        }
                         fail!("bad boot information: {}", BootInfoError::Subarch { value })
                     }
                     if let Some(e) = boot.info_error {

@@ -103,6 +103,13 @@ pub enum BootInfoError {
     NoLowRam {
         map: &'static str,
     },
+    /// The map claims RAM past the memory the platform shows to exist
+    /// (under lguest, the Launcher's map of all guest memory).
+    RamOutside {
+        map: &'static str,
+        ram_end: u64,
+        real_end: u64,
+    },
     /// `boot_params.hardware_subarch` names a platform no backend in this
     /// image runs on at this privilege level.
     Subarch {
@@ -139,6 +146,10 @@ impl fmt::Display for BootInfoError {
             BootInfoError::NoLowRam { map } => write!(
                 f,
                 "{map}: no RAM below 4 GiB: every RAM entry lies beyond what a 32-bit kernel can map"
+            ),
+            BootInfoError::RamOutside { map, ram_end, real_end } => write!(
+                f,
+                "{map}: RAM up to {ram_end:#x}, but the guest's memory ends at {real_end:#x}"
             ),
             BootInfoError::Subarch { value } => write!(
                 f,
