@@ -46,6 +46,7 @@ mod paging;
 mod perf;
 mod proccheck;
 mod programs;
+mod ramcheck;
 mod result;
 mod sched;
 mod selfcheck;
@@ -102,6 +103,12 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     let paging = paging::choose(hv, &boot);
     let layout = pagetable::layout(hv, &boot, &paging);
     let booted = pagetable::build(hv, &boot, paging, layout);
+    // On bare metal (ring 0) the memory itself says whether the map lied.
+    if cpl == 0 {
+        if let Err(e) = ramcheck::check(&boot, booted.layout.max_low_pfn) {
+            fail!("bad boot information: {}", e);
+        }
+    }
     if !booted.report.ok() {
         fail!("self-check found problems in the live pagetable");
     }

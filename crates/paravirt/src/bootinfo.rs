@@ -110,6 +110,12 @@ pub enum BootInfoError {
         ram_end: u64,
         real_end: u64,
     },
+    /// The map claims RAM where a written word is not kept: no memory
+    /// is there.
+    RamMissing {
+        map: &'static str,
+        at: u64,
+    },
     /// `boot_params.hardware_subarch` names a platform no backend in this
     /// image runs on at this privilege level.
     Subarch {
@@ -150,6 +156,10 @@ impl fmt::Display for BootInfoError {
             BootInfoError::RamOutside { map, ram_end, real_end } => write!(
                 f,
                 "{map}: RAM up to {ram_end:#x}, but the guest's memory ends at {real_end:#x}"
+            ),
+            BootInfoError::RamMissing { map, at } => write!(
+                f,
+                "{map}: RAM claimed at {at:#x} does not keep what is written there: no memory behind it"
             ),
             BootInfoError::Subarch { value } => write!(
                 f,

@@ -72,6 +72,8 @@ pub unsafe fn build(scenario: &str, ram_end: u64, cmdline: &str) -> Option<u32> 
             count = Some(0x0100_0000);
             &[LOW, high]
         }
+        // RAM up to 768 MiB on a machine with 128.
+        "ram-outside" => &[LOW, (0x10_0000, 0x2FF0_0000)],
         "cmdline-nowhere" => {
             cmd = NOWHERE;
             &[LOW, high]
