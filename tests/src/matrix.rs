@@ -413,7 +413,11 @@ pub fn matrix() -> Vec<BootCase> {
         },
         bad("bad-pvh-mmap-missing", "pvh-mmap-missing", "no memory map: hvm_start_info.memmap_paddr is 0"),
         bad("bad-pvh-mmap-empty", "pvh-mmap-empty", "no memory map: hvm_start_info.memmap_entries is 0"),
-        bad("bad-pvh-mmap-overlap", "pvh-mmap-overlap", "hvm_start_info.memmap_paddr: entries 1 and 2 overlap"),
+        bad(
+            "bad-pvh-mmap-overlap",
+            "pvh-mmap-overlap",
+            "hvm_start_info.memmap_paddr: entries 1 and 2 overlap",
+        ),
         bad(
             "bad-pvh-mmap-outside",
             "pvh-mmap-outside",
@@ -514,9 +518,21 @@ fn lguest_rows() -> Vec<BootCase> {
             "e820-count",
             "boot_params.e820_entries = 200: more than the 64 memory map entries allowed",
         ),
-        lguest_lie("bad-lguest-e820-overlap", "e820-overlap", "boot_params.e820_table: entries 0 and 1 overlap"),
-        lguest_lie("bad-lguest-e820-zero", "e820-zero", "boot_params.e820_table: entry 1 at 0x2000000 has zero length"),
-        lguest_lie("bad-lguest-e820-wrap", "e820-wrap", "boot_params.e820_table: entry 1 (0xfffffffffffff000 + 0x2000) runs past"),
+        lguest_lie(
+            "bad-lguest-e820-overlap",
+            "e820-overlap",
+            "boot_params.e820_table: entries 0 and 1 overlap",
+        ),
+        lguest_lie(
+            "bad-lguest-e820-zero",
+            "e820-zero",
+            "boot_params.e820_table: entry 1 at 0x2000000 has zero length",
+        ),
+        lguest_lie(
+            "bad-lguest-e820-wrap",
+            "e820-wrap",
+            "boot_params.e820_table: entry 1 (0xfffffffffffff000 + 0x2000) runs past",
+        ),
         lguest_lie(
             "bad-lguest-e820-outside",
             "e820-outside",

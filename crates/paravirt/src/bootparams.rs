@@ -112,7 +112,8 @@ mod tests {
         assert!(lie(&|m| m[0x1e8] = 200).contains("boot_params.e820_entries = 200"));
         assert!(lie(&|m| m[0x228..0x22c].copy_from_slice(&0x8000u32.to_le_bytes()))
             .contains("boot_params.cmd_line_ptr at 0x8000"));
-        assert!(lie(&|m| m[0x2d8..0x2e0].fill(0)).contains("boot_params.e820_table: entry 0 at 0x0 has zero length"));
+        assert!(lie(&|m| m[0x2d8..0x2e0].fill(0))
+            .contains("boot_params.e820_table: entry 0 at 0x0 has zero length"));
     }
 
     #[test]

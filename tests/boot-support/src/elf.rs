@@ -65,18 +65,20 @@ impl Elf {
     /// The descriptor of note `name`/`ty` in a PT_NOTE segment, as bytes of
     /// the module.
     pub fn note(&self, name: &[u8], ty: u32) -> Option<&'static [u8]> {
-        (0..self.phnum).map(|i| self.start + self.phoff + i * self.phentsize).filter(|&ph| rd32(ph) == 4).find_map(
-            |ph| {
+        (0..self.phnum)
+            .map(|i| self.start + self.phoff + i * self.phentsize)
+            .filter(|&ph| rd32(ph) == 4)
+            .find_map(|ph| {
                 let (off, size) = (rd32(ph + 4), rd32(ph + 16));
                 if off.checked_add(size).is_none_or(|e| e > self.len) {
                     return None;
                 }
                 // SAFETY: the segment lies inside the module (checked just
                 // above), which stays in place while the loader runs.
-                let notes = unsafe { core::slice::from_raw_parts((self.start + off) as *const u8, size as usize) };
+                let notes =
+                    unsafe { core::slice::from_raw_parts((self.start + off) as *const u8, size as usize) };
                 crate::notes::find(notes, name, ty)
-            },
-        )
+            })
     }
 
     /// The PT_LOAD segments, in file order.

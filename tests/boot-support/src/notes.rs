@@ -45,11 +45,11 @@ mod tests {
         out.extend(ty.to_le_bytes());
         out.extend(name);
         out.push(0);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
         out.extend(desc);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     }

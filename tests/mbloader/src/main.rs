@@ -96,9 +96,7 @@ extern "C" fn loader_main(magic: u32, mbi: u32) -> ! {
         say("mbloader: entering the kernel's PVH entry\n");
         // SAFETY: entering a loaded kernel's PVH entry the way the PVH ABI
         // says: flat 32-bit protected mode (ours), paging off, ebx = info.
-        unsafe {
-            core::arch::asm!("jmp {entry}", entry = in(reg) entry, in("ebx") info, options(noreturn))
-        }
+        unsafe { core::arch::asm!("jmp {entry}", entry = in(reg) entry, in("ebx") info, options(noreturn)) }
     }
     let entry = elf.entry;
     // SAFETY: the fake info goes to low memory nothing else uses now.
