@@ -46,6 +46,7 @@ mod paging;
 mod perf;
 mod proccheck;
 mod programs;
+mod ramcheck;
 mod result;
 mod sched;
 mod selfcheck;
@@ -57,7 +58,8 @@ mod trap;
 mod vm;
 mod workload;
 
-use paravirt::{BootInfo, Hypervisor, SelectError, HYPERVISORS};
+use paravirt::bootinfo::{BootInfoError, SUBARCH_LGUEST};
+use paravirt::{BootInfo, BootProtocol, Hypervisor, SelectError, HYPERVISORS};
 
 #[no_mangle]
 extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
@@ -72,6 +74,13 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     kprintln!("pvops {} entered via {} in ring {}", env!("CARGO_PKG_VERSION"), boot.protocol.name(), cpl);
     let hv = choose_backend(&boot);
     console::set_backend(hv, Some(&boot));
+    // A lying boot_params is reported before the backend acts on it:
+    // lguest's init sizes its scan of the Launcher's map by the memory map,
+    // and would fail for a reason that hides the lie. (Other protocols wait
+    // for init: Xen's backends replace a missing map with XENMEM_memory_map.)
+    if let (BootProtocol::LinuxBoot { .. }, Some(e)) = (boot.protocol, boot.info_error) {
+        fail!("bad boot information: {}", e);
+    }
     if let Err(e) = hv.init(&mut boot) {
         fail!("backend {} failed to initialise: {}", hv.name(), e);
     }
@@ -94,6 +103,12 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     let paging = paging::choose(hv, &boot);
     let layout = pagetable::layout(hv, &boot, &paging);
     let booted = pagetable::build(hv, &boot, paging, layout);
+    // On bare metal (ring 0) the memory itself says whether the map lied.
+    if cpl == 0 {
+        if let Err(e) = ramcheck::check(&boot, booted.layout.max_low_pfn) {
+            fail!("bad boot information: {}", e);
+        }
+    }
     if !booted.report.ok() {
         fail!("self-check found problems in the live pagetable");
     }
@@ -172,6 +187,24 @@ fn choose_backend(boot: &BootInfo) -> &'static dyn Hypervisor {
                     fail!("hypervisor={}: backend {} does not detect this platform: {}", name, name, why)
                 }
                 SelectError::NoneDetected => {
+                    // No backend takes a platform the loader lied about: a
+                    // ring-1 entry whose hardware_subarch is not lguest's,
+                    // a PVH version 0 outside Xen. The lie, not the
+                    // image's choice of backends, is why: a FAILURE that
+                    // names it, not a SKIP.
+                    let subarch = boot.hardware_subarch().filter(|&s| boot.cpl != 0 && s != SUBARCH_LGUEST);
+                    if let Some(value) = subarch {
+                        // Whoever entered us in ring 1 with a boot_params
+                        // is a Launcher; lguest's console reaches it, and
+                        // works before lguest's init.
+                        if let Some((h, _)) = cands.find("lguest") {
+                            console::set_backend(h, Some(boot));
+                        }
+                        fail!("bad boot information: {}", BootInfoError::Subarch { value })
+                    }
+                    if let Some(e) = boot.info_error {
+                        fail!("bad boot information: {}", e)
+                    }
                     skip!("no backend in this image detects this platform (have: {})", cands)
                 }
                 e => error!("backend selection: {:?}", e),

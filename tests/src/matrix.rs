@@ -24,6 +24,9 @@ pub enum Env {
     /// The project's lguest host (tests/lguest-host) in QEMU TCG, the kernel
     /// as its guest in ring 1; `mem` is the guest's memory.
     Lguest,
+    /// The same host, its Launcher writing a boot_params that lies the way
+    /// `lie=NAME` (on the host's command line) asks.
+    LguestLie(&'static str),
     /// The same Xen with a Linux dom0 (Debian's kernel and Xen's toolstack,
     /// provisioned by xtask), whose `xl create` builds the kernel as an
     /// unprivileged 32-bit PV guest (`type = "pv"`); `mem` is the guest's
@@ -53,6 +56,7 @@ impl Env {
             Env::Xen => "xen".into(),
             Env::XenPvh => "xen-pvh".into(),
             Env::Lguest => "lguest".into(),
+            Env::LguestLie(lie) => format!("lguest:{lie}"),
             Env::XenDomu => "xen-domu".into(),
             Env::XenPvhDomu => "xen-pvh-domu".into(),
         }
@@ -387,7 +391,7 @@ pub fn matrix() -> Vec<BootCase> {
             ..native("bad-memory-2M", "max", "2M", "")
         },
         bad("bad-mmap-missing", "missing", "no memory map: multiboot flags bit 6 is clear"),
-        bad("bad-mmap-overlap", "overlap", "memory map entries 1 and 2 overlap"),
+        bad("bad-mmap-overlap", "overlap", "multiboot mmap_addr: entries 1 and 2 overlap"),
         bad("bad-mmap-zero-length", "zero", "has zero length"),
         bad("bad-mmap-above-4g", "above4g", "no RAM below 4 GiB"),
         bad("bad-mmap-wraps", "wrap", "runs past the end of the 64-bit address space"),
@@ -398,6 +402,55 @@ pub fn matrix() -> Vec<BootCase> {
             name: "mbloader-cross-4g",
             expect: Expect { lines: &["highmem 1024 MiB", "selfcheck: ok"], ..NATIVE_OK },
             ..bad("", "cross4g", "")
+        },
+        // The same loader lying through the PVH entry: a malformed
+        // hvm_start_info, each failure naming the field that lied.
+        // Version 0 is Xen's PVH dom0, whose map comes from a hypercall:
+        // native does not take it, and no backend is chosen.
+        BootCase {
+            expect: Expect {
+                backend: None,
+                ..bad("", "", "hvm_start_info.version = 0 carries no memory map").expect
+            },
+            ..bad("bad-pvh-version", "pvh-version0", "")
+        },
+        bad("bad-pvh-mmap-missing", "pvh-mmap-missing", "no memory map: hvm_start_info.memmap_paddr is 0"),
+        bad("bad-pvh-mmap-empty", "pvh-mmap-empty", "no memory map: hvm_start_info.memmap_entries is 0"),
+        bad(
+            "bad-pvh-mmap-overlap",
+            "pvh-mmap-overlap",
+            "hvm_start_info.memmap_paddr: entries 1 and 2 overlap",
+        ),
+        bad(
+            "bad-pvh-mmap-outside",
+            "pvh-mmap-outside",
+            "hvm_start_info.memmap_paddr at 0x3f000000 is outside readable memory",
+        ),
+        bad(
+            "bad-pvh-mmap-huge",
+            "pvh-mmap-huge",
+            "hvm_start_info.memmap_entries = 16777216: more than the 64 memory map entries allowed",
+        ),
+        bad(
+            "bad-pvh-cmdline",
+            "pvh-cmdline-nowhere",
+            "hvm_start_info.cmdline_paddr at 0x3f000000 is outside readable memory",
+        ),
+        bad(
+            "bad-pvh-ram-outside",
+            "pvh-ram-outside",
+            "hvm_start_info.memmap_paddr: RAM claimed at 0x2ffffffc does not keep what is written there",
+        ),
+        BootCase {
+            name: "mbloader-pvh-control",
+            expect: Expect { lines: &["entered via pvh in ring 0"], ..NATIVE_OK },
+            ..bad("", "pvh-ok", "")
+        },
+        // A version newer than 1 is read as version 1, as Linux does.
+        BootCase {
+            name: "mbloader-pvh-version-new",
+            expect: Expect { lines: &["entered via pvh in ring 0"], ..NATIVE_OK },
+            ..bad("", "pvh-version-new", "")
         },
     ]);
     m.extend(xen_rows());
@@ -442,8 +495,59 @@ const fn lguest(name: &'static str, mem: &'static str, append: &'static str) -> 
 /// shadow pagetables, its processes in ring 3. Every row that succeeds has
 /// more live pgdirs than the host's four shadows, so shadows are evicted,
 /// each audited as it goes ([`Check::LguestAuditAcrossEvictions`]).
+/// A row whose Launcher lies (`lie=NAME`): the guest must end with a
+/// FAILURE naming the boot_params field, on the console lguest gives it
+/// (or, if no backend takes it, the early one).
+const fn lguest_lie(name: &'static str, lie: &'static str, message: &'static str) -> BootCase {
+    BootCase {
+        env: Env::LguestLie(lie),
+        expect: Expect {
+            backend: None,
+            paging: None,
+            result: Want::Failure(message),
+            lines: &["entered via linux-boot in ring 1"],
+            absent: &[],
+            checks: &[],
+        },
+        ..lguest(name, "32M", "")
+    }
+}
+
 fn lguest_rows() -> Vec<BootCase> {
     vec![
+        lguest_lie("bad-lguest-e820-none", "e820-none", "no memory map: boot_params.e820_entries is 0"),
+        lguest_lie(
+            "bad-lguest-e820-count",
+            "e820-count",
+            "boot_params.e820_entries = 200: more than the 64 memory map entries allowed",
+        ),
+        lguest_lie(
+            "bad-lguest-e820-overlap",
+            "e820-overlap",
+            "boot_params.e820_table: entries 0 and 1 overlap",
+        ),
+        lguest_lie(
+            "bad-lguest-e820-zero",
+            "e820-zero",
+            "boot_params.e820_table: entry 1 at 0x2000000 has zero length",
+        ),
+        lguest_lie(
+            "bad-lguest-e820-wrap",
+            "e820-wrap",
+            "boot_params.e820_table: entry 1 (0xfffffffffffff000 + 0x2000) runs past",
+        ),
+        lguest_lie(
+            "bad-lguest-e820-outside",
+            "e820-outside",
+            "boot_params.e820_table: RAM up to 0x8000000, but the guest's memory ends at 0x2000000",
+        ),
+        lguest_lie("bad-lguest-subarch-pc", "subarch-pc", "boot_params.hardware_subarch = 0"),
+        lguest_lie("bad-lguest-subarch-unknown", "subarch-unknown", "boot_params.hardware_subarch = 7"),
+        lguest_lie(
+            "bad-lguest-cmdline",
+            "cmdline-nowhere",
+            "boot_params.cmd_line_ptr at 0x3f000000 is outside readable memory",
+        ),
         BootCase { time: TimeTest::Full, ..lguest("lguest-32M", "32M", "") },
         // The workload in full (8 children, up to a dozen live pgdirs):
         // system calls, faults from ring 3, the spinner only the timer

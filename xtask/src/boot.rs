@@ -137,7 +137,7 @@ pub fn qemu(b: &Boot) -> Command {
     let mut c = match b.env {
         Env::Xen | Env::XenPvh => return qemu_xen(b),
         Env::XenDomu | Env::XenPvhDomu => return qemu_xen_domu(b),
-        Env::Lguest => return qemu_lguest(b),
+        Env::Lguest | Env::LguestLie(_) => return qemu_lguest(b),
         _ => Command::new(qemu_binary(b.env)),
     };
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &b.mem]);
@@ -205,7 +205,11 @@ fn qemu_lguest(b: &Boot) -> Command {
     let mut c = Command::new(qemu_binary(b.env));
     c.args(["-accel", &b.accel, "-cpu", &b.cpu, "-m", &format!("{}M", guest + LGUEST_OVERHEAD_MIB)]);
     c.arg("-kernel").arg(b.hypervisor.as_ref().expect("Env::Lguest needs the lguest host"));
-    c.args(["-append", &format!("mem={guest}M"), "-initrd", &module(b)]);
+    let lie = match b.env {
+        Env::LguestLie(lie) => format!(" lie={lie}"),
+        _ => String::new(),
+    };
+    c.args(["-append", &format!("mem={guest}M{lie}"), "-initrd", &module(b)]);
     common_args(&mut c, b);
     c
 }

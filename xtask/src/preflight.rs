@@ -24,7 +24,7 @@ fn needed_feature(env: Env) -> Option<(&'static str, &'static str)> {
     match env {
         Env::Xen | Env::XenDomu => Some(("xen", "Xen PV entry")),
         Env::XenPvh | Env::XenPvhDomu => Some(("xen", "Xen PVH backend (xen-hvm)")),
-        Env::Lguest => Some(("lguest", "lguest backend")),
+        Env::Lguest | Env::LguestLie(_) => Some(("lguest", "lguest backend")),
         _ => None,
     }
 }

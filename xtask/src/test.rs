@@ -255,8 +255,13 @@ fn prepare(cases: &[BootCase]) -> Result<(Vec<Boot>, Vec<Slot>), String> {
             println!("xtask: building mbloader");
             loader = Some(build::image("mbloader", &build::Opts::default())?);
         }
-        // One hypervisor per kind (Xen serves both of its environments).
-        let kind = if c.env.uses_xen() { "xen".to_string() } else { c.env.name() };
+        // One hypervisor per kind: Xen serves all of its environments, the
+        // lguest host its lying rows too.
+        let kind = match c.env {
+            _ if c.env.uses_xen() => "xen".to_string(),
+            Env::LguestLie(_) => Env::Lguest.name(),
+            _ => c.env.name(),
+        };
         if !hypervisors.contains_key(&kind) {
             hypervisors.insert(kind.clone(), tools::hypervisor(c.env)?);
         }

@@ -88,7 +88,7 @@ pub fn hypervisor(env: pvops_tests::Env) -> Result<Option<std::path::PathBuf>, S
     use pvops_tests::Env;
     match env {
         Env::Xen | Env::XenPvh | Env::XenDomu | Env::XenPvhDomu => ensure_xen().map(Some),
-        Env::Lguest => {
+        Env::Lguest | Env::LguestLie(_) => {
             println!("xtask: building the lguest host");
             crate::build::image("lguest-host", &crate::build::Opts::default()).map(Some)
         }

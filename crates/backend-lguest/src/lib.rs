@@ -60,7 +60,7 @@ use arch_i386::desc::{layout, Selectors, Tss};
 use arch_i386::layout::PAGE_OFFSET;
 use arch_i386::{PagingMode, Pfn, VirtAddr};
 use linkme::distributed_slice;
-use paravirt::bootinfo::SUBARCH_LGUEST;
+use paravirt::bootinfo::{BootInfoError, SUBARCH_LGUEST};
 use paravirt::{
     BootInfo, Counters, Cpu, Detected, ExitStatus, HvError, HvResult, Hypervisor, Irq, Mmu, PagingPolicy,
     Time, Verdict, HYPERVISORS,
@@ -136,6 +136,12 @@ impl<H: Host> Hypervisor for Lguest<H> {
         let ram_pages = ((boot.memory.ram_end_below_4g() >> 12) as u32).min(reachable);
         let map = launcher_map::scan(Pfn(pgdir >> 12), ram_pages, read_frame)
             .map_err(|why| HvError::local(why, &[pgdir as u64, ram_pages as u64]))?;
+        // The Launcher maps all of guest memory: RAM the map claims past
+        // that (but within the direct map's reach) is a boot_params lie.
+        if ram_pages > map.end.0 {
+            let (ram_end, real_end) = ((ram_pages as u64) << 12, (map.end.0 as u64) << 12);
+            return Err(BootInfoError::RamOutside { map: boot.memory.source, ram_end, real_end }.into());
+        }
         self.cr3.store(pgdir >> 12, Ordering::Relaxed);
         boot.early_mapped_end = map.end;
         for &(start, end) in map.runs() {

@@ -11,7 +11,7 @@ use arch_i386::cpu::CpuFeatures;
 use arch_i386::{Pfn, PhysAddr, VirtAddr};
 
 use crate::cmdline::CmdLine;
-use crate::memmap::{MemoryMap, MAX_REGIONS};
+use crate::memmap::MemoryMap;
 use crate::xen_start_info::{StartInfo, StartInfoError};
 
 /// How the kernel was entered.
@@ -73,25 +73,54 @@ pub enum BootInfoError {
         index: usize,
         what: &'static str,
     },
-    TooMany,
+    /// A table holds more entries than it may: `field` (a count, or the
+    /// map that overflowed) said `count`.
+    TooMany {
+        field: &'static str,
+        count: u64,
+        max: u64,
+    },
     /// More reserved ranges than [`MAX_RESERVED`].
     TooManyReserved,
     ZeroLength {
+        map: &'static str,
         index: usize,
         start: u64,
     },
     Wraps {
+        map: &'static str,
         index: usize,
         start: u64,
         len: u64,
     },
     Overlap {
+        map: &'static str,
         a: usize,
         b: usize,
         start: u64,
     },
     /// No RAM below 4 GiB at all.
-    NoLowRam,
+    NoLowRam {
+        map: &'static str,
+    },
+    /// The map claims RAM past the memory the platform shows to exist
+    /// (under lguest, the Launcher's map of all guest memory).
+    RamOutside {
+        map: &'static str,
+        ram_end: u64,
+        real_end: u64,
+    },
+    /// The map claims RAM where a written word is not kept: no memory
+    /// is there.
+    RamMissing {
+        map: &'static str,
+        at: u64,
+    },
+    /// `boot_params.hardware_subarch` names a platform no backend in this
+    /// image runs on at this privilege level.
+    Subarch {
+        value: u32,
+    },
 }
 
 impl fmt::Display for BootInfoError {
@@ -104,23 +133,37 @@ impl fmt::Display for BootInfoError {
             BootInfoError::Malformed { index, what } => {
                 write!(f, "memory map entry {index} is malformed: {what}")
             }
-            BootInfoError::TooMany => write!(f, "memory map has more than {MAX_REGIONS} entries"),
+            BootInfoError::TooMany { field, count, max } => {
+                write!(f, "{field} = {count}: more than the {max} memory map entries allowed")
+            }
             BootInfoError::TooManyReserved => {
                 write!(f, "more than {MAX_RESERVED} reserved ranges of memory")
             }
-            BootInfoError::ZeroLength { index, start } => {
-                write!(f, "memory map entry {index} at {start:#x} has zero length")
+            BootInfoError::ZeroLength { map, index, start } => {
+                write!(f, "{map}: entry {index} at {start:#x} has zero length")
             }
-            BootInfoError::Wraps { index, start, len } => write!(
+            BootInfoError::Wraps { map, index, start, len } => write!(
                 f,
-                "memory map entry {index} ({start:#x} + {len:#x}) runs past the end of the 64-bit address space"
+                "{map}: entry {index} ({start:#x} + {len:#x}) runs past the end of the 64-bit address space"
             ),
-            BootInfoError::Overlap { a, b, start } => {
-                write!(f, "memory map entries {a} and {b} overlap at {start:#x}")
+            BootInfoError::Overlap { map, a, b, start } => {
+                write!(f, "{map}: entries {a} and {b} overlap at {start:#x}")
             }
-            BootInfoError::NoLowRam => write!(
+            BootInfoError::NoLowRam { map } => write!(
                 f,
-                "memory map has no RAM below 4 GiB: every RAM entry lies beyond what a 32-bit kernel can map"
+                "{map}: no RAM below 4 GiB: every RAM entry lies beyond what a 32-bit kernel can map"
+            ),
+            BootInfoError::RamOutside { map, ram_end, real_end } => write!(
+                f,
+                "{map}: RAM up to {ram_end:#x}, but the guest's memory ends at {real_end:#x}"
+            ),
+            BootInfoError::RamMissing { map, at } => write!(
+                f,
+                "{map}: RAM claimed at {at:#x} does not keep what is written there: no memory behind it"
+            ),
+            BootInfoError::Subarch { value } => write!(
+                f,
+                "boot_params.hardware_subarch = {value}: not a platform this kernel runs on in ring 1 (1 is lguest)"
             ),
         }
     }

@@ -5,7 +5,7 @@
 use arch_i386::PhysAddr;
 
 use crate::bootinfo::BootInfoError;
-use crate::memmap::read_e820_table;
+use crate::memmap::{read_e820_table, MAX_REGIONS};
 use crate::multiboot::read_cstr;
 use crate::{BootInfo, PhysRead};
 
@@ -47,7 +47,7 @@ fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<
     let bad = |a: PhysAddr| BootInfoError::Unreadable { what: "boot_params", addr: a.0 };
     let cmd = mem.read_u32(PhysAddr(pa.0 + OFF_CMD_LINE_PTR)).map_err(bad)?;
     if cmd != 0 {
-        boot.cmdline = read_cstr(mem, PhysAddr(cmd as u64), "boot_params command line")?;
+        boot.cmdline = read_cstr(mem, PhysAddr(cmd as u64), "boot_params.cmd_line_ptr")?;
     }
     let mut n = [0u8; 1];
     mem.read(PhysAddr(pa.0 + OFF_E820_ENTRIES), &mut n).map_err(bad)?;
@@ -55,10 +55,12 @@ fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<
     if n == 0 {
         return Err(BootInfoError::Missing("boot_params.e820_entries is 0"));
     }
-    if n > E820_MAX {
-        return Err(BootInfoError::TooMany);
+    // The table has room for 128; this kernel keeps fewer.
+    let max = E820_MAX.min(MAX_REGIONS as u64);
+    if n > max {
+        return Err(BootInfoError::TooMany { field: "boot_params.e820_entries", count: n, max });
     }
-    let m = read_e820_table(mem, pa.0 + OFF_E820_TABLE, n, E820_ENTRY, "boot_params e820 table")?;
+    let m = read_e820_table(mem, pa.0 + OFF_E820_TABLE, n, E820_ENTRY, "boot_params.e820_table")?;
     boot.memory = m;
     m.validate()
 }
@@ -71,8 +73,8 @@ mod tests {
     use crate::BootProtocol;
     use std::vec;
 
-    #[test]
-    fn lguest_style_zero_page() {
+    /// The Launcher's zero page: one RAM entry of 64 MiB, "quiet".
+    fn zero_page() -> std::vec::Vec<u8> {
         let mut m = vec![0u8; 0x2000];
         m[0x202..0x206].copy_from_slice(&HEADER_MAGIC.to_le_bytes());
         m[0x206..0x208].copy_from_slice(&0x207u16.to_le_bytes());
@@ -82,12 +84,36 @@ mod tests {
         m[0x1e8] = 1;
         m[0x2d8..0x2e0].copy_from_slice(&0x0400_0000u64.to_le_bytes());
         m[0x2e0..0x2e4].copy_from_slice(&1u32.to_le_bytes());
+        m
+    }
+
+    #[test]
+    fn lguest_style_zero_page() {
+        let m = zero_page();
         assert_eq!(probe(&Bytes(&m), PhysAddr(0)), Some((0x207, 1)));
         let mut b = BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 1 });
         parse(&Bytes(&m), PhysAddr(0), &mut b);
         assert_eq!(b.info_error, None);
         assert_eq!(b.memory.ram_end_below_4g(), 0x0400_0000);
         assert!(b.cmdline.has("quiet"));
+    }
+
+    #[test]
+    fn every_lie_names_its_field() {
+        let lie = |f: &dyn Fn(&mut std::vec::Vec<u8>)| {
+            let mut m = zero_page();
+            f(&mut m);
+            let mut b =
+                BootInfo::new(BootProtocol::LinuxBoot { boot_params: PhysAddr(0), hardware_subarch: 1 });
+            parse(&Bytes(&m), PhysAddr(0), &mut b);
+            std::format!("{}", b.info_error.expect("a lie must be an error"))
+        };
+        assert!(lie(&|m| m[0x1e8] = 0).contains("boot_params.e820_entries is 0"));
+        assert!(lie(&|m| m[0x1e8] = 200).contains("boot_params.e820_entries = 200"));
+        assert!(lie(&|m| m[0x228..0x22c].copy_from_slice(&0x8000u32.to_le_bytes()))
+            .contains("boot_params.cmd_line_ptr at 0x8000"));
+        assert!(lie(&|m| m[0x2d8..0x2e0].fill(0))
+            .contains("boot_params.e820_table: entry 0 at 0x0 has zero length"));
     }
 
     #[test]

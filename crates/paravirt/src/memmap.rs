@@ -55,11 +55,18 @@ impl Region {
 pub struct MemoryMap {
     regions: [Region; MAX_REGIONS],
     len: usize,
+    /// Where the map came from, in the boot protocol's own words
+    /// (`hvm_start_info.memmap_paddr`): errors name it.
+    pub source: &'static str,
 }
 
 impl Default for MemoryMap {
     fn default() -> Self {
-        MemoryMap { regions: [Region { start: 0, len: 0, kind: RegionKind::Reserved }; MAX_REGIONS], len: 0 }
+        MemoryMap {
+            regions: [Region { start: 0, len: 0, kind: RegionKind::Reserved }; MAX_REGIONS],
+            len: 0,
+            source: "memory map",
+        }
     }
 }
 
@@ -72,9 +79,15 @@ impl fmt::Debug for MemoryMap {
 const FOUR_GIB: u64 = 1 << 32;
 
 impl MemoryMap {
+    /// An empty map whose errors will name `source`.
+    pub fn from_source(source: &'static str) -> MemoryMap {
+        MemoryMap { source, ..MemoryMap::default() }
+    }
+
     pub fn push(&mut self, r: Region) -> Result<(), BootInfoError> {
         if self.len == MAX_REGIONS {
-            return Err(BootInfoError::TooMany);
+            let count = MAX_REGIONS as u64 + 1;
+            return Err(BootInfoError::TooMany { field: self.source, count, max: MAX_REGIONS as u64 });
         }
         self.regions[self.len] = r;
         self.len += 1;
@@ -93,26 +106,27 @@ impl MemoryMap {
     /// entries overlapping, and some RAM below 4 GiB.
     pub fn validate(&self) -> Result<(), BootInfoError> {
         let r = self.regions();
+        let map = self.source;
         if r.is_empty() {
             return Err(BootInfoError::Missing("the memory map is empty"));
         }
         for (i, e) in r.iter().enumerate() {
             if e.len == 0 {
-                return Err(BootInfoError::ZeroLength { index: i, start: e.start });
+                return Err(BootInfoError::ZeroLength { map, index: i, start: e.start });
             }
             if e.start.checked_add(e.len).is_none() {
-                return Err(BootInfoError::Wraps { index: i, start: e.start, len: e.len });
+                return Err(BootInfoError::Wraps { map, index: i, start: e.start, len: e.len });
             }
         }
         for (i, a) in r.iter().enumerate() {
             for (j, b) in r.iter().enumerate().skip(i + 1) {
                 if a.start < b.end() && b.start < a.end() {
-                    return Err(BootInfoError::Overlap { a: i, b: j, start: a.start.max(b.start) });
+                    return Err(BootInfoError::Overlap { map, a: i, b: j, start: a.start.max(b.start) });
                 }
             }
         }
         if !r.iter().any(|e| e.kind == RegionKind::Ram && e.start < FOUR_GIB) {
-            return Err(BootInfoError::NoLowRam);
+            return Err(BootInfoError::NoLowRam { map });
         }
         Ok(())
     }
@@ -167,8 +181,8 @@ pub fn read_e820_entry(mem: &dyn PhysRead, at: u64, what: &'static str) -> Resul
 }
 
 /// `count` e820-style entries `stride` bytes apart from `table` on, as a
-/// map (not yet validated). More entries than a map holds is an error
-/// before anything is read.
+/// map (not yet validated) whose errors name `what`. More entries than a
+/// map holds is an error before anything is read.
 pub fn read_e820_table(
     mem: &dyn PhysRead,
     table: u64,
@@ -177,9 +191,9 @@ pub fn read_e820_table(
     what: &'static str,
 ) -> Result<MemoryMap, BootInfoError> {
     if count > MAX_REGIONS as u64 {
-        return Err(BootInfoError::TooMany);
+        return Err(BootInfoError::TooMany { field: what, count, max: MAX_REGIONS as u64 });
     }
-    let mut m = MemoryMap::default();
+    let mut m = MemoryMap::from_source(what);
     for i in 0..count {
         let at = table.checked_add(i * stride).ok_or(BootInfoError::Unreadable { what, addr: table })?;
         m.push(read_e820_entry(mem, at, what)?)?;
@@ -213,17 +227,20 @@ mod tests {
         assert_eq!(map(&[]).validate(), Err(BootInfoError::Missing("the memory map is empty")));
         assert_eq!(
             map(&[(0, 0x9fc00, 1), (0x100000, 0, 1)]).validate(),
-            Err(BootInfoError::ZeroLength { index: 1, start: 0x100000 })
+            Err(BootInfoError::ZeroLength { map: "memory map", index: 1, start: 0x100000 })
         );
         assert_eq!(
             map(&[(0x100000, 0x400000, 1), (0x200000, 0x100000, 2)]).validate(),
-            Err(BootInfoError::Overlap { a: 0, b: 1, start: 0x200000 })
+            Err(BootInfoError::Overlap { map: "memory map", a: 0, b: 1, start: 0x200000 })
         );
         assert!(matches!(
             map(&[(0x100000, 0x100000, 1), (0xffff_ffff_ffff_0000, 0x20000, 1)]).validate(),
             Err(BootInfoError::Wraps { index: 1, .. })
         ));
-        assert_eq!(map(&[(0x1_0000_0000, 0x4000_0000, 1)]).validate(), Err(BootInfoError::NoLowRam));
+        assert_eq!(
+            map(&[(0x1_0000_0000, 0x4000_0000, 1)]).validate(),
+            Err(BootInfoError::NoLowRam { map: "memory map" })
+        );
     }
 
     #[test]
@@ -240,6 +257,9 @@ mod tests {
         for i in 0..MAX_REGIONS as u64 {
             m.push(Region { start: i << 20, len: 1 << 20, kind: RegionKind::Ram }).unwrap();
         }
-        assert_eq!(m.push(Region { start: 0, len: 1, kind: RegionKind::Ram }), Err(BootInfoError::TooMany));
+        assert!(matches!(
+            m.push(Region { start: 0, len: 1, kind: RegionKind::Ram }),
+            Err(BootInfoError::TooMany { count: 65, .. })
+        ));
     }
 }

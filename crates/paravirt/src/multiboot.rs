@@ -49,7 +49,7 @@ fn parse_inner(mem: &dyn PhysRead, info: PhysAddr, boot: &mut BootInfo) -> Resul
 }
 
 fn parse_mmap(mem: &dyn PhysRead, addr: PhysAddr, len: u32) -> Result<MemoryMap, BootInfoError> {
-    let mut map = MemoryMap::default();
+    let mut map = MemoryMap::from_source("multiboot mmap_addr");
     let mut off = 0u32;
     let mut index = 0;
     while off < len {
@@ -167,7 +167,7 @@ mod tests {
         let m = image(ALL, &[(20, 0x100000, 0, 1)], None);
         assert!(matches!(run(&m).info_error, Some(BootInfoError::ZeroLength { .. })));
         let m = image(ALL, &[(20, 0x1_0000_0000, 0x1000_0000, 1)], None);
-        assert_eq!(run(&m).info_error, Some(BootInfoError::NoLowRam));
+        assert_eq!(run(&m).info_error, Some(BootInfoError::NoLowRam { map: "multiboot mmap_addr" }));
     }
 
     #[test]

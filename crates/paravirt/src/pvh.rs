@@ -9,7 +9,7 @@
 use arch_i386::PhysAddr;
 
 use crate::bootinfo::BootInfoError;
-use crate::memmap::read_e820_table;
+use crate::memmap::{read_e820_table, MAX_REGIONS};
 use crate::multiboot::read_cstr;
 use crate::{BootInfo, PhysRead};
 
@@ -50,17 +50,28 @@ fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<
     let version = rd32(OFF_VERSION)?;
     let cmdline = rd64(OFF_CMDLINE)?;
     if cmdline != 0 {
-        boot.cmdline = read_cstr(mem, PhysAddr(cmdline), "PVH command line")?;
+        boot.cmdline = read_cstr(mem, PhysAddr(cmdline), "hvm_start_info.cmdline_paddr")?;
     }
+    // Versions above 1 are accepted, as Linux does: the structure only
+    // grows, and a newer loader's version-1 fields mean what they meant.
     if version < 1 {
-        return Err(BootInfoError::Missing("hvm_start_info version 0 carries no memory map"));
+        return Err(BootInfoError::Missing(
+            "hvm_start_info.version = 0 carries no memory map (only Xen, through XENMEM_memory_map, can supply one)",
+        ));
     }
     let map = rd64(OFF_MEMMAP)?;
     let n = rd32(OFF_MEMMAP_ENTRIES)? as u64;
-    if map == 0 || n == 0 {
-        return Err(BootInfoError::Missing("hvm_start_info memmap_paddr/memmap_entries are zero"));
+    if map == 0 {
+        return Err(BootInfoError::Missing("hvm_start_info.memmap_paddr is 0"));
     }
-    let m = read_e820_table(mem, map, n, MEMMAP_ENTRY, "PVH memory map")?;
+    if n == 0 {
+        return Err(BootInfoError::Missing("hvm_start_info.memmap_entries is 0"));
+    }
+    if n > MAX_REGIONS as u64 {
+        let max = MAX_REGIONS as u64;
+        return Err(BootInfoError::TooMany { field: "hvm_start_info.memmap_entries", count: n, max });
+    }
+    let m = read_e820_table(mem, map, n, MEMMAP_ENTRY, "hvm_start_info.memmap_paddr")?;
     boot.memory = m;
     m.validate()
 }
@@ -73,11 +84,18 @@ mod tests {
     use crate::BootProtocol;
     use std::vec;
 
-    #[test]
-    fn version_1_with_map() {
+    fn w32(m: &mut [u8], o: usize, v: u32) {
+        m[o..o + 4].copy_from_slice(&v.to_le_bytes())
+    }
+
+    fn w64(m: &mut [u8], o: usize, v: u64) {
+        m[o..o + 8].copy_from_slice(&v.to_le_bytes())
+    }
+
+    /// A version-1 start_info at 0x1000: two RAM entries at 0x2000, the
+    /// command line at 0x2800.
+    fn good() -> std::vec::Vec<u8> {
         let mut m = vec![0u8; 0x3000];
-        let w32 = |m: &mut [u8], o: usize, v: u32| m[o..o + 4].copy_from_slice(&v.to_le_bytes());
-        let w64 = |m: &mut [u8], o: usize, v: u64| m[o..o + 8].copy_from_slice(&v.to_le_bytes());
         w32(&mut m, 0x1000, MAGIC);
         w32(&mut m, 0x1004, 1);
         w64(&mut m, 0x1018, 0x2800);
@@ -90,6 +108,18 @@ mod tests {
         w64(&mut m, 0x2020, 0x1000000);
         w32(&mut m, 0x2028, 1);
         m[0x2800..0x2805].copy_from_slice(b"quiet");
+        m
+    }
+
+    fn error_of(m: &[u8]) -> std::string::String {
+        let mut b = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x1000), version: 1 });
+        parse(&Bytes(m), PhysAddr(0x1000), &mut b);
+        std::format!("{}", b.info_error.expect("a lie must be an error"))
+    }
+
+    #[test]
+    fn version_1_with_map() {
+        let m = good();
         assert_eq!(probe(&Bytes(&m), PhysAddr(0x1000)), Some(1));
         let mut b = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x1000), version: 1 });
         parse(&Bytes(&m), PhysAddr(0x1000), &mut b);
@@ -107,5 +137,30 @@ mod tests {
         assert!(matches!(b.info_error, Some(BootInfoError::Missing(_))));
         m[0x1000] = 0;
         assert_eq!(probe(&Bytes(&m), PhysAddr(0x1000)), None);
+    }
+
+    #[test]
+    fn a_newer_version_is_read_as_version_1() {
+        let mut m = good();
+        w32(&mut m, 0x1004, 0x7fff_ffff);
+        let mut b = BootInfo::new(BootProtocol::Pvh { start_info: PhysAddr(0x1000), version: 0x7fff_ffff });
+        parse(&Bytes(&m), PhysAddr(0x1000), &mut b);
+        assert_eq!(b.info_error, None);
+    }
+
+    #[test]
+    fn every_lie_names_its_field() {
+        let lie = |f: &dyn Fn(&mut std::vec::Vec<u8>)| {
+            let mut m = good();
+            f(&mut m);
+            error_of(&m)
+        };
+        assert!(lie(&|m| w32(m, 0x1004, 0)).contains("hvm_start_info.version = 0"));
+        assert!(lie(&|m| w64(m, 0x1028, 0)).contains("hvm_start_info.memmap_paddr is 0"));
+        assert!(lie(&|m| w32(m, 0x1030, 0)).contains("hvm_start_info.memmap_entries is 0"));
+        assert!(lie(&|m| w32(m, 0x1030, 100_000)).contains("hvm_start_info.memmap_entries = 100000"));
+        assert!(lie(&|m| w64(m, 0x1028, 0x10_0000)).contains("hvm_start_info.memmap_paddr at 0x100000"));
+        assert!(lie(&|m| w64(m, 0x1018, 0x4000)).contains("hvm_start_info.cmdline_paddr at 0x4000"));
+        assert!(lie(&|m| w64(m, 0x2008, 0x20_0000)).contains("hvm_start_info.memmap_paddr: entries 0 and 1"));
     }
 }

@@ -18,6 +18,8 @@ pub struct Elf {
     phoff: u32,
     phentsize: u32,
     phnum: u32,
+    /// Bytes in the module.
+    len: u32,
     pub entry: u32,
 }
 
@@ -46,6 +48,7 @@ impl Elf {
             phoff: rd32(start + 28),
             phentsize: rd16(start + 42) as u32,
             phnum: rd16(start + 44) as u32,
+            len: end - start,
             entry: rd32(start + 24),
         };
         if e.phoff.checked_add(e.phnum * e.phentsize).is_none_or(|x| start + x > end) {
@@ -57,6 +60,25 @@ impl Elf {
             }
         }
         Ok(e)
+    }
+
+    /// The descriptor of note `name`/`ty` in a PT_NOTE segment, as bytes of
+    /// the module.
+    pub fn note(&self, name: &[u8], ty: u32) -> Option<&'static [u8]> {
+        (0..self.phnum)
+            .map(|i| self.start + self.phoff + i * self.phentsize)
+            .filter(|&ph| rd32(ph) == 4)
+            .find_map(|ph| {
+                let (off, size) = (rd32(ph + 4), rd32(ph + 16));
+                if off.checked_add(size).is_none_or(|e| e > self.len) {
+                    return None;
+                }
+                // SAFETY: the segment lies inside the module (checked just
+                // above), which stays in place while the loader runs.
+                let notes =
+                    unsafe { core::slice::from_raw_parts((self.start + off) as *const u8, size as usize) };
+                crate::notes::find(notes, name, ty)
+            })
     }
 
     /// The PT_LOAD segments, in file order.

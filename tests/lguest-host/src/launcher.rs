@@ -24,12 +24,14 @@ use lguest_host::guest_mem::GuestMem;
 use lguest_host::layout::{GuestRegs, GUEST_CS, GUEST_DS};
 
 use crate::elf;
+use crate::lie::{self, ZeroPage};
 
 const CMDLINE: u32 = 4096;
 const CMDLINE_MAX: u32 = 4096;
 /// The Launcher's pte flags: present, writable, user.
 const LINEAR: u32 = 0x7;
-const E820_RAM: u32 = 1;
+/// addr (u64), size (u64), type (u32), packed.
+const E820_ENTRY: u32 = 20;
 /// eflags: IF and the always-one bit.
 const EFLAGS: u32 = 0x202;
 
@@ -42,8 +44,9 @@ pub struct Launched {
     pub tables: u32,
 }
 
-/// Loads the kernel module `[start, end)` into `mem` with `cmdline`.
-pub fn launch(mem: &GuestMem, start: u32, end: u32, cmdline: &str) -> Result<Launched> {
+/// Loads the kernel module `[start, end)` into `mem` with `cmdline`, its
+/// boot_params lying as `lie` asks (see `lie.rs`).
+pub fn launch(mem: &GuestMem, start: u32, end: u32, cmdline: &str, lie: Option<&str>) -> Result<Launched> {
     let kernel = elf::load(start, end, mem)?;
     if kernel.end > mem.size {
         return Err(fatal!("the guest kernel does not fit in guest memory"));
@@ -51,7 +54,7 @@ pub fn launch(mem: &GuestMem, start: u32, end: u32, cmdline: &str) -> Result<Lau
     if cmdline.len() as u32 >= CMDLINE_MAX {
         return Err(fatal!("the guest command line is longer than {} bytes", CMDLINE_MAX - 1));
     }
-    write_boot_params(mem, cmdline)?;
+    write_boot_params(mem, cmdline, &lie::zero_page(lie, mem.size)?)?;
     let (pgdir, tables) = linear_pagetable(mem)?;
     if tables < kernel.end {
         return Err(fatal!("guest memory too small for the kernel and the Launcher's pagetable"));
@@ -59,22 +62,24 @@ pub fn launch(mem: &GuestMem, start: u32, end: u32, cmdline: &str) -> Result<Lau
     Ok(Launched { entry: kernel.entry, kernel_end: kernel.end, pgdir, tables })
 }
 
-fn write_boot_params(mem: &GuestMem, cmdline: &str) -> Result {
+fn write_boot_params(mem: &GuestMem, cmdline: &str, z: &ZeroPage) -> Result {
     const W: &str = "boot_params";
     mem.fill(0, 8192, 0, W)?;
     mem.write_u32(OFF_HEADER as u32, HEADER_MAGIC, W)?;
     mem.write_u32(OFF_VERSION as u32, 0x207, W)?;
-    mem.write_u32(OFF_HARDWARE_SUBARCH as u32, 1, W)?;
+    mem.write_u32(OFF_HARDWARE_SUBARCH as u32, z.hardware_subarch, W)?;
     let flags = mem.read_u8(OFF_LOADFLAGS as u32, W)?;
     mem.write_u8(OFF_LOADFLAGS as u32, flags | KEEP_SEGMENTS, W)?;
-    mem.write_u8(OFF_E820_ENTRIES as u32, 1, W)?;
-    let e = OFF_E820_TABLE as u32;
-    mem.write_u32(e, 0, W)?;
-    mem.write_u32(e + 4, 0, W)?;
-    mem.write_u32(e + 8, mem.size, W)?;
-    mem.write_u32(e + 12, 0, W)?;
-    mem.write_u32(e + 16, E820_RAM, W)?;
-    mem.write_u32(OFF_CMD_LINE_PTR as u32, CMDLINE, W)?;
+    mem.write_u8(OFF_E820_ENTRIES as u32, z.e820_entries, W)?;
+    for (i, &(addr, size, ty)) in z.e820[..z.e820_len].iter().enumerate() {
+        let e = OFF_E820_TABLE as u32 + i as u32 * E820_ENTRY;
+        mem.write_u32(e, addr as u32, W)?;
+        mem.write_u32(e + 4, (addr >> 32) as u32, W)?;
+        mem.write_u32(e + 8, size as u32, W)?;
+        mem.write_u32(e + 12, (size >> 32) as u32, W)?;
+        mem.write_u32(e + 16, ty, W)?;
+    }
+    mem.write_u32(OFF_CMD_LINE_PTR as u32, z.cmd_line_ptr.unwrap_or(CMDLINE), W)?;
     mem.write_bytes(CMDLINE, cmdline.as_bytes(), "the command line")
 }
 

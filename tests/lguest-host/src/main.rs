@@ -9,8 +9,9 @@
 //! the guest, and `outcome.rs` ends QEMU with the verdict. Everything else
 //! is the library (`lib.rs`), the watchdog included.
 //!
-//! Options (QEMU `-append`): `mem=SIZE` (guest memory, default 32M). The
-//! guest's command line is the module string after the file name.
+//! Options (QEMU `-append`): `mem=SIZE` (guest memory, default 32M);
+//! `lie=NAME`, a boot_params that lies (`lie.rs`). The guest's command
+//! line is the module string after the file name.
 #![no_std]
 #![no_main]
 // A run-ending error carries its message inline (there is no allocator);
@@ -20,6 +21,7 @@
 mod elf;
 mod head;
 mod launcher;
+mod lie;
 mod outcome;
 mod switcher;
 mod timer;
@@ -134,7 +136,11 @@ fn setup(info: &multiboot::Info) -> Result<Vm> {
     // its own pointer.
     let phys = unsafe { HostPhys::new(0) };
     let gm = GuestMem { base: GUEST_BASE, size: mem, phys };
-    let l = launcher::launch(&gm, module.start, module.end, module.cmdline)?;
+    let lie = info.option("lie");
+    if let Some(lie) = lie {
+        say!("lie={}: the Launcher's boot_params will lie", lie);
+    }
+    let l = launcher::launch(&gm, module.start, module.end, module.cmdline, lie)?;
     say!(
         "guest kernel loaded (entry {:#x}, end {:#x}); boot_params at 0, command line \"{}\"; Launcher pagetable {:#x}-{:#x}, pgdir {:#x}",
         l.entry,

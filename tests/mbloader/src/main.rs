@@ -8,14 +8,20 @@
 //! loader's own command line) asks, and enters the kernel exactly as a
 //! multiboot loader would: eax = 0x2BADB002, ebx = the info, paging off.
 //! The kernel's command line is the module's string minus its first word.
+//!
+//! A `pvh-NAME` scenario lies through the PVH protocol instead: the loader
+//! finds the kernel's XEN_ELFNOTE_PHYS32_ENTRY and enters it with ebx = a
+//! malformed hvm_start_info (`pvh.rs`).
 #![no_std]
 #![no_main]
 
 mod fake;
+mod pvh;
 
 use arch_i386::serial::COM1;
 use boot_support::elf::Elf;
 use boot_support::multiboot;
+use boot_support::notes::XEN_ELFNOTE_PHYS32_ENTRY;
 use paravirt::ExitStatus;
 
 core::arch::global_asm!(
@@ -75,6 +81,22 @@ extern "C" fn loader_main(magic: u32, mbi: u32) -> ! {
             core::ptr::copy(seg.src as *const u8, seg.paddr as *mut u8, seg.filesz as usize);
             core::ptr::write_bytes((seg.paddr + seg.filesz) as *mut u8, 0, (seg.memsz - seg.filesz) as usize);
         }
+    }
+    if let Some(lie) = scenario.strip_prefix("pvh-") {
+        let Some(note) = elf.note(b"Xen", XEN_ELFNOTE_PHYS32_ENTRY) else {
+            die("the kernel has no XEN_ELFNOTE_PHYS32_ENTRY note")
+        };
+        let Some(entry) = note.get(..4).map(|d| u32::from_le_bytes([d[0], d[1], d[2], d[3]])) else {
+            die("the kernel's XEN_ELFNOTE_PHYS32_ENTRY is shorter than 4 bytes")
+        };
+        // SAFETY: the fake start_info goes to low memory nothing else uses now.
+        let Some(info) = (unsafe { pvh::build(lie, real.ram_end, module.cmdline) }) else {
+            die("unknown scenario")
+        };
+        say("mbloader: entering the kernel's PVH entry\n");
+        // SAFETY: entering a loaded kernel's PVH entry the way the PVH ABI
+        // says: flat 32-bit protected mode (ours), paging off, ebx = info.
+        unsafe { core::arch::asm!("jmp {entry}", entry = in(reg) entry, in("ebx") info, options(noreturn)) }
     }
     let entry = elf.entry;
     // SAFETY: the fake info goes to low memory nothing else uses now.
