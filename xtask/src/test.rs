@@ -1,4 +1,4 @@
-//! `cargo xtask test`: host tests, the set-up mistakes, then every row of
+//! `cargo xtask test`: host tests and a fuzz smoke pass, the set-up mistakes, then every row of
 //! the boot matrix and the gdb sessions (progress shown as they run), then
 //! one summary table and the report under target/matrix/ (`report.rs`).
 //! Exit 0 only if everything passed; the log of every failed row is
@@ -17,7 +17,7 @@ use pvops_tests::{matrix, BootCase, Check, Env, Want};
 use crate::boot::{self, Boot, Outcome, Run};
 use crate::progress::{self, Progress};
 use crate::report::{self, Entry};
-use crate::{build, domu, gdb, setup_errors, toolchain, tools, EXIT_SETUP};
+use crate::{build, domu, fuzz, gdb, setup_errors, toolchain, tools, EXIT_SETUP};
 
 /// Per-boot timeouts. A native TCG boot takes well under a second and Xen
 /// with dom0 a few seconds, so these only bound hangs.
@@ -62,6 +62,17 @@ pub fn main(args: &[String]) -> u8 {
                 eprintln!("xtask: host tests failed");
                 return finish(entries, started);
             }
+        }
+        match fuzz_smoke() {
+            Ok(e) => entries.extend(e),
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                return EXIT_SETUP;
+            }
+        }
+        if entries.iter().any(|e| e.verdict.is_err()) {
+            eprintln!("xtask: the fuzz smoke pass failed");
+            return finish(entries, started);
         }
     }
     let mistakes: Vec<_> = setup_errors::mistakes().into_iter().filter(|m| selected(m.name)).collect();
@@ -206,6 +217,43 @@ fn host_tests(args: &[&str]) -> Result<Entry, String> {
         verdict: if ok { Ok(()) } else { Err("cargo test failed".into()) },
         log,
     })
+}
+
+/// Seconds each fuzz target runs in the smoke pass: enough to replay the
+/// corpus and try some thousands of new inputs, short enough that the
+/// pass with its (warm) build stays well under a minute and a half.
+const FUZZ_SMOKE_SECONDS: u32 = 3;
+
+/// A short libFuzzer pass over every target (`cargo xtask fuzz`), a host
+/// entry each; a crash fails it. cargo-fuzz is installed when missing, so
+/// the pass never turns into a skip.
+fn fuzz_smoke() -> Result<Vec<Entry>, String> {
+    let opts = fuzz::Opts { seconds: FUZZ_SMOKE_SECONDS, jobs: 2, save_corpus: false, targets: fuzz::targets() };
+    let outcomes = fuzz::run(&opts)?;
+    fuzz::print_table(&outcomes);
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            let verdict = match (&o.broken, o.crashes.first()) {
+                (_, Some(c)) => Err(format!("crash: {}", c.display())),
+                (Some(b), None) => Err(b.clone()),
+                (None, None) => Ok(()),
+            };
+            Entry {
+                group: "host",
+                name: format!("fuzz {}", o.target),
+                env: "host".into(),
+                cpu: "-".into(),
+                mem: "-".into(),
+                result: format!("{} execs, cov {}, {} crashes", o.execs, o.cov, o.crashes.len()),
+                backend: "-".into(),
+                paging: "-".into(),
+                seconds: o.seconds,
+                verdict,
+                log: String::new(),
+            }
+        })
+        .collect())
 }
 
 /// Which boot runs a row: its own, or a guest of the one dom0 boot that

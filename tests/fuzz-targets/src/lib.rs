@@ -14,6 +14,7 @@ pub mod bootmem;
 pub mod bootparams;
 pub mod cmdline;
 mod contract;
+pub mod lguest_host;
 pub mod memmap;
 pub mod multiboot;
 pub mod pvh;
@@ -30,4 +31,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("cmdline", cmdline::run),
     ("memmap", memmap::run),
     ("bootmem", bootmem::run),
+    ("lguest_host", lguest_host::run),
 ];

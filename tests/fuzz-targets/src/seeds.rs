@@ -84,6 +84,26 @@ fn bootmem() -> Vec<u8> {
     v
 }
 
+/// A guest that calls LGUEST_INIT with lguest_data at 0x1000, whose ring
+/// holds one pending FLUSH_TLB, then FLUSH_ASYNC (which drains it) and
+/// HALT.
+fn lguest_host() -> Vec<u8> {
+    use backend_lguest::abi::{nr, off};
+    let mut v = std::vec![3u8];
+    for (call, a1) in [(nr::LGUEST_INIT, 0x1000u32), (nr::FLUSH_ASYNC, 0), (nr::HALT, 0)] {
+        for w in [call, a1, 0, 0] {
+            v.extend(w.to_le_bytes());
+        }
+    }
+    let mut mem = std::vec![0u8; 0x1000 + off::HCALLS as usize + 16 * backend_lguest::abi::RING_SIZE];
+    let ring = 0x1000 + off::HCALL_STATUS as usize;
+    mem[ring..ring + backend_lguest::abi::RING_SIZE].fill(0xFF);
+    mem[ring] = 0;
+    put(&mut mem, 0x1000 + off::HCALLS as usize, &nr::FLUSH_TLB.to_le_bytes());
+    v.extend(mem);
+    v
+}
+
 /// Each target's seeds, by name.
 pub fn seeds(target: &str) -> Vec<(&'static str, Vec<u8>)> {
     match target {
@@ -94,6 +114,7 @@ pub fn seeds(target: &str) -> Vec<(&'static str, Vec<u8>)> {
         "cmdline" => std::vec![("seed-switches", CMDLINE.to_vec())],
         "memmap" => std::vec![("seed-qemu", e820(QEMU_MAP, 20))],
         "bootmem" => std::vec![("seed-hole", bootmem())],
+        "lguest_host" => std::vec![("seed-init-ring", lguest_host())],
         _ => Vec::new(),
     }
 }
