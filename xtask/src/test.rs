@@ -241,11 +241,11 @@ fn fuzz_smoke() -> Result<Vec<Entry>, String> {
             };
             Entry {
                 group: "host",
-                name: format!("fuzz {}", o.target),
+                name: format!("fuzz {} ({} runs, cov {})", o.target, o.execs, o.cov),
                 env: "host".into(),
                 cpu: "-".into(),
                 mem: "-".into(),
-                result: format!("{} execs, cov {}, {} crashes", o.execs, o.cov, o.crashes.len()),
+                result: if o.crashes.is_empty() { "ok".into() } else { format!("{} crashes", o.crashes.len()) },
                 backend: "-".into(),
                 paging: "-".into(),
                 seconds: o.seconds,

@@ -17,6 +17,7 @@ mod contract;
 pub mod lguest_host;
 pub mod memmap;
 pub mod multiboot;
+pub mod pagetable;
 pub mod pvh;
 pub mod seeds;
 pub mod xen_start_info;
@@ -32,4 +33,5 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("memmap", memmap::run),
     ("bootmem", bootmem::run),
     ("lguest_host", lguest_host::run),
+    ("pagetable", pagetable::run),
 ];

@@ -114,6 +114,9 @@ pub fn seeds(target: &str) -> Vec<(&'static str, Vec<u8>)> {
         "cmdline" => std::vec![("seed-switches", CMDLINE.to_vec())],
         "memmap" => std::vec![("seed-qemu", e820(QEMU_MAP, 20))],
         "bootmem" => std::vec![("seed-hole", bootmem())],
+        // PAE with every cap, 11 MiB; per pmd: a pte page half full, a
+        // large page, nothing, repeated.
+        "pagetable" => std::vec![("seed-pae-mixed", [0x0f, 7].into_iter().chain([1, 128, 7, 9, 3, 0].repeat(3)).collect())],
         "lguest_host" => std::vec![("seed-init-ring", lguest_host())],
         _ => Vec::new(),
     }
