@@ -133,7 +133,12 @@ pub fn run(opts: &Opts) -> Result<Vec<Outcome>, String> {
     let bin_dir = target_dir.join(HOST).join("release");
     let queue = Mutex::new(opts.targets.iter());
     let results = Mutex::new(Vec::new());
-    println!("xtask: fuzzing {} targets for {} s each, {} at a time", opts.targets.len(), opts.seconds, opts.jobs);
+    println!(
+        "xtask: fuzzing {} targets for {} s each, {} at a time",
+        opts.targets.len(),
+        opts.seconds,
+        opts.jobs
+    );
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.min(opts.targets.len()) {
             s.spawn(|| loop {
@@ -300,11 +305,16 @@ fn save_corpus(targets: &[String]) -> Result<(), String> {
 
 /// cargo-fuzz: present, or installed now with a line saying so.
 fn ensure_cargo_fuzz() -> Result<(), String> {
-    let present = || toolchain::cargo().is_ok_and(|mut c| c.args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success()));
+    let present = || {
+        toolchain::cargo()
+            .is_ok_and(|mut c| c.args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success()))
+    };
     if present() {
         return Ok(());
     }
-    println!("xtask: cargo-fuzz is not installed: installing cargo-fuzz {CARGO_FUZZ_VERSION} (cargo install) ...");
+    println!(
+        "xtask: cargo-fuzz is not installed: installing cargo-fuzz {CARGO_FUZZ_VERSION} (cargo install) ..."
+    );
     let ok = toolchain::cargo()?
         .args(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ_VERSION])
         .status()

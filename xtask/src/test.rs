@@ -228,7 +228,8 @@ const FUZZ_SMOKE_SECONDS: u32 = 3;
 /// entry each; a crash fails it. cargo-fuzz is installed when missing, so
 /// the pass never turns into a skip.
 fn fuzz_smoke() -> Result<Vec<Entry>, String> {
-    let opts = fuzz::Opts { seconds: FUZZ_SMOKE_SECONDS, jobs: 2, save_corpus: false, targets: fuzz::targets() };
+    let opts =
+        fuzz::Opts { seconds: FUZZ_SMOKE_SECONDS, jobs: 2, save_corpus: false, targets: fuzz::targets() };
     let outcomes = fuzz::run(&opts)?;
     fuzz::print_table(&outcomes);
     Ok(outcomes
@@ -245,7 +246,11 @@ fn fuzz_smoke() -> Result<Vec<Entry>, String> {
                 env: "host".into(),
                 cpu: "-".into(),
                 mem: "-".into(),
-                result: if o.crashes.is_empty() { "ok".into() } else { format!("{} crashes", o.crashes.len()) },
+                result: if o.crashes.is_empty() {
+                    "ok".into()
+                } else {
+                    format!("{} crashes", o.crashes.len())
+                },
                 backend: "-".into(),
                 paging: "-".into(),
                 seconds: o.seconds,

@@ -20,10 +20,8 @@ pub fn run(data: &[u8]) {
     let Some((head, rest)) = data.split_first_chunk::<{ 2 + 2 * RESERVATIONS }>() else { return };
     let floor = Pfn(head[0] as u32 % FRAMES);
     let limit = Pfn(head[1] as u32 % (FRAMES + 1));
-    let reserved: std::vec::Vec<(Pfn, Pfn)> = head[2..]
-        .chunks_exact(2)
-        .map(|r| (Pfn(r[0] as u32), Pfn(r[0] as u32 + r[1] as u32 % 16)))
-        .collect();
+    let reserved: std::vec::Vec<(Pfn, Pfn)> =
+        head[2..].chunks_exact(2).map(|r| (Pfn(r[0] as u32), Pfn(r[0] as u32 + r[1] as u32 % 16))).collect();
     let map = crate::memmap::entries(rest);
     if map.validate().is_err() {
         return;

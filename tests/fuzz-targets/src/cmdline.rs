@@ -22,7 +22,8 @@ pub fn run(data: &[u8]) {
             assert_eq!(Some(e.value), c.get(key));
         }
     }
-    const CHOICES: &[(&str, &[&str])] = &[("paging", &["2level", "pae"]), ("fault", &["pf", "ud", "stack", "irq"])];
+    const CHOICES: &[(&str, &[&str])] =
+        &[("paging", &["2level", "pae"]), ("fault", &["pf", "ud", "stack", "irq"])];
     for &(key, choices) in CHOICES {
         if let Ok(Some(v)) = c.get_choice(key, choices, "a choice") {
             assert!(choices.contains(&v));

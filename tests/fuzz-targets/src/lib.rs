@@ -24,7 +24,10 @@ pub mod xen_start_info;
 
 /// Every target by name: the name is `fuzz/fuzz_targets/NAME.rs`, its corpus
 /// `fuzz/corpus/NAME/` and its regressions `fuzz/regressions/NAME/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's body: any bytes in, a panic out only on a finding.
+pub type Body = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Body)] = &[
     ("multiboot", multiboot::run),
     ("pvh", pvh::run),
     ("bootparams", bootparams::run),

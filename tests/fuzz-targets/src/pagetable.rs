@@ -53,7 +53,11 @@ pub fn run(data: &[u8]) {
     let mut input = Input(data);
     let flags = input.byte();
     let mode = if flags & 1 == 0 { PagingMode::TwoLevel } else { PagingMode::Pae };
-    let caps = Caps { large_pages: flags & 2 != 0, global_pages: flags & 4 != 0, nx: mode == PagingMode::Pae && flags & 8 != 0 };
+    let caps = Caps {
+        large_pages: flags & 2 != 0,
+        global_pages: flags & 4 != 0,
+        nx: mode == PagingMode::Pae && flags & 8 != 0,
+    };
     // 4 to 11 MiB: past the image, small enough that a run stays fast.
     let mem_bytes = (4 + (input.byte() % 8) as u64) << 20;
     let low = (mem_bytes >> 12) as u32;
@@ -97,7 +101,7 @@ pub fn run(data: &[u8]) {
                             // Mostly the right frame; sometimes a foreign
                             // one, which the build must keep all the same.
                             let r = g.next();
-                            let target = if r % 8 != 0 { pfn + i } else { (r >> 3) % low };
+                            let target = if !r.is_multiple_of(8) { pfn + i } else { (r >> 3) % low };
                             let v = ((target as u64) << 12) | 0x63;
                             write_entry(&e0.add(i), v);
                             ptes.push((t, i, v, va + i * 4096));

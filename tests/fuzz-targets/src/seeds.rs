@@ -116,7 +116,10 @@ pub fn seeds(target: &str) -> Vec<(&'static str, Vec<u8>)> {
         "bootmem" => std::vec![("seed-hole", bootmem())],
         // PAE with every cap, 11 MiB; per pmd: a pte page half full, a
         // large page, nothing, repeated.
-        "pagetable" => std::vec![("seed-pae-mixed", [0x0f, 7].into_iter().chain([1, 128, 7, 9, 3, 0].repeat(3)).collect())],
+        "pagetable" => std::vec![(
+            "seed-pae-mixed",
+            [0x0f, 7].into_iter().chain([1, 128, 7, 9, 3, 0].repeat(3)).collect()
+        )],
         "lguest_host" => std::vec![("seed-init-ring", lguest_host())],
         _ => Vec::new(),
     }
