@@ -1,7 +1,11 @@
 //! The command line and its switches: the input is the raw line as a boot
-//! loader hands it over (any bytes, any length).
+//! loader hands it over (any bytes, any length), checked against the table
+//! of every switch (`paravirt::switches`).
+
+use std::vec::Vec;
 
 use paravirt::cmdline::CmdLine;
+use paravirt::switches::{self, Takes, SWITCHES};
 
 pub fn run(data: &[u8]) {
     let c = CmdLine::from_bytes(data);
@@ -17,16 +21,25 @@ pub fn run(data: &[u8]) {
         }
         let _ = c.has(key);
     }
-    for key in ["xen_fail_hypercall", "lguest_skip_notify"] {
-        if let Err(e) = c.get_u32(key) {
-            assert_eq!(Some(e.value), c.get(key));
-        }
+    // The whole line against the table of switches, as early boot checks
+    // it: the check and the lookups the kernel makes later agree, both
+    // ways, and every unknown key it reports is a key=value of the line.
+    let mut unknown = Vec::new();
+    let checked = switches::validate(&c, |w| unknown.push(w));
+    for w in unknown {
+        let (key, _) = w.split_once('=').expect("an unknown switch without '='");
+        assert!(switches::find(key).is_none() && c.as_str().contains(w));
     }
-    const CHOICES: &[(&str, &[&str])] =
-        &[("paging", &["2level", "pae"]), ("fault", &["pf", "ud", "stack", "irq"])];
-    for &(key, choices) in CHOICES {
-        if let Ok(Some(v)) = c.get_choice(key, choices, "a choice") {
-            assert!(choices.contains(&v));
+    for sw in SWITCHES {
+        let looked_up = match sw.takes {
+            Takes::Number => c.get_u32(sw.name).map(|_| ()),
+            Takes::Choice(choices, want) => c.get_choice(sw.name, choices, want).map(|_| ()),
+            Takes::Flag | Takes::Word => Ok(()),
+        };
+        match (&checked, looked_up) {
+            (Ok(()), Err(e)) => panic!("the check passed {e} that the lookup refuses"),
+            (Err(e), Ok(())) if e.key == sw.name => panic!("the check refused {e} that the lookup takes"),
+            _ => {}
         }
     }
 }
