@@ -170,7 +170,10 @@ fn fuzz_one(bin: &Path, target: &str, seconds: u32) -> Outcome {
         crashes: Vec::new(),
         broken: None,
     };
-    for d in [&corpus, &artifacts, &log_path.parent().unwrap().to_path_buf()] {
+    // libFuzzer refuses a corpus directory that does not exist (a new
+    // target has none in the repo yet).
+    let repo_corpus = build::root().join("fuzz/corpus").join(target);
+    for d in [&corpus, &repo_corpus, &artifacts, &log_path.parent().unwrap().to_path_buf()] {
         let _ = std::fs::create_dir_all(d);
     }
     let before = list(&artifacts);
@@ -179,7 +182,7 @@ fn fuzz_one(bin: &Path, target: &str, seconds: u32) -> Outcome {
     // repo's is read only.
     let run = Command::new(bin)
         .arg(&corpus)
-        .arg(build::root().join("fuzz/corpus").join(target))
+        .arg(&repo_corpus)
         .arg(format!("-max_total_time={seconds}"))
         .arg(format!("-timeout={INPUT_TIMEOUT_SECS}"))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
@@ -329,4 +332,30 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
 /// libFuzzer's runtime is C++, which libfuzzer-sys compiles.
 fn ensure_cxx() -> Result<(), String> {
     tools::ensure_apt_tool("g++", &["--version"], "g++")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_come_from_the_last_status_line_and_the_final_stats() {
+        let log = "INFO: Seed: 1\n\
+            #2\tINITED cov: 10 ft: 12 corp: 1/4b exec/s: 0 rss: 30Mb\n\
+            #4096\tpulse  cov: 56 ft: 78 corp: 9/100b lim: 4 exec/s: 2048 rss: 31Mb\n\
+            #5000\tDONE   cov: 57 ft: 80 corp: 10/120b lim: 4 exec/s: 2500 rss: 31Mb\n\
+            stat::number_of_executed_units: 5003\n";
+        let mut o = Outcome {
+            target: "t".into(),
+            seconds: 0.0,
+            execs: 0,
+            cov: 0,
+            features: 0,
+            corpus: 0,
+            crashes: Vec::new(),
+            broken: None,
+        };
+        read_stats(log, &mut o);
+        assert_eq!((o.execs, o.cov, o.features, o.corpus), (5003, 57, 80, 10));
+    }
 }
