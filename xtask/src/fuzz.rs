@@ -155,7 +155,7 @@ pub fn run(opts: &Opts) -> Result<Vec<Outcome>, String> {
 }
 
 /// One libFuzzer run of `target` for `seconds`; its log goes to
-/// target/fuzz/logs/TARGET.log.
+/// target/fuzz/logs/TARGET.log as it runs.
 fn fuzz_one(bin: &Path, target: &str, seconds: u32) -> Outcome {
     let corpus = work("corpus", target);
     let artifacts = work("artifacts", target);
@@ -180,6 +180,15 @@ fn fuzz_one(bin: &Path, target: &str, seconds: u32) -> Outcome {
     let start = Instant::now();
     // New inputs go to the first corpus directory, the working one; the
     // repo's is read only.
+    // libFuzzer's output goes straight to the log, so a long run can be
+    // followed there (`tail -f`) while it runs.
+    let log_file = match std::fs::File::create(&log_path) {
+        Ok(f) => f,
+        Err(e) => {
+            out.broken = Some(format!("{}: {e}", log_path.display()));
+            return out;
+        }
+    };
     let run = Command::new(bin)
         .arg(&corpus)
         .arg(&repo_corpus)
@@ -187,16 +196,18 @@ fn fuzz_one(bin: &Path, target: &str, seconds: u32) -> Outcome {
         .arg(format!("-timeout={INPUT_TIMEOUT_SECS}"))
         .arg(format!("-artifact_prefix={}/", artifacts.display()))
         .arg("-print_final_stats=1")
-        .output();
+        .stdout(std::process::Stdio::null())
+        .stderr(log_file)
+        .status();
     out.seconds = start.elapsed().as_secs_f64();
-    let (status, log) = match run {
-        Ok(r) => (r.status, String::from_utf8_lossy(&r.stderr).into_owned()),
+    let status = match run {
+        Ok(s) => s,
         Err(e) => {
             out.broken = Some(format!("{}: {e}", bin.display()));
             return out;
         }
     };
-    let _ = std::fs::write(&log_path, &log);
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     read_stats(&log, &mut out);
     out.crashes = list(&artifacts).into_iter().filter(|p| !before.contains(p)).collect();
     if !status.success() && out.crashes.is_empty() {
