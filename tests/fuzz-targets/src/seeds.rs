@@ -84,7 +84,8 @@ fn bootmem() -> Vec<u8> {
     v
 }
 
-/// A guest that calls LGUEST_INIT with lguest_data at 0x1000, whose ring
+/// A guest that calls LGUEST_INIT with lguest_data at 0x1000 (its
+/// syscall_vec the one the host takes), whose ring
 /// holds one pending FLUSH_TLB, then FLUSH_ASYNC (which drains it) and
 /// HALT.
 fn lguest_host() -> Vec<u8> {
@@ -95,11 +96,13 @@ fn lguest_host() -> Vec<u8> {
             v.extend(w.to_le_bytes());
         }
     }
-    let mut mem = std::vec![0u8; 0x1000 + off::HCALLS as usize + 16 * backend_lguest::abi::RING_SIZE];
+    let mut mem = std::vec![0u8; 0x1000 + off::SIZE as usize];
     let ring = 0x1000 + off::HCALL_STATUS as usize;
     mem[ring..ring + backend_lguest::abi::RING_SIZE].fill(0xFF);
     mem[ring] = 0;
     put(&mut mem, 0x1000 + off::HCALLS as usize, &nr::FLUSH_TLB.to_le_bytes());
+    // The host refuses any other system-call vector (2.6.24's did too).
+    put(&mut mem, 0x1000 + off::SYSCALL_VEC as usize, &backend_lguest::abi::SYSCALL_VECTOR.to_le_bytes());
     v.extend(mem);
     v
 }
