@@ -81,6 +81,13 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     if let (BootProtocol::LinuxBoot { .. }, Some(e)) = (boot.protocol, boot.info_error) {
         fail!("bad boot information: {}", e);
     }
+    // The whole line against the one table of switches, before anything
+    // acts on it: a bad value is one FAILURE naming the switch; a key
+    // nobody knows is passed on, as Linux does, with a line saying so.
+    let unknown = |w| kprintln!("warning: unknown command-line switch {} (passed on)", w);
+    if let Err(e) = paravirt::switches::validate(&boot.cmdline, unknown) {
+        fail!("bad command line: {}", e);
+    }
     if let Err(e) = hv.init(&mut boot) {
         fail!("backend {} failed to initialise: {}", hv.name(), e);
     }

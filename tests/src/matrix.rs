@@ -348,12 +348,25 @@ pub fn matrix() -> Vec<BootCase> {
     // Bad input: a clear message and a FAILURE, never a hang.
     m.extend([
         BootCase {
+            // The whole line is checked before anything acts on it
+            // (paravirt::switches): no pagetable is built.
             append: "clockevent=hpet",
             expect: Expect {
-                result: Want::Failure("bad clock switch: clocksource=tsc|pit, clockevent=lapic|pit"),
+                result: Want::Failure("bad command line: clockevent=hpet: not lapic or pit"),
+                lines: &["backend: native"],
+                absent: &["selfcheck"],
                 ..NATIVE_OK
             },
             ..native("bad-clockevent-switch", "max", "128M", "")
+        },
+        BootCase {
+            // A key nobody knows is passed on, as Linux does, with a line.
+            append: "root=/dev/sda",
+            expect: Expect {
+                lines: &["warning: unknown command-line switch root=/dev/sda (passed on)", "selfcheck: ok"],
+                ..NATIVE_OK
+            },
+            ..native("unknown-switch-passed-on", "max", "128M", "")
         },
         BootCase {
             append: "hypervisor=vmware",
@@ -892,7 +905,7 @@ fn xen_rows() -> Vec<BootCase> {
         BootCase {
             append: "xen_pt_strategy=fast",
             expect: Expect {
-                result: Want::Failure("xen_pt_strategy= takes pvops, minios or linux"),
+                result: Want::Failure("bad command line: xen_pt_strategy=fast: not pvops, minios or linux"),
                 paging: None,
                 lines: &["backend: xen"],
                 ..XEN_OK

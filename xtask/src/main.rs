@@ -16,6 +16,7 @@ mod boot;
 mod build;
 mod cli;
 mod domu;
+mod fuzz;
 mod gdb;
 mod json;
 mod lint;
@@ -80,6 +81,13 @@ commands:
          --compare REF: also bench git REF (built in a worktree under
          target/compare) and print every figure that differs;
          --plot: no boots, draw target/bench.json as docs/bench-*.svg
+  fuzz   libFuzzer over every parser of outside input (fuzz/, bodies in
+         tests/fuzz-targets), then a table per target: executions,
+         coverage, features, corpus, crashes (exit 1 on any crash)
+         --seconds N           per target (default 60)
+         --jobs J              targets run at once (default 1)
+         --save-corpus         minimize what was found into fuzz/corpus/
+         TARGET...             only these (default: all)
   new-backend NAME
          a new backend crate, registered and behind kernel feature NAME
 
@@ -102,6 +110,7 @@ fn main() -> ExitCode {
         Some("lint") => lint::main(),
         Some("ptdump") => ptdump::main(rest),
         Some("bench") => bench::main(rest),
+        Some("fuzz") => fuzz::main(rest),
         Some("new-backend") => scaffold::main(rest),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

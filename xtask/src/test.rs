@@ -1,4 +1,4 @@
-//! `cargo xtask test`: host tests, the set-up mistakes, then every row of
+//! `cargo xtask test`: host tests and a fuzz smoke pass, the set-up mistakes, then every row of
 //! the boot matrix and the gdb sessions (progress shown as they run), then
 //! one summary table and the report under target/matrix/ (`report.rs`).
 //! Exit 0 only if everything passed; the log of every failed row is
@@ -17,7 +17,7 @@ use pvops_tests::{matrix, BootCase, Check, Env, Want};
 use crate::boot::{self, Boot, Outcome, Run};
 use crate::progress::{self, Progress};
 use crate::report::{self, Entry};
-use crate::{build, domu, gdb, miri, setup_errors, toolchain, tools, EXIT_SETUP};
+use crate::{build, domu, fuzz, gdb, miri, setup_errors, toolchain, tools, EXIT_SETUP};
 
 /// Per-boot timeouts. A native TCG boot takes well under a second and Xen
 /// with dom0 a few seconds, so these only bound hangs.
@@ -53,6 +53,9 @@ pub fn main(args: &[String]) -> u8 {
         let plain = HOST_TESTS.iter().map(|a| (a.iter().map(|s| s.to_string()).collect(), None));
         let miri = (miri::args(), Some(("MIRIFLAGS", miri::flags())));
         for (args, env) in plain.chain([miri]) {
+            if env.is_some() {
+                miri::announce();
+            }
             match host_tests(&args, env) {
                 Ok(e) => entries.push(e),
                 Err(e) => {
@@ -64,6 +67,17 @@ pub fn main(args: &[String]) -> u8 {
                 eprintln!("xtask: host tests failed");
                 return finish(entries, started);
             }
+        }
+        match fuzz_smoke() {
+            Ok(e) => entries.extend(e),
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                return EXIT_SETUP;
+            }
+        }
+        if entries.iter().any(|e| e.verdict.is_err()) {
+            eprintln!("xtask: the fuzz smoke pass failed");
+            return finish(entries, started);
         }
     }
     let mistakes: Vec<_> = setup_errors::mistakes().into_iter().filter(|m| selected(m.name)).collect();
@@ -217,6 +231,48 @@ fn host_tests(args: &[String], env: Option<(&str, String)>) -> Result<Entry, Str
         verdict: if ok { Ok(()) } else { Err("cargo test failed".into()) },
         log,
     })
+}
+
+/// Seconds each fuzz target runs in the smoke pass: enough to replay the
+/// corpus and try some thousands of new inputs, short enough that the
+/// pass with its (warm) build stays well under a minute and a half.
+const FUZZ_SMOKE_SECONDS: u32 = 3;
+
+/// A short libFuzzer pass over every target (`cargo xtask fuzz`), a host
+/// entry each; a crash fails it. cargo-fuzz is installed when missing, so
+/// the pass never turns into a skip.
+fn fuzz_smoke() -> Result<Vec<Entry>, String> {
+    let opts =
+        fuzz::Opts { seconds: FUZZ_SMOKE_SECONDS, jobs: 2, save_corpus: false, targets: fuzz::targets() };
+    let outcomes = fuzz::run(&opts)?;
+    fuzz::print_table(&outcomes);
+    Ok(outcomes
+        .into_iter()
+        .map(|o| {
+            let verdict = match (&o.broken, o.crashes.first()) {
+                (_, Some(c)) => Err(format!("crash: {}", c.display())),
+                (Some(b), None) => Err(b.clone()),
+                (None, None) => Ok(()),
+            };
+            Entry {
+                group: "host",
+                name: format!("fuzz {} ({} runs, cov {})", o.target, o.execs, o.cov),
+                env: "host".into(),
+                cpu: "-".into(),
+                mem: "-".into(),
+                result: if o.crashes.is_empty() {
+                    "ok".into()
+                } else {
+                    format!("{} crashes", o.crashes.len())
+                },
+                backend: "-".into(),
+                paging: "-".into(),
+                seconds: o.seconds,
+                verdict,
+                log: String::new(),
+            }
+        })
+        .collect())
 }
 
 /// Which boot runs a row: its own, or a guest of the one dom0 boot that

@@ -121,7 +121,8 @@ mod tests {
     #[test]
     fn a_component_installed_for_the_host_counts() {
         let all = "cargo-x86_64-unknown-linux-gnu\nclippy-x86_64-unknown-linux-gnu\n\
-                   llvm-tools-x86_64-unknown-linux-gnu\nrust-src\nrustfmt-x86_64-unknown-linux-gnu\n";
+                   llvm-tools-x86_64-unknown-linux-gnu\nmiri-x86_64-unknown-linux-gnu\nrust-src\n\
+                   rustfmt-x86_64-unknown-linux-gnu\n";
         assert!(missing_from(all).is_empty());
         let no_src = all.replace("rust-src\n", "");
         assert_eq!(missing_from(&no_src), ["rust-src"]);

@@ -121,3 +121,26 @@ pub fn ensure_gdb() -> Result<(), String> {
         Err("gdb with Python is still missing after installing it".into())
     }
 }
+
+/// A Debian tool run as `name args` (g++ for libFuzzer's runtime):
+/// present, installed now through apt-get as root with a line saying so,
+/// or an error with the exact command.
+pub fn ensure_apt_tool(name: &str, args: &[&str], package: &str) -> Result<(), String> {
+    let present = || Command::new(name).args(args).output().is_ok_and(|o| o.status.success());
+    if present() {
+        return Ok(());
+    }
+    let cmd = format!(
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {package}"
+    );
+    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
+        return Err(format!("{name} is not installed. Install it with:\n  sudo sh -c \"{cmd}\""));
+    }
+    println!("xtask: {name} is not installed: installing Debian's {package} (apt-get) ...");
+    sh(&cmd)?;
+    if present() {
+        Ok(())
+    } else {
+        Err(format!("{name} is still missing after installing {package}"))
+    }
+}

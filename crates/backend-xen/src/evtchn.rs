@@ -121,7 +121,7 @@ mod tests {
         let f = Box::leak(Box::new(Frame([0; 4096])));
         // SAFETY: the frame is leaked, so it lives for the rest of the test
         // binary; nothing else refers to it.
-        unsafe { Page::new(f as *mut Frame as usize) }
+        unsafe { Page::new((f as *mut Frame).cast()) }
     }
 
     /// What Xen does when it raises `port` (2-level): pending bit, and for

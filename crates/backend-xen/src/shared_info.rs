@@ -88,7 +88,9 @@ impl SharedInfo {
     /// every vCPU with events masked).
     pub fn page(&self) -> Option<Page> {
         // SAFETY: only `set` stores an address, and its contract is Page's.
-        self.va.get().map(|va| unsafe { Page::new(va.get()) })
+        // The address is one the kernel mapped itself, so it has no Rust
+        // provenance to carry: an exposed-provenance cast is the honest one.
+        self.va.get().map(|va| unsafe { Page::new(core::ptr::with_exposed_provenance_mut(va.get())) })
     }
 }
 
@@ -99,9 +101,10 @@ pub struct Page(*mut u8);
 impl Page {
     /// # Safety
     /// `va` must map the shared info page for the rest of the domain's
-    /// life.
-    pub unsafe fn new(va: usize) -> Page {
-        Page(va as *mut u8)
+    /// life. A pointer, not an address, so a host test's page keeps its
+    /// provenance (Miri flagged the old usize-to-pointer cast).
+    pub unsafe fn new(va: *mut u8) -> Page {
+        Page(va)
     }
 
     fn byte(self, off: usize) -> &'static AtomicU8 {

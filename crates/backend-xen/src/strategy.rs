@@ -205,6 +205,12 @@ mod tests {
     use crate::fake::{Call, FakeXen, Sub};
     use std::vec::Vec;
 
+    #[test]
+    fn the_switch_table_offers_exactly_these_names() {
+        let sw = paravirt::switches::find("xen_pt_strategy").unwrap();
+        assert!(matches!(sw.takes, paravirt::switches::Takes::Choice(c, _) if c == Strategy::NAMES));
+    }
+
     fn shape(c: &Call) -> Vec<(char, usize)> {
         c.subs()
             .iter()

@@ -62,6 +62,7 @@ pub mod phys;
 pub mod pvh;
 pub mod select;
 pub mod services;
+pub mod switches;
 pub mod time;
 pub mod xen_start_info;
 

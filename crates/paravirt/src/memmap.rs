@@ -142,13 +142,15 @@ impl MemoryMap {
             .unwrap_or(0)
     }
 
-    /// RAM at or above 4 GiB, which this kernel leaves alone.
+    /// RAM at or above 4 GiB, which this kernel leaves alone. Saturating:
+    /// on a map not yet validated, overlapping entries can add up past
+    /// 2^64 (found by fuzzing), and the answer must still be a number.
     pub fn ram_above_4g(&self) -> u64 {
         self.regions()
             .iter()
             .filter(|e| e.kind == RegionKind::Ram)
             .map(|e| e.end().saturating_sub(e.start.max(FOUR_GIB)))
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     /// Is `[start, end)` entirely RAM?
