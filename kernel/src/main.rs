@@ -112,7 +112,7 @@ extern "C" fn start_kernel(protocol: u32, info: u32) -> ! {
     let booted = pagetable::build(hv, &boot, paging, layout);
     // On bare metal (ring 0) the memory itself says whether the map lied.
     if cpl == 0 {
-        if let Err(e) = ramcheck::check(&boot, booted.layout.max_low_pfn) {
+        if let Err(e) = ramcheck::check(&boot, &booted.layout) {
             fail!("bad boot information: {}", e);
         }
     }

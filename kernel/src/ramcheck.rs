@@ -9,22 +9,28 @@
 //! RAM entry must keep what is written to it.
 
 use arch_i386::layout::PAGE_OFFSET;
-use arch_i386::Pfn;
 use paravirt::bootinfo::BootInfoError;
+use mm::layout::{Layout, Section};
 use paravirt::memmap::RegionKind;
 use paravirt::BootInfo;
 
 /// Checks the last word below the end of each RAM entry (clipped to the
 /// direct map, which ends at `max_low_pfn`). The word is restored.
-pub fn check(boot: &BootInfo, max_low_pfn: Pfn) -> Result<(), BootInfoError> {
-    let lowmem_end = (max_low_pfn.0 as u64) << 12;
+pub fn check(boot: &BootInfo, layout: &Layout) -> Result<(), BootInfoError> {
+    let lowmem_end = (layout.max_low_pfn.0 as u64) << 12;
     for r in boot.memory.regions().iter().filter(|r| r.kind == RegionKind::Ram) {
         let end = r.end().min(lowmem_end);
         if end < r.start.saturating_add(4) {
             continue;
         }
         let at = end - 4;
-        let p = (PAGE_OFFSET as u64 + at) as *mut u32;
+        let va = (PAGE_OFFSET as u64 + at) as u32;
+        // The kernel's text and rodata are read-only by now, and exist:
+        // the kernel runs from them.
+        if layout.image.section(va) != Section::Data {
+            continue;
+        }
+        let p = va as usize as *mut u32;
         // SAFETY: `at` is below max_low_pfn, so the direct map maps it; the
         // word is put back before anything else runs (one CPU, and the
         // kernel takes no interrupt before irq::init).
