@@ -9,8 +9,8 @@
 //! RAM entry must keep what is written to it.
 
 use arch_i386::layout::PAGE_OFFSET;
-use paravirt::bootinfo::BootInfoError;
 use mm::layout::{Layout, Section};
+use paravirt::bootinfo::BootInfoError;
 use paravirt::memmap::RegionKind;
 use paravirt::BootInfo;
 

@@ -86,12 +86,20 @@ pub fn args() -> Vec<String> {
     a
 }
 
-/// Says what the pass leaves out, and why, before it runs.
+/// Says what the pass leaves out, and why, before it runs: each reason
+/// once, with its tests.
 pub fn announce() {
     println!("xtask: Miri leaves out {} tests (xtask/src/miri.rs):", SKIPS.len());
+    let mut reasons: Vec<&str> = Vec::new();
     for s in SKIPS {
-        let why: String = s.why.split_whitespace().collect::<Vec<_>>().join(" ");
-        println!("xtask:   {}: {}", s.test, why);
+        if !reasons.contains(&s.why) {
+            reasons.push(s.why);
+        }
+    }
+    for why in reasons {
+        let tests: Vec<&str> = SKIPS.iter().filter(|s| s.why == why).map(|s| s.test).collect();
+        let why: String = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        println!("xtask:   {}: {why}", tests.join(", "));
     }
 }
 
