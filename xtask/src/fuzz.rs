@@ -46,6 +46,22 @@ pub struct Outcome {
     pub broken: Option<String>,
 }
 
+impl Outcome {
+    /// Nothing run yet.
+    fn new(target: &str) -> Outcome {
+        Outcome {
+            target: target.to_string(),
+            seconds: 0.0,
+            execs: 0,
+            cov: 0,
+            features: 0,
+            corpus: 0,
+            crashes: Vec::new(),
+            broken: None,
+        }
+    }
+}
+
 pub fn main(args: &[String]) -> u8 {
     let opts = match parse(args) {
         Ok(o) => o,
@@ -160,16 +176,7 @@ fn fuzz_one(bin: &Path, target: &str, seconds: u32) -> Outcome {
     let corpus = work("corpus", target);
     let artifacts = work("artifacts", target);
     let log_path = build::root().join("target/fuzz/logs").join(format!("{target}.log"));
-    let mut out = Outcome {
-        target: target.to_string(),
-        seconds: 0.0,
-        execs: 0,
-        cov: 0,
-        features: 0,
-        corpus: 0,
-        crashes: Vec::new(),
-        broken: None,
-    };
+    let mut out = Outcome::new(target);
     // libFuzzer refuses a corpus directory that does not exist (a new
     // target has none in the repo yet).
     let repo_corpus = build::root().join("fuzz/corpus").join(target);
@@ -356,16 +363,7 @@ mod tests {
             #4096\tpulse  cov: 56 ft: 78 corp: 9/100b lim: 4 exec/s: 2048 rss: 31Mb\n\
             #5000\tDONE   cov: 57 ft: 80 corp: 10/120b lim: 4 exec/s: 2500 rss: 31Mb\n\
             stat::number_of_executed_units: 5003\n";
-        let mut o = Outcome {
-            target: "t".into(),
-            seconds: 0.0,
-            execs: 0,
-            cov: 0,
-            features: 0,
-            corpus: 0,
-            crashes: Vec::new(),
-            broken: None,
-        };
+        let mut o = Outcome::new("t");
         read_stats(log, &mut o);
         assert_eq!((o.execs, o.cov, o.features, o.corpus), (5003, 57, 80, 10));
     }

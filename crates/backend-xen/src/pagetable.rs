@@ -792,24 +792,27 @@ mod tests {
         assert_eq!(mmu.read_cr3(), root, "Xen did switch");
     }
 
+    /// Entry 5 of pte page `table` of `mem`, mapping 0xC0005000.
+    fn entry5(mem: &Pages, table: Pfn, pinning: Pinning) -> EntryRef {
+        // SAFETY: `table` is a page of `mem`, index 5 is inside it.
+        unsafe {
+            EntryRef::new(
+                PagingMode::Pae,
+                arch_i386::Level::Pte,
+                table,
+                5,
+                mem.page(table).add(40),
+                VirtAddr(0xC000_5000),
+                OLD_L3,
+                pinning,
+            )
+        }
+    }
+
     #[test]
     fn writes_go_plain_to_unpinned_tables_and_through_xen_to_pinned_ones() {
         let (mmu, mem) = setup();
-        let mk = |table: Pfn, pinning: Pinning| {
-            // SAFETY: `table` is a page of `mem`, index 5 is inside it.
-            unsafe {
-                EntryRef::new(
-                    PagingMode::Pae,
-                    arch_i386::Level::Pte,
-                    table,
-                    5,
-                    mem.page(table).add(40),
-                    VirtAddr(0xC000_5000),
-                    OLD_L3,
-                    pinning,
-                )
-            }
-        };
+        let mk = |table: Pfn, pinning: Pinning| entry5(&mem, table, pinning);
         let val = mmu.make_pte(Pfn(7), PteFlags::PRESENT);
         mmu.set_pte(&mk(Pfn(50), Pinning::Unpinned), val).unwrap();
         assert_eq!(mem.read_u64(Pfn(50), 5), val);
@@ -830,19 +833,7 @@ mod tests {
     #[test]
     fn a_kernel_pte_is_cleared_and_flushed_in_one_call_once_live() {
         let (mmu, mem) = setup();
-        // SAFETY: OLD_L1 is a page of `mem`, index 5 is inside it.
-        let slot = unsafe {
-            EntryRef::new(
-                PagingMode::Pae,
-                arch_i386::Level::Pte,
-                OLD_L1,
-                5,
-                mem.page(OLD_L1).add(40),
-                VirtAddr(0xC000_5000),
-                OLD_L3,
-                Pinning::Pinned,
-            )
-        };
+        let slot = entry5(&mem, OLD_L1, Pinning::Pinned);
         let two_steps = |calls: &[Call]| {
             matches!(calls, [Call::MmuUpdate(u), Call::Mmuext(o)]
                 if u[0].val == 0 && o[0].cmd == mmuext::INVLPG_LOCAL && o[0].arg1 == 0xC000_5000)

@@ -15,13 +15,15 @@ use crate::{BootInfo, PhysRead};
 
 pub const MAGIC: u32 = 0x336E_C578;
 
-const OFF_MAGIC: u64 = 0;
-const OFF_VERSION: u64 = 4;
-const OFF_CMDLINE: u64 = 24;
-const OFF_MEMMAP: u64 = 40;
-const OFF_MEMMAP_ENTRIES: u64 = 48;
+pub const OFF_MAGIC: u64 = 0;
+pub const OFF_VERSION: u64 = 4;
+pub const OFF_CMDLINE: u64 = 24;
+pub const OFF_MEMMAP: u64 = 40;
+pub const OFF_MEMMAP_ENTRIES: u64 = 48;
+/// Version 1's size.
+pub const SIZE: u64 = 56;
 /// addr (u64), size (u64), type (u32), reserved (u32).
-const MEMMAP_ENTRY: u64 = 24;
+pub const MEMMAP_ENTRY: u64 = 24;
 
 /// Is there a start_info at `pa`? Returns its version.
 pub fn probe(mem: &dyn PhysRead, pa: PhysAddr) -> Option<u32> {

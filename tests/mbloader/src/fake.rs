@@ -10,12 +10,12 @@ const FAKE_INFO: u32 = 0x9000;
 const FAKE_CMDLINE: u32 = 0x9400;
 const FAKE_MMAP: u32 = 0x9800;
 
-fn wr32(at: u32, v: u32) {
+pub fn wr32(at: u32, v: u32) {
     // SAFETY: the fake area (0x9000-0xA000) is free low memory.
     unsafe { (at as *mut u32).write_unaligned(v) }
 }
 
-fn wr64(at: u32, v: u64) {
+pub fn wr64(at: u32, v: u64) {
     wr32(at, v as u32);
     wr32(at + 4, (v >> 32) as u32);
 }

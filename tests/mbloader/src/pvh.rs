@@ -9,31 +9,21 @@ const START_INFO: u32 = 0x9000;
 const CMDLINE: u32 = 0x9400;
 const MEMMAP: u32 = 0x9800;
 
-pub const MAGIC: u32 = 0x336E_C578;
+use paravirt::pvh::{
+    MAGIC, MEMMAP_ENTRY, OFF_CMDLINE, OFF_MAGIC, OFF_MEMMAP, OFF_MEMMAP_ENTRIES, OFF_VERSION, SIZE,
+};
+
+use crate::fake::{wr32, wr64};
+
 const VERSION: u32 = 1;
-/// Fields of hvm_start_info (version 1 is 56 bytes).
-const OFF_MAGIC: u32 = 0;
-const OFF_VERSION: u32 = 4;
-const OFF_CMDLINE: u32 = 24;
-const OFF_MEMMAP: u32 = 40;
-const OFF_MEMMAP_ENTRIES: u32 = 48;
-const SIZE: u32 = 56;
-/// A memmap entry: addr (u64), size (u64), type (u32), reserved (u32).
-const ENTRY: u32 = 24;
 const RAM: u32 = 1;
+/// The layout's offsets, as the loader's 32-bit addresses.
+const fn at(off: u64) -> u32 {
+    START_INFO + off as u32
+}
 
 /// Physical memory no RAM backs on the 128 MiB machine the rows boot.
 const NOWHERE: u64 = 0x3F00_0000;
-
-fn wr32(at: u32, v: u32) {
-    // SAFETY: the fake area (0x9000-0xA000) is free low memory.
-    unsafe { (at as *mut u32).write_unaligned(v) }
-}
-
-fn wr64(at: u32, v: u64) {
-    wr32(at, v as u32);
-    wr32(at + 4, (v >> 32) as u32);
-}
 
 /// Writes the start_info for `scenario` (its name after `pvh-`); None if
 /// the scenario is unknown.
@@ -81,7 +71,7 @@ pub unsafe fn build(scenario: &str, ram_end: u64, cmdline: &str) -> Option<u32> 
         _ => return None,
     };
     for (i, &(base, len)) in entries.iter().enumerate() {
-        let e = MEMMAP + i as u32 * ENTRY;
+        let e = MEMMAP + i as u32 * MEMMAP_ENTRY as u32;
         wr64(e, base);
         wr64(e + 8, len);
         wr32(e + 16, RAM);
@@ -92,12 +82,12 @@ pub unsafe fn build(scenario: &str, ram_end: u64, cmdline: &str) -> Option<u32> 
         unsafe { *((CMDLINE + i as u32) as *mut u8) = b };
     }
     for off in (0..SIZE).step_by(4) {
-        wr32(START_INFO + off, 0);
+        wr32(at(off), 0);
     }
-    wr32(START_INFO + OFF_MAGIC, MAGIC);
-    wr32(START_INFO + OFF_VERSION, version);
-    wr64(START_INFO + OFF_CMDLINE, cmd);
-    wr64(START_INFO + OFF_MEMMAP, memmap);
-    wr32(START_INFO + OFF_MEMMAP_ENTRIES, count.unwrap_or(entries.len() as u32));
+    wr32(at(OFF_MAGIC), MAGIC);
+    wr32(at(OFF_VERSION), version);
+    wr64(at(OFF_CMDLINE), cmd);
+    wr64(at(OFF_MEMMAP), memmap);
+    wr32(at(OFF_MEMMAP_ENTRIES), count.unwrap_or(entries.len() as u32));
     Some(START_INFO)
 }
