@@ -52,6 +52,9 @@ const BUILDS: &str = "builds kernel pagetables over 16-32 MiB of simulated memor
                       tests::mark_rodata_ro_looks_at_the_image_and_what_was_kept and the xen and lguest \
                       pagetable tests that run reach the same EntryRef and SimMem code";
 
+const P2M: &str = "a p2m of a million frames: minutes under Miri; the other p2m tests run the same lookups \
+                   on small tables";
+
 pub const SKIPS: &[Skip] = &[
     Skip { test: "frames::zone_tests::zone_counts_split_at_max_low", why: "marks 262 144 frames free bit by bit: two minutes under Miri; frames::tests run the same code at a smaller size" },
     Skip { test: "highmem::tests::a_space_with_high_pte_pages", why: BUILDS },
@@ -63,8 +66,8 @@ pub const SKIPS: &[Skip] = &[
     Skip { test: "tests::hooks_come_in_the_seed_order", why: BUILDS },
     Skip { test: "tests::prepopulated_mappings_survive_property", why: BUILDS },
     Skip { test: "launcher_map::tests::", why: BUILDS },
-    Skip { test: "p2m::tests::round_trips_and_refuses_foreign_frames", why: "a p2m of a million frames: minutes under Miri; the other p2m tests run the same lookups on small tables" },
-    Skip { test: "p2m::tests::runs_are_found_once_and_looked_up", why: "a p2m of a million frames: minutes under Miri; the other p2m tests run the same lookups on small tables" },
+    Skip { test: "p2m::tests::round_trips_and_refuses_foreign_frames", why: P2M },
+    Skip { test: "p2m::tests::runs_are_found_once_and_looked_up", why: P2M },
     Skip { test: "pagetable::tests::a_build_of_any_size_stays_within_three_traps", why: BUILDS },
     Skip { test: "pagetable::tests::pagetable_pages_beyond_the_direct_map_are_not_remapped", why: BUILDS },
     Skip { test: "pagetable::tests::setup_done_is_one_trap_remap_pin_switch_release", why: BUILDS },

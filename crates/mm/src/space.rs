@@ -694,8 +694,32 @@ mod tests {
     use super::*;
     use crate::sim::{Event, Recorder, SimMem};
     use crate::tests::built;
+    use crate::Layout;
     use std::vec;
     use std::vec::Vec;
+
+    /// The context the tests run a space in: the kernel's table `kernel`
+    /// (its root and layout) on `sim`, through the recorder.
+    fn test_ctx<'a, 'f>(
+        rec: &'a Recorder,
+        sim: &'a SimMem,
+        frames: &'a mut FrameAllocator<'f>,
+        mode: PagingMode,
+        kernel: (Pfn, &Layout),
+        shared_kernel_pmd: bool,
+    ) -> Ctx<'a, 'f, Recorder> {
+        Ctx {
+            mmu: rec,
+            mem: sim,
+            frames,
+            mode,
+            kernel_root: kernel.0,
+            shared_kernel_pmd,
+            kernel_top: kernel.1.fixaddr_top as u64 + 4096,
+            high: None,
+            pkmap: None,
+        }
+    }
 
     fn run(mode: PagingMode, shared_kernel_pmd: bool) {
         let sim = SimMem::new(8192);
@@ -707,17 +731,7 @@ mod tests {
         let before = frames.free_count();
         rec.cr3.set(pt.root);
         rec.events.borrow_mut().clear();
-        let mut ctx = Ctx {
-            mmu: &rec,
-            mem: &sim,
-            frames: &mut frames,
-            mode,
-            kernel_root: pt.root,
-            shared_kernel_pmd,
-            kernel_top: layout.fixaddr_top as u64 + 4096,
-            high: None,
-            pkmap: None,
-        };
+        let mut ctx = test_ctx(&rec, &sim, &mut frames, mode, (pt.root, &layout), shared_kernel_pmd);
         let mut s = AddressSpace::new(&mut ctx).unwrap();
         // The kernel half is the kernel's: a kernel address translates the
         // same through both roots.
@@ -770,17 +784,7 @@ mod tests {
         let mut bits = vec![0u32; FrameAllocator::words_for(Pfn(8192))];
         let mut frames = FrameAllocator::new(&mut bits, Pfn(8192), Pfn(8192));
         frames.add_free(Pfn(4096), Pfn(8192));
-        let mut ctx = Ctx {
-            mmu: &rec,
-            mem: &sim,
-            frames: &mut frames,
-            mode,
-            kernel_root: pt.root,
-            shared_kernel_pmd: true,
-            kernel_top: layout.fixaddr_top as u64 + 4096,
-            high: None,
-            pkmap: None,
-        };
+        let mut ctx = test_ctx(&rec, &sim, &mut frames, mode, (pt.root, &layout), true);
         let mut s = AddressSpace::new(&mut ctx).unwrap();
         let a = ctx.frames.alloc(Zone::Low).unwrap();
         let b = ctx.frames.alloc(Zone::Low).unwrap();
@@ -823,17 +827,7 @@ mod tests {
         let mut frames = FrameAllocator::new(&mut bits, Pfn(8192), Pfn(8192));
         frames.add_free(Pfn(4096), Pfn(8192));
         rec.cr3.set(pt.root);
-        let mut ctx = Ctx {
-            mmu: &rec,
-            mem: &sim,
-            frames: &mut frames,
-            mode,
-            kernel_root: pt.root,
-            shared_kernel_pmd: true,
-            kernel_top: layout.fixaddr_top as u64 + 4096,
-            high: None,
-            pkmap: None,
-        };
+        let mut ctx = test_ctx(&rec, &sim, &mut frames, mode, (pt.root, &layout), true);
         let mut parent = AddressSpace::new(&mut ctx).unwrap();
         let pages: Vec<(u32, Pfn, PteFlags)> = vec![
             (0x0804_8000, ctx.frames.alloc(Zone::Low).unwrap(), PteFlags::empty()),
