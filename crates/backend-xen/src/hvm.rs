@@ -119,8 +119,13 @@ impl XenHvm {
         let mut arg = XenMemoryMap { nr_entries: MAX_E820 as u32, buffer: buf.as_mut_ptr() as u32 };
         let rc = self.hc.call(nr::MEMORY_OP, [XENMEM_MEMORY_MAP, &raw mut arg as u32, 0, 0, 0]);
         check("memory_op(XENMEM_memory_map)", rc, &[MAX_E820 as u64])?;
-        let map =
-            read_e820_table(&Bytes(&buf), 0, arg.nr_entries as u64, E820_ENTRY as u64, "XENMEM_memory_map")?;
+        let map = read_e820_table(
+            &Bytes(&buf),
+            0,
+            (arg.nr_entries as u64, "XENMEM_memory_map nr_entries"),
+            E820_ENTRY as u64,
+            "XENMEM_memory_map",
+        )?;
         Ok(map)
     }
 }

@@ -5,7 +5,7 @@
 use arch_i386::PhysAddr;
 
 use crate::bootinfo::BootInfoError;
-use crate::memmap::{read_e820_table, MAX_REGIONS};
+use crate::memmap::read_e820_table;
 use crate::multiboot::read_cstr;
 use crate::{BootInfo, PhysRead};
 
@@ -22,7 +22,6 @@ pub const HEADER_MAGIC: u32 = 0x5372_6448;
 pub const KEEP_SEGMENTS: u8 = 1 << 6;
 /// addr (u64), size (u64), type (u32), packed.
 const E820_ENTRY: u64 = 20;
-const E820_MAX: u64 = 128;
 
 /// Is there a boot_params with a setup header at `pa`? Returns
 /// (protocol version, hardware_subarch).
@@ -55,12 +54,8 @@ fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<
     if n == 0 {
         return Err(BootInfoError::Missing("boot_params.e820_entries is 0"));
     }
-    // The table has room for 128; this kernel keeps fewer.
-    let max = E820_MAX.min(MAX_REGIONS as u64);
-    if n > max {
-        return Err(BootInfoError::TooMany { field: "boot_params.e820_entries", count: n, max });
-    }
-    let m = read_e820_table(mem, pa.0 + OFF_E820_TABLE, n, E820_ENTRY, "boot_params.e820_table")?;
+    let count = (n, "boot_params.e820_entries");
+    let m = read_e820_table(mem, pa.0 + OFF_E820_TABLE, count, E820_ENTRY, "boot_params.e820_table")?;
     boot.memory = m;
     m.validate()
 }

@@ -188,12 +188,14 @@ pub fn read_e820_entry(mem: &dyn PhysRead, at: u64, what: &'static str) -> Resul
 pub fn read_e820_table(
     mem: &dyn PhysRead,
     table: u64,
-    count: u64,
+    (count, count_field): (u64, &'static str),
     stride: u64,
     what: &'static str,
 ) -> Result<MemoryMap, BootInfoError> {
+    // The table may have room for more (boot_params: 128); this kernel
+    // keeps MAX_REGIONS, and the error names the field that counted them.
     if count > MAX_REGIONS as u64 {
-        return Err(BootInfoError::TooMany { field: what, count, max: MAX_REGIONS as u64 });
+        return Err(BootInfoError::TooMany { field: count_field, count, max: MAX_REGIONS as u64 });
     }
     let mut m = MemoryMap::from_source(what);
     for i in 0..count {

@@ -9,7 +9,7 @@
 use arch_i386::PhysAddr;
 
 use crate::bootinfo::BootInfoError;
-use crate::memmap::{read_e820_table, MAX_REGIONS};
+use crate::memmap::read_e820_table;
 use crate::multiboot::read_cstr;
 use crate::{BootInfo, PhysRead};
 
@@ -69,11 +69,8 @@ fn parse_inner(mem: &dyn PhysRead, pa: PhysAddr, boot: &mut BootInfo) -> Result<
     if n == 0 {
         return Err(BootInfoError::Missing("hvm_start_info.memmap_entries is 0"));
     }
-    if n > MAX_REGIONS as u64 {
-        let max = MAX_REGIONS as u64;
-        return Err(BootInfoError::TooMany { field: "hvm_start_info.memmap_entries", count: n, max });
-    }
-    let m = read_e820_table(mem, map, n, MEMMAP_ENTRY, "hvm_start_info.memmap_paddr")?;
+    let count = (n, "hvm_start_info.memmap_entries");
+    let m = read_e820_table(mem, map, count, MEMMAP_ENTRY, "hvm_start_info.memmap_paddr")?;
     boot.memory = m;
     m.validate()
 }
