@@ -99,34 +99,24 @@ pub fn hypervisor(env: pvops_tests::Env) -> Result<Option<std::path::PathBuf>, S
 /// gdb (Debian's, with Python, which our script needs): present,
 /// installed now, or an error that says how to install it.
 pub fn ensure_gdb() -> Result<(), String> {
-    let has_python = || {
+    ensure_apt("gdb (with Python)", "gdb", || {
         Command::new("gdb")
             .args(["-nx", "-batch", "-ex", "python print('pvops')"])
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("pvops"))
-    };
-    if has_python() {
-        return Ok(());
-    }
-    let cmd =
-        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gdb";
-    if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
-        return Err(format!("gdb (with Python) is not installed. Install it with:\n  sudo sh -c \"{cmd}\""));
-    }
-    println!("xtask: gdb is not installed: installing Debian's gdb (apt-get) ...");
-    sh(cmd)?;
-    if has_python() {
-        Ok(())
-    } else {
-        Err("gdb with Python is still missing after installing it".into())
-    }
+    })
 }
 
 /// A Debian tool run as `name args` (g++ for libFuzzer's runtime):
-/// present, installed now through apt-get as root with a line saying so,
-/// or an error with the exact command.
+/// present, installed now, or an error with the exact command.
 pub fn ensure_apt_tool(name: &str, args: &[&str], package: &str) -> Result<(), String> {
-    let present = || Command::new(name).args(args).output().is_ok_and(|o| o.status.success());
+    ensure_apt(name, package, || Command::new(name).args(args).output().is_ok_and(|o| o.status.success()))
+}
+
+/// `what`, which `present` tells: there, installed now from Debian's
+/// `package` through apt-get as root with a line saying so, or an error
+/// with the exact command.
+fn ensure_apt(what: &str, package: &str, present: impl Fn() -> bool) -> Result<(), String> {
     if present() {
         return Ok(());
     }
@@ -134,13 +124,13 @@ pub fn ensure_apt_tool(name: &str, args: &[&str], package: &str) -> Result<(), S
         "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {package}"
     );
     if !is_root() || !Path::new("/usr/bin/apt-get").exists() {
-        return Err(format!("{name} is not installed. Install it with:\n  sudo sh -c \"{cmd}\""));
+        return Err(format!("{what} is not installed. Install it with:\n  sudo sh -c \"{cmd}\""));
     }
-    println!("xtask: {name} is not installed: installing Debian's {package} (apt-get) ...");
+    println!("xtask: {what} is not installed: installing Debian's {package} (apt-get) ...");
     sh(&cmd)?;
     if present() {
         Ok(())
     } else {
-        Err(format!("{name} is still missing after installing {package}"))
+        Err(format!("{what} is still missing after installing {package}"))
     }
 }
